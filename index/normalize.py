@@ -1,0 +1,68 @@
+"""Text normalisation that remembers where every character came from.
+
+Search (embedding, BM25, matching) works on normalised text; citations must index
+the original. ``normalize`` returns the normalised string plus, for each of its
+characters, the offset of the original character it came from.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+# Characters folded to ASCII before NFKC: quotes, dashes and odd spaces.
+_FOLD = {
+    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
+    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"',
+    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2212": "-",
+    "\u00a0": " ", "\u2007": " ", "\u202f": " ", "\u2009": " ", "\u200a": " ",
+    "\u00ad": "", "\u200b": "", "\u200c": "", "\u200d": "", "\ufeff": "",
+}
+
+
+@dataclass(frozen=True)
+class Normalized:
+    text: str
+    offsets: tuple[int, ...]  # offsets[i] = index in the original of normalised char i
+    original_length: int
+
+    def to_original(self, start: int, end: int) -> tuple[int, int]:
+        """Map a normalised [start, end) span to the original text's [start, end)."""
+        if start >= end:
+            pos = self.offsets[start] if start < len(self.offsets) else self.original_length
+            return pos, pos
+        return self.offsets[start], self.offsets[end - 1] + 1
+
+
+def fold_char(ch: str) -> str:
+    folded = _FOLD.get(ch)
+    if folded is not None:
+        return folded
+    if ch.isascii():
+        return ch
+    out = unicodedata.normalize("NFKC", ch)
+    return " " if out.isspace() and out not in "\n" else out
+
+
+def normalize(text: str, collapse_spaces: bool = True) -> Normalized:
+    """Fold quotes, dashes and odd spaces, apply NFKC, collapse runs of spaces/tabs.
+
+    Newlines are kept (they separate paragraphs). Every output character maps to the
+    original character that produced it, so spans survive the round trip.
+    """
+    out: list[str] = []
+    offsets: list[int] = []
+    for i, ch in enumerate(text):
+        if ch == "\r":
+            continue
+        for c in fold_char(ch):
+            if collapse_spaces and c in " \t" and out and out[-1] in " \t":
+                continue
+            out.append(" " if c == "\t" else c)
+            offsets.append(i)
+    return Normalized("".join(out), tuple(offsets), len(text))
+
+
+def normalize_text(text: str) -> str:
+    """Normalised text only, for queries and comparisons."""
+    return normalize(text).text

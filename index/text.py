@@ -1,0 +1,60 @@
+"""Tokenisation shared by BM25 indexing, retrieval and answer verification."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from index.normalize import normalize_text
+
+# Function words carry no evidence. Negations are kept on purpose: "no plans" matters.
+STOPWORDS = frozenset("""
+a about above after again against all am an and any are as at be because been before being
+below between both but by can could did do does doing down during each few for from further
+had has have having he her here hers herself him himself his how i if in into is it its itself
+just me more most my myself of off on once only or other our ours ourselves out over own same
+she should so some such than that the their theirs them themselves then there these they this
+those through to too under until up very was we were what when where which while who whom why
+will with would you your yours yourself yourselves also said says say told according
+""".split())
+
+_TOKEN = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    try:
+        import Stemmer
+
+        return Stemmer.Stemmer("english")
+    except ImportError:  # PyStemmer is a dependency; keep working without it
+        return None
+
+
+def stem(words: list[str]) -> list[str]:
+    s = _stemmer()
+    return s.stemWords(words) if s else words
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased word tokens of the normalised text."""
+    return [w.split("'")[0] for w in _TOKEN.findall(normalize_text(text).lower())]
+
+
+def content_tokens(text: str) -> list[str]:
+    """Stemmed tokens without stopwords: what a claim says."""
+    return stem([w for w in words(text) if w not in STOPWORDS])
+
+
+def bm25_tokenize(texts: list[str]):
+    import bm25s
+
+    return bm25s.tokenize([normalize_text(t) for t in texts], stopwords="en",
+                          stemmer=_stemmer(), show_progress=False)
+
+
+def bm25_query_tokens(text: str) -> list[list[str]]:
+    import bm25s
+
+    return bm25s.tokenize([normalize_text(text)], stopwords="en", stemmer=_stemmer(),
+                          show_progress=False, return_ids=False)

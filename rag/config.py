@@ -1,0 +1,71 @@
+"""One settings object. Defaults < environment variables (``RAG_*``) < CLI flags."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from index.embedders import DEFAULT_EMBEDDING_MODEL
+from rag.models import DEFAULT_MODEL
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_CORPUS = REPO_ROOT / "data" / "nhs"
+
+
+def data_home() -> Path:
+    env = os.environ.get("RAG_HOME")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_DATA_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "cited-rag"
+
+
+def default_index_for(corpus: Path) -> Path:
+    """Each corpus folder gets its own index under the data home."""
+    corpus = Path(corpus).expanduser().resolve()
+    tag = hashlib.sha256(str(corpus).encode()).hexdigest()[:8]
+    return data_home() / "indexes" / f"{corpus.name or 'corpus'}-{tag}"
+
+
+class Settings(BaseSettings):
+    """Every knob of the pipeline. ``RAG_K=8`` in the environment sets ``k`` and so on."""
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore")
+
+    corpus: Path = BUNDLED_CORPUS
+    index: Path | None = None
+    embedding_model: str = DEFAULT_EMBEDDING_MODEL
+    embedding_backend: Literal["torch", "onnx", "openvino"] = "torch"
+    chunk_words: int = Field(120, ge=8)
+    overlap_words: int = Field(30, ge=0)
+    k: int = Field(5, ge=1, le=100)
+    retrieval: Literal["hybrid", "dense", "bm25"] = "hybrid"
+    model: str = DEFAULT_MODEL
+    backend: Literal["auto", "llama", "transformers"] = "auto"
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    max_tokens: int = Field(160, ge=8, le=4096)
+    n_ctx: int = Field(4096, ge=256)
+    answer_mode: Literal["verified", "naive"] = "verified"
+    evidence_sentences: int = Field(5, ge=1, le=20)
+    seed: int = 0
+    max_question_chars: int = Field(2000, ge=10)
+
+    @field_validator("corpus", "index", mode="before")
+    @classmethod
+    def _expand(cls, v):
+        return Path(v).expanduser() if v not in (None, "") else None
+
+    @property
+    def index_path(self) -> Path:
+        return self.index or default_index_for(self.corpus)
+
+    def with_overrides(self, **kw) -> Settings:
+        """A copy with the given non-None values replaced (CLI flags), validated."""
+        data = self.model_dump()
+        data.update({k: v for k, v in kw.items() if v is not None})
+        return Settings.model_validate(data)

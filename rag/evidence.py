@@ -1,0 +1,100 @@
+"""Select the sentences that answer a question from the retrieved passages."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from index.embedders import Embedder
+from index.normalize import normalize_text
+from index.text import content_tokens
+from rag.types import Evidence, Passage
+
+MIN_SENTENCE_WORDS = 4
+_YESNO = re.compile(r"^(is|are|was|were|do|does|did|has|have|had|can|could|will|would|"
+                    r"should|shall|may|might|must)\b", re.I)
+
+
+def is_yes_no(question: str) -> bool:
+    return bool(_YESNO.match(normalize_text(question).strip()))
+
+
+@dataclass(frozen=True)
+class ScoredSentence:
+    doc: str
+    title: str
+    start: int
+    end: int
+    text: str
+    dense: float  # cosine(question, sentence)
+    lexical: float  # share of the question's content words (idf-weighted) found in it
+    score: float
+    passage_rank: int
+
+
+def lexical_overlap(question_tokens: list[str], text: str, idf: dict[str, float]) -> float:
+    if not question_tokens:
+        return 0.0
+    have = set(content_tokens(text))
+    total = sum(idf.get(t, 1.0) for t in set(question_tokens))
+    hit = sum(idf.get(t, 1.0) for t in set(question_tokens) if t in have)
+    return hit / total if total else 0.0
+
+
+def candidate_sentences(passages: list[Passage]) -> list[tuple[Passage, int, int]]:
+    """Unique sentence spans of the passages, in retrieval order."""
+    seen: set[tuple[str, int, int]] = set()
+    out = []
+    for p in passages:
+        spans = p.sentences or ((p.start, p.end),)
+        for s, e in spans:
+            key = (p.doc, s, e)
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append((p, s, e))
+    return out
+
+
+def score_sentences(question: str, passages: list[Passage], embedder: Embedder,
+                    dense_weight: float = 0.6) -> list[ScoredSentence]:
+    """Score every sentence of the passages against the question: cosine similarity of
+    embeddings, idf-weighted lexical overlap, and a small prior for the passage's rank."""
+    cands = []
+    for p, s, e in candidate_sentences(passages):
+        text = p.text[s - p.start:e - p.start]
+        if len(text.split()) < MIN_SENTENCE_WORDS:
+            continue
+        cands.append((p, s, e, text))
+    if not cands:
+        return []
+    qtok = content_tokens(question)
+    docs_tokens = [set(content_tokens(c[3])) for c in cands]
+    n = len(cands)
+    idf = {t: math.log(1 + n / (1 + sum(t in d for d in docs_tokens))) for t in set(qtok)}
+    qv = np.asarray(embedder.embed_query(normalize_text(question)), np.float32)
+    sv = embedder.embed_documents([normalize_text(c[3]) for c in cands])
+    dense = sv @ qv if len(sv) else np.zeros(0)
+    out = []
+    for (p, s, e, text), d in zip(cands, dense, strict=True):
+        lex = lexical_overlap(qtok, text, idf)
+        prior = 0.05 / p.rank if p.rank else 0.0
+        score = dense_weight * float(d) + (1 - dense_weight) * lex + prior
+        out.append(ScoredSentence(p.doc, p.title, s, e, text, float(d), lex, score, p.rank))
+    out.sort(key=lambda x: -x.score)
+    return out
+
+
+def select_evidence(scored: list[ScoredSentence], m: int) -> list[Evidence]:
+    """The top ``m`` sentences as numbered evidence [1]..[m], best first."""
+    return [Evidence(n=i, doc=s.doc, title=s.title, start=s.start, end=s.end, text=s.text,
+                     score=s.score) for i, s in enumerate(scored[:m], start=1)]
+
+
+def passages_as_evidence(passages: list[Passage]) -> list[Evidence]:
+    """Whole passages as numbered sources (the naive pipeline)."""
+    return [Evidence(n=i, doc=p.doc, title=p.title, start=p.start, end=p.end, text=p.text,
+                     score=p.score) for i, p in enumerate(passages, start=1)]

@@ -1,0 +1,176 @@
+"""Generators: the ``Generator`` protocol, llama.cpp and transformers backends.
+
+Both stream text pieces. Models load lazily on first use or on ``warm_up()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from typing import Protocol
+
+from rag.errors import GenerationError, ModelError
+from rag.models import resolve_model
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "llama", "transformers")
+Messages = list[dict[str, str]]
+
+
+class Generator(Protocol):
+    name: str
+
+    def warm_up(self) -> None: ...
+
+    def stream(self, messages: Messages, max_tokens: int = 200, temperature: float = 0.0,
+               stop: list[str] | None = None) -> Iterator[str]: ...
+
+
+def _llama_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+class LlamaCppGenerator:
+    """GGUF models through llama-cpp-python. llama.cpp keeps the KV cache of the longest
+    common prompt prefix between calls, so a fixed system prompt is processed once."""
+
+    def __init__(self, model: str, n_ctx: int = 4096, n_threads: int | None = None,
+                 seed: int = 0) -> None:
+        if n_ctx < 256:
+            raise ValueError(f"n_ctx must be at least 256, got {n_ctx}")
+        self.name = model
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads or max(1, os.cpu_count() or 1)
+        self.seed = seed
+        self._llm = None
+        self._lock = threading.Lock()
+        self.path: str | None = None
+
+    def warm_up(self) -> None:
+        if self._llm is not None:
+            return
+        kind, path = resolve_model(self.name)
+        if kind != "gguf":
+            raise ModelError(f"the llama backend needs a GGUF model; {self.name!r} is a "
+                             f"Hugging Face model: use --backend transformers")
+        if not _llama_available():
+            raise ModelError("the llama backend needs llama-cpp-python; install it with: "
+                             "pip install 'cited-rag[llama]'")
+        from llama_cpp import Llama
+
+        try:
+            self._llm = Llama(model_path=path, n_ctx=self.n_ctx, n_threads=self.n_threads,
+                              n_threads_batch=self.n_threads, seed=self.seed, verbose=False)
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"cannot load {path} with llama.cpp ({exc})") from exc
+        self.path = path
+
+    def count_tokens(self, text: str) -> int:
+        self.warm_up()
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False))
+
+    def stream(self, messages: Messages, max_tokens: int = 200, temperature: float = 0.0,
+               stop: list[str] | None = None) -> Iterator[str]:
+        self.warm_up()
+        with self._lock:  # one generation at a time on this model
+            try:
+                for part in self._llm.create_chat_completion(
+                        messages=messages, max_tokens=max_tokens, temperature=temperature,
+                        top_k=1 if temperature == 0 else 40, stop=stop or [], stream=True,
+                        seed=self.seed):
+                    piece = part["choices"][0]["delta"].get("content")
+                    if piece:
+                        yield piece
+            except (ValueError, RuntimeError) as exc:
+                raise GenerationError(f"generation failed ({exc})") from exc
+
+
+class TransformersGenerator:
+    """Any Hugging Face causal LM (hub id in the local cache, or a folder), or a GGUF file
+    through transformers' gguf loader (de-quantised to fp32; slow on CPU)."""
+
+    def __init__(self, model: str, seed: int = 0, gguf_file: str | None = None) -> None:
+        self.name = model
+        self.seed = seed
+        self.gguf_file = gguf_file
+        self._model = None
+        self._tok = None
+        self._lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        if self._model is not None:
+            return
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        kind, loc = resolve_model(self.name)
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        kwargs = {}
+        if kind == "gguf":
+            folder, fname = os.path.split(loc)
+            loc, kwargs = folder, {"gguf_file": fname}
+        try:
+            self._tok = AutoTokenizer.from_pretrained(loc, **kwargs)
+            self._model = AutoModelForCausalLM.from_pretrained(loc, **kwargs)
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"cannot load {self.name!r} with transformers offline "
+                             f"({str(exc).splitlines()[0]}); give a local folder, a .gguf "
+                             f"file or a model already in the Hugging Face cache") from exc
+        self._model.eval()
+
+    def stream(self, messages: Messages, max_tokens: int = 200, temperature: float = 0.0,
+               stop: list[str] | None = None) -> Iterator[str]:
+        self.warm_up()
+        import torch
+        from transformers import TextIteratorStreamer
+
+        inputs = self._tok.apply_chat_template(messages, add_generation_prompt=True,
+                                               return_tensors="pt", return_dict=True)
+        streamer = TextIteratorStreamer(self._tok, skip_prompt=True, skip_special_tokens=True)
+        gen_kwargs = dict(**inputs, max_new_tokens=max_tokens, streamer=streamer,
+                          do_sample=temperature > 0,
+                          pad_token_id=self._tok.pad_token_id or self._tok.eos_token_id)
+        if temperature > 0:
+            gen_kwargs["temperature"] = temperature
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                torch.manual_seed(self.seed)
+                with torch.inference_mode():
+                    self._model.generate(**gen_kwargs)
+            except BaseException as exc:  # surfaced in the caller's thread
+                errors.append(exc)
+                streamer.end()
+
+        with self._lock:
+            thread = threading.Thread(target=run, daemon=True)
+            thread.start()
+            text = ""
+            for piece in streamer:
+                text += piece
+                if stop and any(s in text for s in stop):
+                    break
+                yield piece
+            thread.join()
+        if errors:
+            raise GenerationError(f"generation failed ({errors[0]})")
+
+
+def make_generator(model: str, backend: str = "auto", seed: int = 0,
+                   n_ctx: int = 4096) -> Generator:
+    """Pick the backend: llama.cpp for GGUF models when it is installed, else transformers."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+    if backend == "auto":
+        from rag.models import PACKAGED_MODELS
+
+        is_gguf = model in PACKAGED_MODELS or model.lower().endswith(".gguf")
+        backend = "llama" if is_gguf and _llama_available() else "transformers"
+    if backend == "llama":
+        return LlamaCppGenerator(model, n_ctx=n_ctx, seed=seed)
+    return TransformersGenerator(model, seed=seed)

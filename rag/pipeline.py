@@ -1,0 +1,235 @@
+"""The one pipeline object that the CLI, the UI, the API and the eval all drive."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from index import store
+from index.builder import BuildReport, build_index
+from index.chunking import ChunkerConfig
+from index.embedders import Embedder, SentenceTransformerEmbedder
+from rag.config import Settings
+from rag.errors import QuestionError
+from rag.evidence import (is_yes_no, passages_as_evidence, score_sentences,
+                          select_evidence)
+from rag.generators import Generator, make_generator
+from rag.prompts import REFUSAL_MESSAGE, REFUSAL_TOKEN, naive_messages, verified_messages
+from rag.retrieval import HybridRetriever
+from rag.types import Answer, Citation, Evidence, Passage, SentenceSupport
+from rag.verify import CITE, VerifyConfig, render, split_answer, verify_answer
+
+_IDK = re.compile(r"\b(i don'?t know|not in (the )?documents|cannot (be )?(answer|determine)"
+                  r"|no (relevant )?information|not (mentioned|provided|stated))\b", re.I)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Refusal and support thresholds, fitted on the gold sets (see eval/README.md)."""
+
+    refuse_below: float = 0.35  # best evidence score under which the answer is refused
+    support: float = 0.6  # share of a sentence's content words its evidence must hold
+
+
+@dataclass
+class StreamEvent:
+    kind: str  # "status", "token" or "answer"
+    text: str = ""
+    answer: Answer | None = None
+
+
+class Pipeline:
+    """retrieve -> select evidence -> generate -> verify. Models load lazily."""
+
+    def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None,
+                 generator: Generator | None = None, thresholds: Thresholds | None = None
+                 ) -> None:
+        self.settings = settings or Settings()
+        self.chunker = ChunkerConfig(self.settings.chunk_words, self.settings.overlap_words)
+        self.embedder = embedder or SentenceTransformerEmbedder(
+            self.settings.embedding_model, backend=self.settings.embedding_backend)
+        self._generator = generator
+        self.thresholds = thresholds or Thresholds()
+        self._retriever: HybridRetriever | None = None
+        self._lock = threading.RLock()
+
+    # ---- components -------------------------------------------------------------
+    @property
+    def index_path(self) -> Path:
+        return self.settings.index_path
+
+    @property
+    def generator(self) -> Generator:
+        if self._generator is None:
+            s = self.settings
+            self._generator = make_generator(s.model, s.backend, seed=s.seed, n_ctx=s.n_ctx)
+        return self._generator
+
+    def set_model(self, model: str, backend: str = "auto") -> None:
+        """Switch the generator (UI settings); the new model loads on next use."""
+        with self._lock:
+            self.settings = self.settings.with_overrides(model=model, backend=backend)
+            self._generator = None
+
+    @property
+    def retriever(self) -> HybridRetriever:
+        with self._lock:
+            if self._retriever is None:
+                data = store.load(self.index_path, embedding_model=self.embedder.name)
+                self._retriever = HybridRetriever(data, self.embedder,
+                                                  mode=self.settings.retrieval)
+            return self._retriever
+
+    def warm_up(self) -> None:
+        self.embedder.warm_up() if hasattr(self.embedder, "warm_up") else None
+        _ = self.retriever
+        self.generator.warm_up()
+
+    # ---- indexing ---------------------------------------------------------------
+    def index(self, corpus: Path | None = None, rebuild: bool = False,
+              progress: Callable[[str, int, int], None] | None = None) -> BuildReport:
+        with self._lock:
+            report = build_index(corpus or self.settings.corpus, self.index_path,
+                                 self.embedder, self.chunker, rebuild=rebuild,
+                                 progress=progress)
+            if report.written:
+                self._retriever = None
+            return report
+
+    def documents(self) -> list[dict]:
+        manifest = store.read_manifest(self.index_path)
+        return [{"id": doc_id, **meta} for doc_id, meta in manifest["documents"].items()]
+
+    def document_text(self, doc_id: str) -> str:
+        return self.retriever.data.documents[doc_id].text
+
+    # ---- answering --------------------------------------------------------------
+    def check_question(self, question: str) -> str:
+        q = (question or "").strip()
+        if not q:
+            raise QuestionError("the question is empty; type a question about your documents")
+        if len(q) > self.settings.max_question_chars:
+            raise QuestionError(
+                f"the question has {len(q)} characters; the limit is "
+                f"{self.settings.max_question_chars} (set RAG_MAX_QUESTION_CHARS to change it)")
+        return q
+
+    def ask(self, question: str, k: int | None = None, mode: str | None = None) -> Answer:
+        answer = None
+        for event in self.ask_stream(question, k=k, mode=mode):
+            if event.kind == "answer":
+                answer = event.answer
+        assert answer is not None
+        return answer
+
+    def ask_stream(self, question: str, k: int | None = None, mode: str | None = None
+                   ) -> Iterator[StreamEvent]:
+        """Stream status and raw model tokens, then the verified ``Answer``."""
+        q = self.check_question(question)
+        k = k or self.settings.k
+        mode = mode or self.settings.answer_mode
+        if mode not in ("verified", "naive"):
+            raise ValueError(f"answer mode must be verified or naive; got {mode!r}")
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        yield StreamEvent("status", "retrieving")
+        passages = self.retriever.retrieve(q, k)
+        timings["retrieve_s"] = time.perf_counter() - t0
+        if mode == "naive":
+            yield from self._naive(q, passages, timings, t0)
+        else:
+            yield from self._verified(q, passages, timings, t0)
+
+    def _generate(self, messages, timings: dict, t0: float) -> Iterator[StreamEvent | str]:
+        t = time.perf_counter()
+        text, n = "", 0
+        for piece in self.generator.stream(messages, max_tokens=self.settings.max_tokens,
+                                           temperature=self.settings.temperature):
+            if n == 0:
+                timings["first_token_s"] = time.perf_counter() - t0
+            n += 1
+            text += piece
+            yield StreamEvent("token", piece)
+        timings["generate_s"] = time.perf_counter() - t
+        timings["tokens"] = n
+        yield text
+
+    def _finish(self, answer: Answer, timings: dict, t0: float) -> StreamEvent:
+        timings["total_s"] = time.perf_counter() - t0
+        answer.tokens_generated = int(timings.pop("tokens", 0))
+        answer.timings = timings
+        answer.model = self.settings.model
+        return StreamEvent("answer", answer=answer)
+
+    def _naive(self, q: str, passages: list[Passage], timings: dict, t0: float):
+        sources = passages_as_evidence(passages)
+        text = ""
+        for ev in self._generate(naive_messages(q, sources), timings, t0):
+            if isinstance(ev, str):
+                text = ev
+            else:
+                yield ev
+        refused = bool(_IDK.search(text)) or not passages
+        by_n = {e.n: e for e in sources}
+        used = sorted({n for _, ns in split_answer(text) for n in ns if n in by_n})
+        citations = [Citation(n, by_n[n].doc, by_n[n].start, by_n[n].end, by_n[n].text,
+                              by_n[n].title) for n in used]
+        sentences = [SentenceSupport(s, [n for n in ns if n in by_n], True, 1.0)
+                     for s, ns in split_answer(text)]
+        ans = Answer(q, text.strip(), refused, [] if refused else citations, passages,
+                     sentences, mode="naive", raw_answer=text,
+                     refusal_reason="model" if refused else "")
+        yield self._finish(ans, timings, t0)
+
+    def _verified(self, q: str, passages: list[Passage], timings: dict, t0: float):
+        t = time.perf_counter()
+        scored = score_sentences(q, passages, self.embedder)
+        evidence = select_evidence(scored, self.settings.evidence_sentences)
+        timings["evidence_s"] = time.perf_counter() - t
+        best = scored[0].score if scored else 0.0
+        if best < self.thresholds.refuse_below:
+            yield self._finish(self._refusal(q, passages, "retrieval", best), timings, t0)
+            return
+        text = ""
+        for ev in self._generate(verified_messages(q, evidence), timings, t0):
+            if isinstance(ev, str):
+                text = ev
+            else:
+                yield ev
+        if REFUSAL_TOKEN.lower() in text.lower() or (_IDK.search(text) and not CITE.search(text)):
+            yield self._finish(self._refusal(q, passages, "model", best, text), timings, t0)
+            return
+        t = time.perf_counter()
+        yes_no = is_yes_no(q)
+        checked = verify_answer(text, q, evidence, VerifyConfig(self.thresholds.support),
+                                yes_no=yes_no)
+        if not any(s.supported for s in checked):
+            checked = self._extractive(q, evidence)
+        answer_text, citations, kept = render(checked, evidence)
+        flagged = [s for s in checked if not s.supported]
+        timings["verify_s"] = time.perf_counter() - t
+        if not citations:
+            yield self._finish(self._refusal(q, passages, "unsupported", best, text),
+                               timings, t0)
+            return
+        ans = Answer(q, answer_text, False, citations, passages, kept + flagged,
+                     mode="verified", raw_answer=text)
+        yield self._finish(ans, timings, t0)
+
+    def _extractive(self, q: str, evidence: list[Evidence]) -> list[SentenceSupport]:
+        """Quote the best evidence sentence verbatim when the model's answer fails."""
+        if not evidence:
+            return []
+        top = evidence[0]
+        return [SentenceSupport(" ".join(top.text.split()), [top.n], True, 1.0, quote=True)]
+
+    def _refusal(self, q: str, passages: list[Passage], reason: str, best: float,
+                 raw: str = "") -> Answer:
+        closest = "; ".join(f"{p.title} ({p.doc})" for p in passages[:3])
+        msg = REFUSAL_MESSAGE + (f" Closest passages: {closest}." if closest else "")
+        return Answer(q, msg, True, [], passages, [], mode="verified",
+                      raw_answer=raw, refusal_reason=f"{reason} (best evidence {best:.2f})")

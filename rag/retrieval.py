@@ -1,0 +1,92 @@
+"""Retrievers: dense (FAISS, cosine), BM25 (bm25s), and their reciprocal-rank fusion."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from index.builder import search_text
+from index.embedders import Embedder
+from index.normalize import normalize_text
+from index.text import bm25_query_tokens
+from index.store import IndexData
+from rag.types import Passage
+
+RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
+
+
+class Retriever(Protocol):
+    def retrieve(self, question: str, k: int) -> list[Passage]: ...
+
+
+def rrf_fuse(rankings: list[list[int]], k: int, rrf_k: int = 60) -> list[tuple[int, float]]:
+    """Reciprocal-rank fusion: score(d) = sum over rankings of 1 / (rrf_k + rank(d)),
+    rank starting at 1. Returns the top ``k`` (item, score), best first; ties keep the
+    order of first appearance."""
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] = scores.get(item, 0.0) + 1.0 / (rrf_k + rank)
+    return sorted(scores.items(), key=lambda kv: -kv[1])[:k]
+
+
+class HybridRetriever:
+    """Dense FAISS search fused with BM25 by reciprocal rank; either alone by ``mode``."""
+
+    def __init__(self, data: IndexData, embedder: Embedder, mode: str = "hybrid",
+                 candidates: int = 50, rrf_k: int = 60) -> None:
+        if mode not in RETRIEVAL_MODES:
+            raise ValueError(f"retrieval mode must be one of {', '.join(RETRIEVAL_MODES)}; "
+                             f"got {mode!r}")
+        if candidates < 1:
+            raise ValueError(f"candidates must be >= 1, got {candidates}")
+        self.data = data
+        self.embedder = embedder
+        self.mode = mode
+        self.candidates = candidates
+        self.rrf_k = rrf_k
+
+    def dense(self, question: str, n: int) -> list[tuple[int, float]]:
+        if self.data.faiss_index is None or not self.data.chunks:
+            return []
+        q = np.asarray(self.embedder.embed_query(normalize_text(question)), np.float32)
+        scores, ids = self.data.faiss_index.search(q.reshape(1, -1), min(n, len(self.data.chunks)))
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    def sparse(self, question: str, n: int) -> list[tuple[int, float]]:
+        if self.data.bm25 is None or not self.data.chunks:
+            return []
+        tokens = bm25_query_tokens(question)
+        if not tokens or not tokens[0]:
+            return []
+        ids, scores = self.data.bm25.retrieve(tokens, k=min(n, len(self.data.chunks)),
+                                              show_progress=False, n_threads=1)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if s > 0]
+
+    def retrieve(self, question: str, k: int = 5) -> list[Passage]:
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        n = max(k, self.candidates)
+        dense = self.dense(question, n) if self.mode in ("hybrid", "dense") else []
+        sparse = self.sparse(question, n) if self.mode in ("hybrid", "bm25") else []
+        dense_s, sparse_s = dict(dense), dict(sparse)
+        if self.mode == "dense":
+            fused = dense[:k]
+        elif self.mode == "bm25":
+            fused = sparse[:k]
+        else:
+            fused = rrf_fuse([[i for i, _ in dense], [i for i, _ in sparse]], k, self.rrf_k)
+        out = []
+        for rank, (i, score) in enumerate(fused, start=1):
+            ch = self.data.chunks[i]
+            doc = self.data.documents[ch.doc_id]
+            out.append(Passage(chunk_id=ch.id, doc=ch.doc_id, title=doc.title, start=ch.start,
+                               end=ch.end, text=ch.text, score=float(score),
+                               dense_score=dense_s.get(i), bm25_score=sparse_s.get(i),
+                               rank=rank, sentences=ch.sentences))
+        return out
+
+    def chunk_search_text(self, i: int) -> str:
+        ch = self.data.chunks[i]
+        return search_text(self.data.documents[ch.doc_id], ch)

@@ -1,0 +1,103 @@
+"""Dataclasses at the seams of answering: passages, evidence, citations, the answer."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk with its scores. ``start``/``end`` index the document text."""
+
+    chunk_id: str
+    doc: str
+    title: str
+    start: int
+    end: int
+    text: str
+    score: float  # fused (reciprocal-rank) score
+    dense_score: float | None = None  # cosine similarity, if dense retrieval found it
+    bm25_score: float | None = None
+    rank: int = 0
+    sentences: tuple[tuple[int, int], ...] = ()
+
+    def brief(self) -> dict:
+        return {"doc": self.doc, "start": self.start, "end": self.end,
+                "score": round(self.score, 6),
+                "dense_score": None if self.dense_score is None else round(self.dense_score, 4),
+                "bm25_score": None if self.bm25_score is None else round(self.bm25_score, 4),
+                "title": self.title, "text": self.text}
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A numbered unit shown to the model and citable as [n]: a passage or a sentence."""
+
+    n: int
+    doc: str
+    title: str
+    start: int
+    end: int
+    text: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    doc: str
+    start: int
+    end: int
+    text: str
+    title: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class SentenceSupport:
+    """One answer sentence, the evidence it cites after verification, and how well it is
+    supported (0..1). ``supported`` is False for sentences that were flagged."""
+
+    text: str
+    citations: list[int]
+    supported: bool
+    score: float
+    repaired: bool = False
+    quote: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Answer:
+    question: str
+    answer: str
+    refused: bool
+    citations: list[Citation] = field(default_factory=list)
+    retrieved: list[Passage] = field(default_factory=list)
+    sentences: list[SentenceSupport] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    mode: str = ""
+    model: str = ""
+    raw_answer: str = ""
+    refusal_reason: str = ""
+    tokens_generated: int = 0
+
+    def to_dict(self) -> dict:
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "refused": self.refused,
+            "refusal_reason": self.refusal_reason,
+            "citations": [c.to_dict() for c in self.citations],
+            "retrieved": [p.brief() for p in self.retrieved],
+            "sentences": [s.to_dict() for s in self.sentences],
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "tokens_generated": self.tokens_generated,
+            "mode": self.mode,
+            "model": self.model,
+            "raw_answer": self.raw_answer,
+        }

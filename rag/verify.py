@@ -1,0 +1,156 @@
+"""Check every answer sentence against the evidence it cites, repair or drop it.
+
+The support judge is lexical: a sentence is supported by a set of evidence sentences when
+the share of its content words (stemmed, stopwords removed, idf not used) found in them
+reaches ``support_threshold`` and every number it states appears in them. A yes/no answer
+is also checked for polarity against negation cues in its evidence.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from index.normalize import normalize_text
+from index.text import content_tokens, words
+from rag.types import Citation, Evidence, SentenceSupport
+
+CITE = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+_NUM = re.compile(r"\d+(?:[.,]\d+)*")
+NEGATION_CUES = frozenset(
+    "no not never none neither nor denied denies deny denying rejected rejects reject "
+    "refused refuses dismissed false untrue without cannot can't won't didn't doesn't isn't "
+    "wasn't aren't weren't hasn't haven't".split())
+POLARITY_WORDS = {"yes", "no"}
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    support_threshold: float = 0.6
+
+
+def move_markers_before_punct(text: str) -> str:
+    """'... unit. [1] Next' -> '... unit [1]. Next' so sentences keep their markers."""
+    return re.sub(r"([.!?])\s*((?:\[\d+(?:\s*[,;]\s*\d+)*\]\s*)+)",
+                  lambda m: " " + m.group(2).strip() + m.group(1) + " ", text).strip()
+
+
+def split_answer(text: str) -> list[tuple[str, list[int]]]:
+    """Answer sentences with their cited numbers; markers removed from the text."""
+    text = move_markers_before_punct(normalize_text(text).replace("\n", " "))
+    out = []
+    for raw in re.split(r"(?<=[.!?])\s+(?=[\"'A-Z0-9(])", text):
+        nums = [int(n) for m in CITE.finditer(raw) for n in re.split(r"\s*[,;]\s*", m.group(1))]
+        clean = re.sub(r"\s+([.!?,;:])", r"\1", CITE.sub("", raw)).strip()
+        clean = re.sub(r"\s{2,}", " ", clean)
+        if clean and re.search(r"[A-Za-z0-9]", clean):
+            out.append((clean, list(dict.fromkeys(nums))))
+    return out
+
+
+def polarity(sentence: str) -> str | None:
+    w = words(sentence)
+    return w[0] if w and w[0] in POLARITY_WORDS else None
+
+
+def has_negation(text: str) -> bool:
+    return any(w in NEGATION_CUES for w in words(text)) or "n't" in normalize_text(text)
+
+
+def support(sentence: str, evidence_texts: list[str]) -> float:
+    """Share of the sentence's content words found in the evidence (0..1); 0 if it states
+    a number the evidence does not contain."""
+    claim = [t for t in content_tokens(sentence) if t not in POLARITY_WORDS]
+    ev_text = " ".join(evidence_texts)
+    ev_numbers = set(_NUM.findall(normalize_text(ev_text)))
+    for num in _NUM.findall(normalize_text(sentence)):
+        if num not in ev_numbers:
+            return 0.0
+    if not claim:
+        return 0.0
+    have = set(content_tokens(ev_text))
+    return sum(t in have for t in claim) / len(claim)
+
+
+def polarity_conflict(sentence: str, question: str, evidence_texts: list[str]) -> bool:
+    """A "Yes" whose evidence negates, or a "No" whose evidence affirms the question's own
+    words without any negation."""
+    pol = polarity(sentence)
+    if pol is None:
+        return False
+    neg = any(has_negation(t) for t in evidence_texts)
+    if pol == "yes":
+        return neg
+    return not neg and support(question, evidence_texts) >= 0.8
+
+
+def verify_answer(text: str, question: str, evidence: list[Evidence],
+                  cfg: VerifyConfig | None = None, yes_no: bool = False
+                  ) -> list[SentenceSupport]:
+    """Verify, repair (re-cite from all the evidence) or flag each sentence."""
+    cfg = cfg or VerifyConfig()
+    by_n = {e.n: e for e in evidence}
+    out: list[SentenceSupport] = []
+    for sent, nums in split_answer(text):
+        cited = [n for n in nums if n in by_n]
+        best = _best_citations(sent, cited, evidence, cfg) if cited else None
+        repaired = False
+        if best is None:
+            best = _best_citations(sent, [e.n for e in evidence], evidence, cfg)
+            repaired = best is not None
+        if best is None:
+            score = support(sent, [by_n[n].text for n in cited]) if cited else 0.0
+            out.append(SentenceSupport(sent, [], False, round(score, 3)))
+            continue
+        ns, score = best
+        if yes_no and polarity_conflict(sent, question, [by_n[n].text for n in ns]):
+            out.append(SentenceSupport(sent, [], False, 0.0))
+            continue
+        out.append(SentenceSupport(sent, ns, True, round(score, 3), repaired=repaired))
+    return out
+
+
+def _best_citations(sent: str, pool: list[int], evidence: list[Evidence],
+                    cfg: VerifyConfig) -> tuple[list[int], float] | None:
+    """Smallest set (one or two items) of evidence from ``pool`` that supports ``sent``:
+    every citation kept is needed (ALCE precision)."""
+    by_n = {e.n: e for e in evidence}
+    singles = sorted(((support(sent, [by_n[n].text]), n) for n in pool), reverse=True)
+    if singles and singles[0][0] >= cfg.support_threshold:
+        return [singles[0][1]], singles[0][0]
+    best = None
+    top = [n for _, n in singles[:4]]
+    for i, a in enumerate(top):
+        for b in top[i + 1:]:
+            s = support(sent, [by_n[a].text, by_n[b].text])
+            if s >= cfg.support_threshold and (best is None or s > best[1]):
+                best = (sorted([a, b]), s)
+    if best and all(support(sent, [by_n[n].text]) < best[1] for n in best[0]):
+        return best
+    return None
+
+
+def render(sentences: list[SentenceSupport], evidence: list[Evidence]
+           ) -> tuple[str, list[Citation], list[SentenceSupport]]:
+    """Answer text with citations renumbered [1]..[n] by first use, the citation list,
+    and the sentences with the new numbers. Unsupported sentences are left out."""
+    by_n = {e.n: e for e in evidence}
+    order: dict[int, int] = {}
+    kept: list[SentenceSupport] = []
+    parts: list[str] = []
+    for s in sentences:
+        if not s.supported:
+            continue
+        new = [order.setdefault(n, len(order) + 1) for n in s.citations]
+        body = s.text.rstrip()
+        end = body[-1] if body and body[-1] in ".!?" else "."
+        body = body[:-1] if body and body[-1] in ".!?" else body
+        if s.quote:
+            body = f"\u201c{body}{end}\u201d"
+            end = ""
+        parts.append(f"{body} {''.join(f'[{n}]' for n in new)}{end}")
+        kept.append(SentenceSupport(s.text, new, True, s.score, s.repaired, s.quote))
+    citations = [Citation(n=new, doc=by_n[old].doc, start=by_n[old].start, end=by_n[old].end,
+                          text=by_n[old].text, title=by_n[old].title)
+                 for old, new in sorted(order.items(), key=lambda kv: kv[1])]
+    return " ".join(parts), citations, kept

@@ -1,0 +1,76 @@
+"""Shared fixtures. Real models load once per session; nothing writes to the work tree."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.fakes import HashEmbedder
+
+REPO = Path(__file__).resolve().parent.parent
+NHS_CORPUS = REPO / "data" / "nhs"
+DHSC_DOC = "002_460e449dcac45b62.txt"
+NHSD_DOC = "000_d1addedd5fe89df8.txt"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory, monkeypatch):
+    """Indexes and caches go to a temporary folder, never the work tree or $HOME."""
+    home = tmp_path_factory.mktemp("rag-home")
+    monkeypatch.setenv("RAG_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    yield
+
+
+@pytest.fixture
+def nhs_corpus(tmp_path) -> Path:
+    """A private copy of the bundled corpus that a test may change."""
+    dst = tmp_path / "nhs"
+    shutil.copytree(NHS_CORPUS, dst)
+    return dst
+
+
+@pytest.fixture
+def fake_embedder() -> HashEmbedder:
+    return HashEmbedder()
+
+
+@pytest.fixture(scope="session")
+def real_embedder():
+    from index.embedders import SentenceTransformerEmbedder
+
+    emb = SentenceTransformerEmbedder()
+    emb.warm_up()
+    return emb
+
+
+@pytest.fixture(scope="session")
+def small_generator():
+    """SmolLM2-135M-Instruct through llama.cpp: a real generator fast enough for CI."""
+    from rag.generators import LlamaCppGenerator
+
+    gen = LlamaCppGenerator("smollm2-135m", n_ctx=2048)
+    gen.warm_up()
+    return gen
+
+
+@pytest.fixture(scope="session")
+def real_index(tmp_path_factory, real_embedder):
+    """The bundled corpus indexed once with the real embedding model."""
+    from index.builder import build_index
+
+    path = tmp_path_factory.mktemp("nhs-index")
+    build_index(NHS_CORPUS, path, real_embedder)
+    return path
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("RAG_SKIP_MODEL_TESTS") == "1":
+        skip = pytest.mark.skip(reason="RAG_SKIP_MODEL_TESTS=1")
+        for item in items:
+            if "model" in item.keywords:
+                item.add_marker(skip)

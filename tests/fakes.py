@@ -1,0 +1,65 @@
+"""Tiny deterministic stand-ins for plumbing tests. Capabilities are also tested on the
+real models (see the ``model`` marker)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+
+import numpy as np
+
+from index.text import content_tokens
+
+
+class HashEmbedder:
+    """Bag of stemmed words hashed into ``dim`` buckets, L2-normalised. Texts sharing
+    words get similar vectors, so retrieval tests are meaningful and repeatable."""
+
+    def __init__(self, dim: int = 64, name: str = "test/hash-embedder") -> None:
+        self.name = name
+        self._dim = dim
+        self.calls = 0
+        self.embedded = 0
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def warm_up(self) -> None:
+        pass
+
+    def _vec(self, text: str) -> np.ndarray:
+        v = np.zeros(self._dim, dtype=np.float32)
+        for tok in content_tokens(text) or ["<empty>"]:
+            h = int(hashlib.md5(tok.encode()).hexdigest(), 16)
+            v[h % self._dim] += 1.0
+        return v / np.linalg.norm(v)
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        self.calls += 1
+        self.embedded += len(texts)
+        if not texts:
+            return np.zeros((0, self._dim), np.float32)
+        return np.vstack([self._vec(t) for t in texts])
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._vec(text)
+
+
+class ScriptedGenerator:
+    """Replies with a fixed text, in pieces, whatever the prompt: for testing what the
+    pipeline does with a model's output. Records the messages it was sent."""
+
+    def __init__(self, reply: str, name: str = "test/scripted") -> None:
+        self.reply = reply
+        self.name = name
+        self.messages: list = []
+
+    def warm_up(self) -> None:
+        pass
+
+    def stream(self, messages, max_tokens: int = 200, temperature: float = 0.0,
+               stop=None) -> Iterator[str]:
+        self.messages.append(messages)
+        for i in range(0, len(self.reply), 4):
+            yield self.reply[i:i + 4]
