@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -66,11 +65,3 @@ def real_index(tmp_path_factory, real_embedder):
     path = tmp_path_factory.mktemp("nhs-index")
     build_index(NHS_CORPUS, path, real_embedder)
     return path
-
-
-def pytest_collection_modifyitems(config, items):
-    if os.environ.get("RAG_SKIP_MODEL_TESTS") == "1":
-        skip = pytest.mark.skip(reason="RAG_SKIP_MODEL_TESTS=1")
-        for item in items:
-            if "model" in item.keywords:
-                item.add_marker(skip)
