@@ -1,0 +1,256 @@
+"""The Gradio app: chat with streamed, cited answers; a document viewer that highlights the
+cited span; a documents tab (upload, remove, re-index); settings; and the ``/ask`` API."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from index import store
+from index.errors import RagError
+from rag.pipeline import Pipeline
+from ui import files
+from ui.render import CSS, chat_html, document_html, esc
+
+CHAT_JS = """
+element.addEventListener('click', (e) => {
+  const c = e.target.closest('[data-kind]');
+  if (!c || !element.contains(c)) return;
+  e.preventDefault();
+  trigger('click', {turn: +c.dataset.turn, kind: c.dataset.kind, n: +c.dataset.n});
+});
+"""
+VIEW_JS = """
+const go = () => { const m = element.querySelector('mark');
+  if (m) m.scrollIntoView({block: 'center', behavior: 'instant'}); };
+watch('value', () => setTimeout(go, 30)); go();
+"""
+VIEW_EMPTY = '<div class="empty">Click a citation [n] or a source to open it here.</div>'
+
+
+class Loader:
+    """Indexes the corpus if it has no index, then loads the models, in the background."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.status = "Starting…"
+        self.error = ""
+        self.ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="rag-loader")
+        self._thread.start()
+
+    def _run(self) -> None:
+        p = self.pipeline
+        try:
+            if not store.exists(p.index_path):
+                self.status = f"Indexing {p.settings.corpus} (first start)…"
+                p.index(p.settings.corpus, progress=self._progress)
+            self.status = "Loading the embedding model, the index and the generator…"
+            p.warm_up()
+            self.status = "Ready."
+        except (RagError, OSError) as exc:
+            self.error = str(exc)
+            self.status = f"Error: {exc}"
+        finally:
+            self.ready.set()
+
+    def _progress(self, stage: str, done: int, total: int) -> None:
+        self.status = f"Indexing {self.pipeline.settings.corpus}: {stage} {done}/{total}…"
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self.ready.wait(timeout)
+
+
+def launch_options() -> dict[str, Any]:
+    """Keyword arguments for ``Blocks.launch``: a theme without web fonts, CSS, limits."""
+    theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["monospace"])
+    return {"theme": theme, "css": CSS, "max_file_size": files.MAX_UPLOAD_BYTES}
+
+
+def _doc_rows(pipeline: Pipeline) -> list[list]:
+    try:
+        docs = pipeline.documents()
+    except RagError:
+        return []
+    return [[d.get("title", ""), d["id"], d.get("chunks", 0),
+             time.strftime("%Y-%m-%d %H:%M", time.localtime(d.get("indexed_at") or 0))]
+            for d in docs]
+
+
+def _info(pipeline: Pipeline, loader: Loader) -> str:
+    s = pipeline.settings
+    rows = _doc_rows(pipeline)
+    chunks = sum(int(r[2] or 0) for r in rows)
+    return (f"**Index**: `{s.index_path}` — {len(rows)} documents, {chunks} chunks  \n"
+            f"**Corpus**: `{s.corpus}`  \n**Model**: `{s.model}` (backend {s.backend}), "
+            f"k={s.k}, temperature={s.temperature}  \n**Status**: {loader.status}")
+
+
+def build_app(pipeline: Pipeline, loader: Loader | None = None) -> gr.Blocks:
+    """The whole UI over one pipeline; models and index load once, in the background."""
+    from rag.models import installed_models
+
+    loader = loader or Loader(pipeline)
+    corpus = Path(pipeline.settings.corpus)
+
+    def ask(question: str, turns: list[dict]):
+        q = (question or "").strip()
+        turns = list(turns or [])
+        if not q:
+            yield gr.skip(), turns, gr.skip()
+            return
+        turn: dict[str, Any] = {"question": q, "partial": "", "status": "loading models…"}
+        turns.append(turn)
+        yield "", turns, chat_html(turns)
+        loader.wait()
+        if loader.error:
+            turn["error"] = f"The index or the models could not be loaded: {loader.error}"
+            yield "", turns, chat_html(turns)
+            return
+        try:
+            for ev in pipeline.ask_stream(q):
+                if ev.kind == "status":
+                    turn["status"] = ev.text
+                elif ev.kind == "token":
+                    turn["partial"] += ev.text
+                    turn["status"] = "generating; checking citations next"
+                elif ev.kind == "answer" and ev.answer is not None:
+                    turn["answer"] = ev.answer.to_dict()
+                yield "", turns, chat_html(turns)
+        except RagError as exc:
+            turn["error"] = str(exc)
+            yield "", turns, chat_html(turns)
+
+    def open_passage(turns: list[dict], evt: gr.EventData) -> str:
+        d = evt._data or {}
+        try:
+            ans = turns[int(d["turn"])]["answer"]
+            n = int(d["n"])
+            if d.get("kind") == "r":
+                p = ans["retrieved"][n]
+            else:
+                p = next(c for c in ans["citations"] if int(c["n"]) == n)
+            text = pipeline.document_text(p["doc"])
+        except (KeyError, IndexError, TypeError, ValueError, StopIteration, RagError):
+            return '<div class="msg error">That passage is no longer available.</div>'
+        return document_html(text, int(p["start"]), int(p["end"]), p.get("title", ""),
+                             p["doc"])
+
+    def refresh():
+        rows = _doc_rows(pipeline)
+        choices = [r[1] for r in rows]
+        return rows, gr.Dropdown(choices=choices, value=None), _info(pipeline, loader)
+
+    def tick():
+        done = loader.ready.is_set()
+        return (f"**Status:** {esc(loader.status)}", gr.Timer(active=not done),
+                *refresh())
+
+    def add_files(paths: list[str] | None, progress=gr.Progress()):  # noqa: B008
+        if not paths:
+            return "No file uploaded.", *refresh()
+        loader.wait()
+        saved, msgs = files.save_uploads(paths, corpus)
+        if saved:
+            try:
+                report = pipeline.index(corpus, progress=files.progress_adapter(progress))
+                msgs.append(f"Indexed: {report.summary()}")
+            except RagError as exc:
+                msgs.append(f"Indexing failed: {exc}")
+        return "  \n".join(esc(m) for m in msgs), *refresh()
+
+    def remove(doc_id: str | None, progress=gr.Progress()):  # noqa: B008
+        if not doc_id:
+            return "Choose a document to remove.", *refresh()
+        msg = files.remove_document(corpus, doc_id)
+        if msg is None:
+            try:
+                pipeline.index(corpus, progress=files.progress_adapter(progress))
+                msg = f"Removed {doc_id} and re-indexed."
+            except RagError as exc:
+                msg = f"Removed {doc_id}; re-indexing failed: {exc}"
+        return esc(msg), *refresh()
+
+    def apply_settings(k: float, model: str, backend: str, temperature: float) -> str:
+        with pipeline._lock:
+            s = pipeline.settings
+            if model != s.model or backend != s.backend:
+                pipeline.set_model(model, backend)
+            pipeline.settings = pipeline.settings.with_overrides(
+                k=int(k), temperature=float(temperature))
+        return _info(pipeline, loader)
+
+    def ask_api(question: str) -> dict:
+        """Answer a question; returns the same object as `rag ask --json`."""
+        loader.wait()
+        if loader.error:
+            raise gr.Error(loader.error)
+        try:
+            return pipeline.ask(question).to_dict()
+        except RagError as exc:
+            raise gr.Error(str(exc)) from exc
+
+    s = pipeline.settings
+    models = list(dict.fromkeys([s.model, *installed_models()]))
+    with gr.Blocks(title="cited-rag") as demo:
+        gr.Markdown("## Ask your documents — answers with verified citations")
+        status = gr.Markdown(f"**Status:** {esc(loader.status)}", elem_id="status")
+        timer = gr.Timer(0.5)
+        turns = gr.State([])
+        with gr.Tab("Chat", id="chat"):
+            with gr.Row():
+                with gr.Column(scale=3):
+                    chat = gr.HTML(chat_html([]), js_on_load=CHAT_JS, elem_id="chat",
+                                   css_template=CSS)
+                    question = gr.Textbox(label="Question", elem_id="question", lines=1,
+                                          max_lines=4, placeholder="Type and press Enter")
+                    with gr.Row():
+                        send = gr.Button("Ask", variant="primary", elem_id="send")
+                        clear = gr.Button("Clear conversation")
+                with gr.Column(scale=2):
+                    viewer = gr.HTML(VIEW_EMPTY, js_on_load=VIEW_JS, elem_id="doc-view",
+                                     css_template=CSS, label="Document")
+        with gr.Tab("Documents", id="docs"):
+            table = gr.Dataframe(headers=["Title", "File", "Chunks", "Indexed"],
+                                 value=_doc_rows(pipeline), interactive=False,
+                                 elem_id="doc-table")
+            upload = gr.File(label="Add documents (.txt, .md, .html, .pdf; max "
+                                   f"{files.MAX_UPLOAD_BYTES // 2**20} MB each)",
+                             file_count="multiple", file_types=list(files.ALLOWED),
+                             type="filepath", elem_id="upload")
+            with gr.Row():
+                to_remove = gr.Dropdown(label="Remove a document", choices=[],
+                                        elem_id="remove-choice")
+                remove_btn = gr.Button("Remove and re-index", variant="stop")
+            doc_msg = gr.Markdown(elem_id="doc-msg")
+        with gr.Tab("Settings", id="settings"):
+            k = gr.Slider(1, 20, value=s.k, step=1, label="Passages to retrieve (top-k)")
+            model = gr.Dropdown(models, value=s.model, label="Model (installed)")
+            backend = gr.Dropdown(["auto", "llama", "transformers"], value=s.backend,
+                                  label="Backend")
+            temp = gr.Slider(0.0, 1.5, value=s.temperature, step=0.05, label="Temperature")
+            apply = gr.Button("Apply")
+            info = gr.Markdown(_info(pipeline, loader), elem_id="info")
+
+        chat_io = {"inputs": [question, turns], "outputs": [question, turns, chat],
+                   "concurrency_id": "model", "concurrency_limit": 1,
+                   "api_visibility": "private"}
+        question.submit(ask, **chat_io)
+        send.click(ask, **chat_io)
+        clear.click(lambda: ([], chat_html([]), VIEW_EMPTY), None, [turns, chat, viewer],
+                    api_visibility="private")
+        chat.click(open_passage, [turns], [viewer], api_visibility="private")
+        listing = [table, to_remove, info]
+        timer.tick(tick, None, [status, timer, *listing], api_visibility="private")
+        upload.upload(add_files, [upload], [doc_msg, *listing], concurrency_id="model",
+                      api_visibility="private")
+        remove_btn.click(remove, [to_remove], [doc_msg, *listing], concurrency_id="model",
+                         api_visibility="private")
+        apply.click(apply_settings, [k, model, backend, temp], [info],
+                    api_visibility="private")
+        gr.api(ask_api, api_name="ask", concurrency_id="model", concurrency_limit=1)
+    return demo

@@ -1,0 +1,121 @@
+"""HTML for the chat, the sources panel and the document viewer. Every piece of document
+text, question and answer goes through ``html.escape`` before it reaches the page."""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+_MARK = re.compile(r"\[(\d+)\]")
+MARK_ID = "cite-mark"
+
+
+def esc(text: Any) -> str:
+    """HTML-escape text (quotes included); carriage returns survive as ``&#13;`` so the
+    browser's text equals the source text character for character."""
+    return html.escape(str(text), quote=True).replace("\r", "&#13;")
+
+
+def answer_html(text: str, turn: int, valid: set[int] | None = None) -> str:
+    """The answer, escaped, with each ``[n]`` turned into a clickable citation link."""
+
+    def link(m: re.Match) -> str:
+        n = int(m.group(1))
+        if valid is not None and n not in valid:
+            return m.group(0)
+        return (f'<a href="#" class="cite" role="button" data-turn="{turn}" data-kind="c" '
+                f'data-n="{n}" title="Open passage [{n}]">[{n}]</a>')
+
+    return _MARK.sub(link, esc(text))
+
+
+def _passage(p: dict, turn: int, kind: str, n: int, label: str) -> str:
+    body = esc(" ".join(str(p.get("text", "")).split()))
+    return (f'<div class="source" role="button" data-turn="{turn}" data-kind="{kind}" '
+            f'data-n="{n}"><div class="src-head"><b>{esc(label)}</b> '
+            f'{esc(p.get("title") or p.get("doc", ""))} '
+            f'<span class="src-file">{esc(p.get("doc", ""))} '
+            f'[{int(p.get("start", 0))}:{int(p.get("end", 0))}]</span></div>'
+            f'<div class="src-text">{body}</div></div>')
+
+
+def sources_html(answer: dict, turn: int) -> str:
+    """Every cited passage (answers) or the closest passages (refusals)."""
+    if answer.get("refused"):
+        items = [_passage(p, turn, "r", j, f"#{j + 1}")
+                 for j, p in enumerate(answer.get("retrieved", []))]
+        head = "Closest passages (check them yourself)"
+    else:
+        items = [_passage(c, turn, "c", int(c["n"]), f"[{c['n']}]")
+                 for c in answer.get("citations", [])]
+        head = "Sources"
+    if not items:
+        return ""
+    return f'<div class="sources"><div class="src-title">{head}</div>{"".join(items)}</div>'
+
+
+def turn_html(turn: dict, i: int) -> str:
+    """One question and its answer: streaming text, a final answer, a refusal or an error."""
+    q = f'<div class="msg user"><span class="who">You</span> {esc(turn["question"])}</div>'
+    ans = turn.get("answer")
+    if turn.get("error"):
+        body = f'<div class="msg error">{esc(turn["error"])}</div>'
+    elif ans is None:
+        text = turn.get("partial", "")
+        status = esc(turn.get("status", "thinking…"))
+        body = (f'<div class="msg bot streaming"><span class="who">Assistant</span> '
+                f'<span class="partial">{esc(text)}</span>'
+                f'<span class="status"> ({status})</span></div>')
+    elif ans.get("refused"):
+        body = (f'<div class="msg bot refusal"><span class="who">Refused</span> '
+                f'<span class="answer">{esc(ans["answer"])}</span>'
+                f'<div class="reason">{esc(ans.get("refusal_reason", ""))}</div></div>'
+                + sources_html(ans, i))
+    else:
+        valid = {int(c["n"]) for c in ans.get("citations", [])}
+        body = (f'<div class="msg bot final"><span class="who">Assistant</span> '
+                f'<span class="answer">{answer_html(ans["answer"], i, valid)}</span></div>'
+                + sources_html(ans, i))
+    return f'<div class="turn" data-turn="{i}">{q}{body}</div>'
+
+
+def chat_html(turns: list[dict]) -> str:
+    if not turns:
+        return '<div class="empty">Ask a question about your documents.</div>'
+    return "".join(turn_html(t, i) for i, t in enumerate(turns))
+
+
+def document_html(text: str, start: int, end: int, title: str = "", doc: str = "") -> str:
+    """The whole document, escaped, with ``text[start:end]`` wrapped in ``<mark>``."""
+    start, end = max(0, min(start, len(text))), max(0, min(end, len(text)))
+    end = max(start, end)
+    head = (f'<div class="doc-head"><b>{esc(title or doc)}</b> '
+            f'<span class="src-file">{esc(doc)} [{start}:{end}]</span></div>')
+    body = (f'{esc(text[:start])}<mark id="{MARK_ID}" data-start="{start}" data-end="{end}">'
+            f'{esc(text[start:end])}</mark>{esc(text[end:])}')
+    return f'{head}<div class="doc-text">{body}</div>'
+
+
+CSS = """
+.turn { margin: 0 0 1em 0; }
+.msg { padding: .5em .75em; border-radius: 8px; margin: .25em 0; white-space: pre-wrap; }
+.msg.user { background: #eef2ff; }
+.msg.bot { background: #f6f6f6; }
+.msg.refusal { background: #fff4e5; border-left: 4px solid #e67e22; }
+.msg.error { background: #fdecea; border-left: 4px solid #c0392b; }
+.who { font-weight: 600; margin-right: .4em; }
+.refusal .who { color: #b35900; }
+.reason { font-size: .85em; color: #777; }
+.status { color: #888; font-style: italic; }
+a.cite { font-weight: 600; text-decoration: none; color: #1d4ed8; cursor: pointer; }
+.sources { margin: .25em 0 .5em 1em; font-size: .9em; }
+.src-title { font-weight: 600; color: #555; }
+.source { border: 1px solid #ddd; border-radius: 6px; padding: .35em .5em; margin: .25em 0;
+          cursor: pointer; }
+.source:hover { background: #f0f7ff; }
+.src-file { color: #777; font-family: monospace; font-size: .85em; }
+.doc-text { white-space: pre-wrap; max-height: 520px; overflow-y: auto;
+            border: 1px solid #ddd; padding: .5em; border-radius: 6px; }
+mark { background: #ffe066; }
+"""
