@@ -15,8 +15,7 @@ from index.chunking import ChunkerConfig
 from index.embedders import Embedder, SentenceTransformerEmbedder
 from rag.config import Settings
 from rag.errors import QuestionError
-from rag.evidence import (is_yes_no, passages_as_evidence, score_sentences,
-                          select_evidence)
+from rag.evidence import is_yes_no, passages_as_evidence, score_sentences, select_evidence
 from rag.generators import Generator, make_generator
 from rag.prompts import REFUSAL_MESSAGE, REFUSAL_TOKEN, naive_messages, verified_messages
 from rag.retrieval import HybridRetriever

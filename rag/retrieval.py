@@ -9,8 +9,8 @@ import numpy as np
 from index.builder import search_text
 from index.embedders import Embedder
 from index.normalize import normalize_text
-from index.text import bm25_query_tokens
 from index.store import IndexData
+from index.text import bm25_query_tokens
 from rag.types import Passage
 
 RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
