@@ -92,7 +92,8 @@ def document_html(text: str, start: int, end: int, title: str = "", doc: str = "
     end = max(start, end)
     head = (f'<div class="doc-head"><b>{esc(title or doc)}</b> '
             f'<span class="src-file">{esc(doc)} [{start}:{end}]</span></div>')
-    body = (f'{esc(text[:start])}<mark id="{MARK_ID}" data-start="{start}" data-end="{end}">'
+    body = (f'{esc(text[:start])}<mark id="{MARK_ID}" data-doc="{esc(doc)}" '
+            f'data-start="{start}" data-end="{end}">'
             f'{esc(text[start:end])}</mark>{esc(text[end:])}')
     return f'{head}<div class="doc-text">{body}</div>'
 
