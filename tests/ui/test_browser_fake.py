@@ -1,0 +1,65 @@
+"""Browser tests over fake models: escaping, refusals, the document viewer."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.config import Settings
+from rag.pipeline import Pipeline
+from tests.fakes import HashEmbedder, ScriptedGenerator
+from tests.ui.conftest import ask, open_ui, serve
+
+pytestmark = pytest.mark.browser
+
+EVIL = ("Evil festival notes\n\n"
+        "The lantern festival <script>alert(1)</script> was cancelled by the council.\n"
+        "Organisers said <img src=x onerror=alert(2)> the lantern festival returns in May.\n")
+
+
+@pytest.fixture(scope="module")
+def fake_ui(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fake-ui")
+    (root / "corpus").mkdir()
+    (root / "corpus" / "evil.txt").write_text(EVIL, encoding="utf-8")
+    gen = ScriptedGenerator("The lantern festival <script>alert(3)</script> was cancelled "
+                            "by the council [1].")
+    pipe = Pipeline(Settings(corpus=root / "corpus", index=root / "index"),
+                    embedder=HashEmbedder(), generator=gen)
+    with serve(pipe) as url:
+        yield url, pipe
+
+
+def test_script_in_documents_renders_as_text(fake_ui, page, artifacts):
+    url, pipe = fake_ui
+    open_ui(page, url)
+    ask(page, "Was the lantern festival cancelled by the council?")
+    turn = page.locator("#chat .turn").last
+    assert turn.locator(".final").count() == 1
+    page.locator("#chat .source").first.click()
+    page.wait_for_selector("#doc-view mark")
+    page.wait_for_timeout(500)
+    assert page.dialogs == []
+    for sel in ("#chat script", "#chat img", "#doc-view script", "#doc-view img"):
+        assert page.locator(sel).count() == 0, sel
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.inner_html("#doc-view")
+    assert "<script>alert(1)</script>" in page.inner_text("#doc-view")
+    assert "&lt;script&gt;" in page.inner_html("#chat")
+    mark = page.locator("#doc-view mark")
+    doc, start, end = (mark.get_attribute(a) for a in ("data-doc", "data-start", "data-end"))
+    assert doc == "evil.txt"
+    assert mark.evaluate("m => m.textContent") == pipe.document_text(doc)[int(start):int(end)]
+    page.screenshot(path=str(artifacts / "escaping.png"))
+
+
+def test_refusal_is_styled_and_lists_closest_passages(fake_ui, page, artifacts):
+    url, pipe = fake_ui
+    open_ui(page, url)
+    ask(page, "What is the airspeed velocity of an unladen swallow?")
+    turn = page.locator("#chat .turn").last
+    assert turn.locator(".refusal").count() == 1
+    assert "Closest passages" in turn.inner_text()
+    turn.locator(".source").first.click()
+    page.wait_for_selector("#doc-view mark")
+    text = page.locator("#doc-view mark").evaluate("m => m.textContent")
+    assert text and text in pipe.document_text("evil.txt")
+    page.screenshot(path=str(artifacts / "refusal.png"))

@@ -1,0 +1,166 @@
+"""Fast tests of the HTML helpers, uploads and auth parsing: no browser, no models."""
+
+from __future__ import annotations
+
+import html
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+from ui import files
+from ui.cli import parse_auth
+from ui.render import answer_html, chat_html, document_html, esc, sources_html
+
+EVIL = 'Title <script>alert(1)</script> & "quotes" <img src=x onerror=alert(2)>'
+
+
+class _Mark(HTMLParser):
+    """Collects the text inside <mark> the way a browser's textContent would."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.inside, self.text, self.tags = False, "", []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.inside = self.inside or tag == "mark"
+
+    def handle_endtag(self, tag):
+        if tag == "mark":
+            self.inside = False
+
+    def handle_data(self, data):
+        if self.inside:
+            self.text += data
+
+
+def test_esc_escapes_markup_and_keeps_carriage_returns():
+    out = esc(EVIL + "\r\n")
+    assert "<script>" not in out and "&lt;script&gt;" in out
+    assert "<img" not in out and "&quot;quotes&quot;" in out
+    assert html.unescape(out) == EVIL + "\r\n"
+
+
+@pytest.mark.parametrize("text,start,end", [
+    ("Hello <b>world</b> & friends.\nSecond line.", 6, 18),
+    ("\nleading newline, then <script>alert(1)</script>", 0, 12),
+    ("a\r\nb <i> c", 1, 7),
+    ("unicode ‘quotes’ — and “more”", 8, 16),
+])
+def test_document_html_marks_the_exact_span(text, start, end):
+    out = document_html(text, start, end, title="T", doc="d.txt")
+    p = _Mark()
+    p.feed(out)
+    assert p.text == text[start:end]
+    assert out.count("<mark") == 1
+    assert p.tags == ["div", "b", "span", "div", "mark"]
+    assert f'data-start="{start}" data-end="{end}"' in out
+    # the whole text survives escaping: strip the tags and unescape
+    body = out.split('<div class="doc-text">', 1)[1]
+    assert html.unescape(re.sub(r"<[^>]+>", "", body)) == text
+
+
+def test_document_html_clamps_bad_spans():
+    out = document_html("short", 3, 99)
+    p = _Mark()
+    p.feed(out)
+    assert p.text == "rt"
+
+
+def test_answer_markers_become_links_only_for_real_citations():
+    out = answer_html("A <b>bold</b> claim [1] and [7].", turn=2, valid={1})
+    assert "&lt;b&gt;bold&lt;/b&gt;" in out
+    assert 'data-turn="2" data-kind="c" data-n="1"' in out
+    assert out.count('class="cite"') == 1 and "[7]" in out
+
+
+def _answer(refused: bool) -> dict:
+    passage = {"doc": "../evil.txt", "start": 3, "end": 9, "title": EVIL, "text": EVIL,
+               "n": 1, "score": 0.1}
+    return {"question": "q?", "answer": "Answer <script>x</script> [1].", "refused": refused,
+            "refusal_reason": "retrieval (best evidence 0.10)",
+            "citations": [] if refused else [passage], "retrieved": [passage]}
+
+
+def test_sources_and_refusals_are_escaped_and_clickable():
+    ok = chat_html([{"question": "<script>q</script>", "answer": _answer(False)}])
+    assert "<script>" not in ok and "&lt;script&gt;q" in ok
+    assert 'class="source" role="button" data-turn="0" data-kind="c" data-n="1"' in ok
+    assert "Sources" in ok and "refusal" not in ok
+    ref = chat_html([{"question": "q", "answer": _answer(True)}])
+    assert 'class="msg bot refusal"' in ref and "Closest passages" in ref
+    assert 'data-kind="r" data-n="0"' in ref and "<script>" not in ref
+    assert sources_html({"refused": False, "citations": []}, 0) == ""
+
+
+def test_streaming_and_error_turns():
+    out = chat_html([{"question": "q", "partial": "tok <i>", "status": "generating"},
+                     {"question": "q2", "error": "bad <thing>"}])
+    assert "tok &lt;i&gt;" in out and "generating" in out
+    assert 'class="msg error"' in out and "bad &lt;thing&gt;" in out
+    assert "Ask a question" in chat_html([])
+
+
+@pytest.mark.parametrize("name", ["../../x.txt", "..\\..\\x.txt", "/etc/passwd.md",
+                                  "a b<script>.html", ".hidden.pdf", "....txt"])
+def test_safe_name_stays_inside_the_corpus(tmp_path, name):
+    target = files.safe_name(name, tmp_path)
+    assert target.parent == tmp_path.resolve()
+    assert re.fullmatch(r"[A-Za-z0-9_-]+_[0-9a-f]{6}\.(txt|md|html|pdf)", target.name)
+
+
+@pytest.mark.parametrize("name", ["x.exe", "x.txt.sh", "noext", "x.py"])
+def test_safe_name_rejects_other_types(tmp_path, name):
+    with pytest.raises(ValueError):
+        files.safe_name(name, tmp_path)
+
+
+def test_save_uploads_checks_type_and_size(tmp_path, monkeypatch):
+    corpus, up = tmp_path / "corpus", tmp_path / "up"
+    up.mkdir()
+    (up / "notes.md").write_text("# Notes\n\nhello")
+    (up / "evil.sh").write_text("rm -rf /")
+    (up / "big.txt").write_text("x" * 100)
+    monkeypatch.setattr(files, "MAX_UPLOAD_BYTES", 50)
+    saved, msgs = files.save_uploads([str(up / n) for n in ("notes.md", "evil.sh", "big.txt")],
+                                     corpus)
+    assert [p.parent for p in saved] == [corpus.resolve()]
+    assert saved[0].read_text() == "# Notes\n\nhello"
+    assert sum(m.startswith("Skipped") for m in msgs) == 2
+
+
+def test_remove_document_only_inside_the_corpus(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("a")
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep me")
+    assert files.remove_document(corpus, "../outside.txt") is not None
+    assert outside.exists()
+    assert files.remove_document(corpus, ".") is not None
+    assert files.remove_document(corpus, "missing.txt") is not None
+    assert files.remove_document(corpus, "a.txt") is None
+    assert not (corpus / "a.txt").exists()
+
+
+def test_parse_auth():
+    assert parse_auth("me:s3:cret") == ("me", "s3:cret")
+    assert parse_auth(None) is None and parse_auth("") is None
+    for bad in ("nopass", ":x", "x:"):
+        with pytest.raises(ValueError):
+            parse_auth(bad)
+
+
+def test_serve_command_is_registered():
+    from typer.testing import CliRunner
+
+    from rag.cli import _register_optional, app
+
+    _register_optional()
+    out = CliRunner().invoke(app, ["serve", "--help"])
+    assert out.exit_code == 0
+    for opt in ("--host", "--port", "--auth", "--index", "--corpus", "--model", "--backend"):
+        assert opt in out.output
+
+
