@@ -1,0 +1,101 @@
+"""The ``rag eval`` command, registered on the ``rag`` typer app by ``register``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+GOLD_DEFAULT = Path(__file__).resolve().parent / "nhs_gold.jsonl"
+
+
+def make_pipeline(settings):
+    """The same Pipeline ``rag ask`` uses (tests replace this to inject fakes)."""
+    from rag.pipeline import Pipeline
+
+    return Pipeline(settings)
+
+
+def evaluate(out: Path, gold: Path | None = None, corpus: Path | None = None,
+             squad: Path | None = None, k: int | None = None, model: str | None = None,
+             backend: str | None = None, answer_mode: str = "both", limit: int | None = None,
+             seed: int | None = None, retrieval: str | None = None, index: Path | None = None,
+             pipeline=None, progress: bool = True) -> dict:
+    """Load the gold set, index the corpus, answer and score; returns the summary.
+    Raises ``GoldError`` / ``RagError`` / ``ValueError`` for user errors."""
+    from eval.gold import GoldError, load_gold
+    from eval.runner import MODES, run_eval
+    from eval.squad import build_corpus, read_squad, sample, squad_items
+    from rag.config import BUNDLED_CORPUS, Settings, data_home
+
+    if answer_mode not in ("verified", "naive", "both"):
+        raise GoldError(f"--answer-mode must be verified, naive or both; got {answer_mode!r}")
+    modes = MODES if answer_mode == "both" else (answer_mode,)
+    if squad is not None:
+        if gold is not None or corpus is not None:
+            raise GoldError("give either --squad or --gold/--corpus, not both")
+        items = squad_items(read_squad(squad))
+        corpus = build_corpus(squad, data_home() / "eval-corpora")
+        source = str(squad)
+    else:
+        gold = gold or GOLD_DEFAULT
+        corpus = corpus or BUNDLED_CORPUS
+        items = load_gold(gold)
+        source = str(gold)
+    if not Path(corpus).is_dir():
+        raise GoldError(f"corpus folder not found: {corpus}")
+    items = sample(items, limit, seed)
+    if pipeline is None:
+        settings = Settings().with_overrides(corpus=corpus, index=index, k=k, model=model,
+                                             backend=backend, retrieval=retrieval)
+        pipeline = make_pipeline(settings)
+    pipeline.index(Path(corpus))
+    meta = {"gold": source, "corpus": str(corpus), "model": pipeline.settings.model,
+            "retrieval": pipeline.settings.retrieval, "limit": limit, "seed": seed}
+    return run_eval(pipeline, items, out, modes=modes, k=k, meta=meta, progress=progress)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("eval")
+    def eval_command(
+        gold: Annotated[Path | None, typer.Option(
+            help="Gold set (JSONL) [default: the bundled NHS gold set].")] = None,
+        corpus: Annotated[Path | None, typer.Option(
+            help="Corpus folder of the gold set [default: the bundled NHS corpus].")] = None,
+        squad: Annotated[Path | None, typer.Option(
+            help="SQuAD v2 JSON file, used instead of --gold/--corpus.")] = None,
+        out: Annotated[Path, typer.Option(help="Output folder.")] = Path("eval-out"),
+        k: Annotated[int | None, typer.Option("--k", "-k", min=1, max=100,
+                                              help="Passages to retrieve.")] = None,
+        model: Annotated[str | None, typer.Option(help="Generator model.")] = None,
+        backend: Annotated[str | None, typer.Option(
+            help="auto, llama or transformers.")] = None,
+        answer_mode: Annotated[str, typer.Option(
+            "--answer-mode", help="verified, naive or both (side by side).")] = "verified",
+        limit: Annotated[int | None, typer.Option(min=1, help="Evaluate N questions.")] = None,
+        seed: Annotated[int | None, typer.Option(
+            help="With --limit: random sample, stratified by answerability.")] = None,
+        retrieval: Annotated[str | None, typer.Option(help="hybrid, dense or bm25.")] = None,
+        index: Annotated[Path | None, typer.Option(
+            "--index", help="Index folder [default: one per corpus under $RAG_HOME].")] = None,
+    ) -> None:
+        """Score answers against a gold set: accuracy, refusals, retrieval, citations,
+        latency. Writes results.jsonl, summary.json and report.md to --out.
+
+        Example: rag eval --answer-mode both --out /tmp/eval-nhs
+        """
+        from eval.gold import GoldError
+        from eval.report import summary_table
+        from rag.errors import RagError
+
+        try:
+            summary = evaluate(out, gold=gold, corpus=corpus, squad=squad, k=k, model=model,
+                               backend=backend, answer_mode=answer_mode, limit=limit,
+                               seed=seed, retrieval=retrieval, index=index)
+        except (GoldError, RagError, ValueError) as exc:
+            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            typer.secho(f"Error: {msg}", err=True, fg=typer.colors.RED)
+            raise typer.Exit(1) from None
+        typer.echo(summary_table(summary["modes"]))
+        typer.echo(f"\nWrote {out}/results.jsonl, summary.json and report.md")

@@ -1,0 +1,131 @@
+"""Ask every gold question through a Pipeline, score each answer, write the results."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from eval import metrics as M
+from eval.gold import GoldItem, check_evidence
+
+MODES = ("naive", "verified")
+
+
+def score_row(item: GoldItem, answer: dict, documents: dict[str, str], k: int) -> dict:
+    """One results.jsonl row: the answer, its timings and every per-question metric."""
+    t = answer.get("timings", {})
+    gen_s = t.get("generate_s")
+    row = {
+        "id": item.id, "question": item.question, "mode": answer.get("mode"),
+        "type": item.kind, "answerable": item.answerable, "gold": item.answers,
+        "answer": answer["answer"], "refused": answer["refused"],
+        "refusal_reason": answer.get("refusal_reason", ""),
+        "citations": answer.get("citations", []),
+        "retrieved": [{kk: p[kk] for kk in ("doc", "start", "end", "score")}
+                      for p in answer.get("retrieved", [])],
+        "latency_s": t.get("total_s"), "first_token_s": t.get("first_token_s"),
+        "generate_s": gen_s, "tokens": answer.get("tokens_generated", 0),
+    }
+    evidence = [(ev.doc, M.locate(documents.get(ev.doc, ""), ev.text)) for ev in item.evidence]
+    if item.answerable and evidence:
+        row.update(M.retrieval_scores(answer.get("retrieved", []), evidence, k))
+    else:
+        row.update(recall_all=None, recall_any=None, rr=None)
+    if item.answerable:
+        row.update(M.score_answer(answer["answer"], item.answers, answer["refused"]))
+        row["false_refusal"] = bool(answer["refused"])
+        row["refusal_correct"] = None
+    else:
+        row.update(em=None, f1=None, contains=None, correct=bool(answer["refused"]),
+                   contradiction=False, polarity=None, yes_no=False, false_refusal=None,
+                   refusal_correct=bool(answer["refused"]))
+    if answer["refused"]:
+        row.update(citation_recall=None, citation_precision=None, citation_validity=None,
+                   n_citations=0, n_valid_citations=0)
+    else:
+        cites = answer.get("citations", [])
+        cs = M.citation_scores(answer["answer"], {c["n"]: c["text"] for c in cites})
+        cv = M.citation_validity(cites, documents)
+        row.update(citation_recall=cs["citation_recall"],
+                   citation_precision=cs["citation_precision"],
+                   citation_validity=cv["citation_validity"],
+                   n_citations=cv["citations"], n_valid_citations=cv["valid"])
+    return row
+
+
+def summarize(rows: Sequence[dict]) -> dict:
+    """Aggregate the rows of one answer mode."""
+    ans = [r for r in rows if r["answerable"]]
+    una = [r for r in rows if not r["answerable"]]
+    yn = [r for r in ans if r["yes_no"]]
+    ret = [r for r in ans if r["recall_all"] is not None]
+    types = sorted({r["type"] for r in rows})
+    n_cit = sum(r["n_citations"] for r in rows)
+    gen_s = sum(r["generate_s"] or 0.0 for r in rows)
+    return {
+        "n": len(rows), "n_answerable": len(ans), "n_unanswerable": len(una),
+        "answer_accuracy": M.mean(r["correct"] for r in ans),
+        "exact_match": M.mean(r["em"] for r in ans),
+        "f1": M.mean(r["f1"] for r in ans),
+        "containment": M.mean(r["contains"] for r in ans),
+        "overall_accuracy": M.mean(r["correct"] for r in rows),
+        "refusal_accuracy": M.mean(r["refusal_correct"] for r in una),
+        "false_refusal_rate": M.mean(r["false_refusal"] for r in ans),
+        "n_yes_no": len(yn),
+        "yes_no_accuracy": M.mean(r["correct"] for r in yn),
+        "contradictions": sum(bool(r["contradiction"]) for r in rows),
+        "recall_at_k": M.mean(r["recall_all"] for r in ret),
+        "recall_any_at_k": M.mean(r["recall_any"] for r in ret),
+        "mrr": M.mean(r["rr"] for r in ret),
+        "citation_recall": M.mean(r["citation_recall"] for r in rows),
+        "citation_precision": M.mean(r["citation_precision"] for r in rows),
+        "citation_validity": (sum(r["n_valid_citations"] for r in rows) / n_cit
+                              if n_cit else None),
+        "n_citations": n_cit,
+        "latency_p50_s": M.percentile([r["latency_s"] for r in rows], 50),
+        "latency_p95_s": M.percentile([r["latency_s"] for r in rows], 95),
+        "first_token_p50_s": M.percentile([r["first_token_s"] for r in rows], 50),
+        "tokens_per_s": sum(r["tokens"] for r in rows) / gen_s if gen_s > 0 else None,
+        "accuracy_by_type": {t: M.mean(r["correct"] for r in rows if r["type"] == t)
+                             for t in types},
+        "n_by_type": {t: sum(r["type"] == t for r in rows) for t in types},
+    }
+
+
+def run_eval(pipeline, items: Sequence[GoldItem], out_dir: Path, modes: Sequence[str] = MODES,
+             k: int | None = None, meta: dict | None = None, progress: bool = True) -> dict:
+    """Answer ``items`` with ``pipeline`` (already indexed) in each mode; write
+    results.jsonl, summary.json and report.md (+ plots) to ``out_dir``. Returns the summary."""
+    from tqdm import tqdm
+
+    from eval.report import write_report
+
+    k = k or pipeline.settings.k
+    documents = {d: doc.text for d, doc in pipeline.retriever.data.documents.items()}
+    check_evidence(list(items), documents)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows: dict[str, list[dict]] = {m: [] for m in modes}
+    bar = tqdm(total=len(items) * len(modes), desc="eval", unit="answer", file=sys.stderr,
+               disable=not progress)
+    with open(out_dir / "results.jsonl", "w", encoding="utf-8") as f:
+        for item in items:
+            for mode in modes:
+                answer = pipeline.ask(item.question, k=k, mode=mode).to_dict()
+                answer["mode"] = mode
+                row = score_row(item, answer, documents, k)
+                rows[mode].append(row)
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                f.flush()
+                bar.update(1)
+                bar.set_postfix({f"acc_{m}": f"{M.mean(r['correct'] for r in rows[m]) or 0:.2f}"
+                                 for m in modes if rows[m]})
+    bar.close()
+    summary = {"meta": dict(meta or {}, k=k, n_questions=len(items), modes=list(modes)),
+               "modes": {m: summarize(rows[m]) for m in modes}}
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False),
+                                          encoding="utf-8")
+    write_report(out_dir, summary, rows)
+    return summary
