@@ -19,8 +19,8 @@ from rag.evidence import is_yes_no, passages_as_evidence, score_sentences, selec
 from rag.generators import Generator, make_generator
 from rag.prompts import REFUSAL_MESSAGE, REFUSAL_TOKEN, naive_messages, verified_messages
 from rag.retrieval import HybridRetriever
-from rag.types import Answer, Citation, Evidence, Passage, SentenceSupport
-from rag.verify import CITE, VerifyConfig, render, split_answer, verify_answer
+from rag.types import Answer, Citation, Passage, SentenceSupport
+from rag.verify import CITE, VerifyConfig, extractive, render, split_answer, verify_answer
 
 _IDK = re.compile(r"\b(i don'?t know|not in (the )?documents|cannot (be )?(answer|determine)"
                   r"|no (relevant )?information|not (mentioned|provided|stated))\b", re.I)
@@ -207,7 +207,7 @@ class Pipeline:
         checked = verify_answer(text, q, evidence, VerifyConfig(self.thresholds.support),
                                 yes_no=yes_no)
         if not any(s.supported for s in checked):
-            checked = self._extractive(q, evidence)
+            checked = extractive(q, evidence, checked, yes_no) + checked
         answer_text, citations, kept = render(checked, evidence)
         flagged = [s for s in checked if not s.supported]
         timings["verify_s"] = time.perf_counter() - t
@@ -218,13 +218,6 @@ class Pipeline:
         ans = Answer(q, answer_text, False, citations, passages, kept + flagged,
                      mode="verified", raw_answer=text)
         yield self._finish(ans, timings, t0)
-
-    def _extractive(self, q: str, evidence: list[Evidence]) -> list[SentenceSupport]:
-        """Quote the best evidence sentence verbatim when the model's answer fails."""
-        if not evidence:
-            return []
-        top = evidence[0]
-        return [SentenceSupport(" ".join(top.text.split()), [top.n], True, 1.0, quote=True)]
 
     def _refusal(self, q: str, passages: list[Passage], reason: str, best: float,
                  raw: str = "") -> Answer:

@@ -66,6 +66,8 @@ class SentenceSupport:
     score: float
     repaired: bool = False
     quote: bool = False
+    conflict: bool = False  # a yes/no answer whose evidence says the opposite
+    prefix: str = ""  # shown before a quote, e.g. "No:"
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -104,7 +104,7 @@ def verify_answer(text: str, question: str, evidence: list[Evidence],
             continue
         ns, score = best
         if yes_no and polarity_conflict(sent, question, [by_n[n].text for n in ns]):
-            out.append(SentenceSupport(sent, [], False, 0.0))
+            out.append(SentenceSupport(sent, ns, False, 0.0, conflict=True))
             continue
         out.append(SentenceSupport(sent, ns, True, round(score, 3), repaired=repaired))
     return out
@@ -130,6 +130,28 @@ def _best_citations(sent: str, pool: list[int], evidence: list[Evidence],
     return None
 
 
+def extractive(question: str, evidence: list[Evidence], checked: list[SentenceSupport],
+               yes_no: bool) -> list[SentenceSupport]:
+    """Quote evidence verbatim when no sentence of the model's answer survives. A yes/no
+    answer rejected for contradicting its evidence becomes the opposite polarity, quoting
+    that evidence."""
+    if not evidence:
+        return []
+    by_n = {e.n: e for e in evidence}
+    conflict = next((s for s in checked if s.conflict and s.citations), None)
+    if yes_no and conflict is not None:
+        pol = polarity(conflict.text)
+        cited = [by_n[n] for n in conflict.citations]
+        if pol == "yes":  # quote the evidence that negates
+            cited = [e for e in cited if has_negation(e.text)] or cited
+        ev = cited[0]
+        prefix = {"yes": "No:", "no": "Yes:"}.get(pol or "", "")
+        return [SentenceSupport(" ".join(ev.text.split()), [ev.n], True, 1.0, quote=True,
+                                prefix=prefix)]
+    top = evidence[0]
+    return [SentenceSupport(" ".join(top.text.split()), [top.n], True, 1.0, quote=True)]
+
+
 def render(sentences: list[SentenceSupport], evidence: list[Evidence]
            ) -> tuple[str, list[Citation], list[SentenceSupport]]:
     """Answer text with citations renumbered [1]..[n] by first use, the citation list,
@@ -146,10 +168,11 @@ def render(sentences: list[SentenceSupport], evidence: list[Evidence]
         end = body[-1] if body and body[-1] in ".!?" else "."
         body = body[:-1] if body and body[-1] in ".!?" else body
         if s.quote:
-            body = f"\u201c{body}{end}\u201d"
+            body = f"{s.prefix + ' ' if s.prefix else ''}\u201c{body}{end}\u201d"
             end = ""
         parts.append(f"{body} {''.join(f'[{n}]' for n in new)}{end}")
-        kept.append(SentenceSupport(s.text, new, True, s.score, s.repaired, s.quote))
+        kept.append(SentenceSupport(s.text, new, True, s.score, s.repaired, s.quote,
+                                    prefix=s.prefix))
     citations = [Citation(n=new, doc=by_n[old].doc, start=by_n[old].start, end=by_n[old].end,
                           text=by_n[old].text, title=by_n[old].title)
                  for old, new in sorted(order.items(), key=lambda kv: kv[1])]

@@ -35,8 +35,9 @@ def test_supported_answer_keeps_exact_citations(tmp_path, nhs_corpus, fake_embed
 def test_yes_against_a_denial_never_reaches_the_user(tmp_path, nhs_corpus, fake_embedder):
     pipe = make(tmp_path, nhs_corpus, fake_embedder, "Yes, DHSC confirmed the taskforce. [1]")
     ans = pipe.ask("Did DHSC confirm the taskforce?")
-    assert not ans.answer.lower().startswith("yes")
-    assert ans.refused or any(s.quote for s in ans.sentences)
+    assert ans.answer.startswith("No: \u201c")
+    assert any(s.conflict and not s.supported for s in ans.sentences)
+    assert any(w in ans.citations[0].text for w in ("denied", "no plans"))
     assert_citations_exact(pipe, ans)
 
 
