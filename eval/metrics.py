@@ -140,7 +140,7 @@ def split_cited(answer: str) -> list[tuple[str, list[int]]]:
     out = []
     for raw in re.split(r"(?<=[.!?])\s+(?=[\"'“‘A-Z0-9(])", text.strip()):
         nums = [int(n) for m in _CITE.finditer(raw) for n in re.split(r"\s*[,;]\s*", m.group(1))]
-        clean = " ".join(_CITE.sub(" ", raw).split())
+        clean = re.sub(r"\s+([.!?,;:])", r"\1", " ".join(_CITE.sub(" ", raw).split()))
         if re.search(r"[A-Za-z0-9]", clean):
             out.append((clean, list(dict.fromkeys(nums))))
     return out

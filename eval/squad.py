@@ -72,12 +72,12 @@ def sample(items: list[GoldItem], limit: int | None, seed: int | None) -> list[G
     if seed is None:
         return items[:limit]
     rng = random.Random(seed)
-    pos = [x for x in items if x.answerable]
-    neg = [x for x in items if not x.answerable]
+    pos = [i for i, x in enumerate(items) if x.answerable]
+    neg = [i for i, x in enumerate(items) if not x.answerable]
     n_pos = round(limit * len(pos) / len(items))
     if pos and neg:
         n_pos = min(max(n_pos, 1), limit - 1)
     n_pos = min(n_pos, len(pos))
     n_neg = min(limit - n_pos, len(neg))
-    chosen = set(id(x) for x in rng.sample(pos, n_pos) + rng.sample(neg, n_neg))
-    return [x for x in items if id(x) in chosen]
+    chosen = set(rng.sample(pos, n_pos) + rng.sample(neg, n_neg))
+    return [x for i, x in enumerate(items) if i in chosen]

@@ -1,0 +1,99 @@
+"""End to end: `rag eval` with fake embedder and generator, into tmp_path."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from tests.fakes import HashEmbedder, ScriptedGenerator
+
+REPO = Path(__file__).resolve().parents[2]
+REPLY = "No, the DHSC denied speculation that it plans to create a new tech unit [1]."
+
+
+def _app(monkeypatch, tmp_path):
+    import typer
+
+    import eval.cli as ecli
+    from rag.pipeline import Pipeline
+
+    def fake_pipeline(settings):
+        settings = settings.with_overrides(index=tmp_path / "index")
+        return Pipeline(settings, embedder=HashEmbedder(), generator=ScriptedGenerator(REPLY))
+
+    monkeypatch.setattr(ecli, "make_pipeline", fake_pipeline)
+    app = typer.Typer()
+
+    @app.callback()
+    def _root() -> None:
+        pass
+
+    ecli.register(app)
+    return app
+
+
+def _gold(tmp_path) -> Path:
+    rows = [
+        {"id": "y", "type": "yesno", "question": "Did DHSC confirm the taskforce?",
+         "answers": ["no"], "answerable": True,
+         "evidence": [{"doc": "002_460e449dcac45b62.txt", "text": "has denied speculation"}]},
+        {"id": "f", "question": "Who is the CEO of NHS Digital?", "answers": ["Simon Bolton"],
+         "answerable": True, "evidence": [{"doc": "000_d1addedd5fe89df8.txt",
+                                           "text": "Simon Bolton"}]},
+        {"id": "u", "question": "How many people did Org2 hire?", "answers": [],
+         "answerable": False, "evidence": []},
+    ]
+    path = tmp_path / "gold.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_rag_eval_end_to_end(monkeypatch, tmp_path):
+    corpus = tmp_path / "nhs"
+    shutil.copytree(REPO / "data" / "nhs", corpus)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(_app(monkeypatch, tmp_path), [
+        "eval", "--gold", str(_gold(tmp_path)), "--corpus", str(corpus), "--out", str(out),
+        "--answer-mode", "both"])
+    assert res.exit_code == 0, res.output
+    for name in ("results.jsonl", "summary.json", "report.md", "latency.png",
+                 "accuracy_by_type.png"):
+        assert (out / name).is_file(), name
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert len(rows) == 6 and {r["mode"] for r in rows} == {"naive", "verified"}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["meta"]["n_questions"] == 3
+    for mode in ("naive", "verified"):
+        s = summary["modes"][mode]
+        assert s["n"] == 3 and s["n_answerable"] == 2 and s["n_unanswerable"] == 1
+        for key in ("answer_accuracy", "refusal_accuracy", "false_refusal_rate",
+                    "recall_at_k", "mrr", "citation_recall", "citation_precision",
+                    "citation_validity", "latency_p50_s", "latency_p95_s", "contradictions"):
+            assert key in s
+        assert s["recall_at_k"] is not None
+    naive_y = next(r for r in rows if r["id"] == "y" and r["mode"] == "naive")
+    assert naive_y["correct"] and naive_y["citation_validity"] == 1.0
+    assert "Metric definitions" in (out / "report.md").read_text()
+
+
+def test_user_errors_are_one_line(monkeypatch, tmp_path):
+    app = _app(monkeypatch, tmp_path)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "question": "Q?", "answers": ["x"]}\n{oops\n')
+    res = CliRunner().invoke(app, ["eval", "--gold", str(bad), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 1
+    assert "bad.jsonl:2: not valid JSON" in res.output
+    assert "Traceback" not in res.output
+    res = CliRunner().invoke(app, ["eval", "--gold", str(tmp_path / "none.jsonl"),
+                                   "--out", str(tmp_path / "o")])
+    assert res.exit_code == 1 and "gold file not found" in res.output
+    wrong = tmp_path / "wrong.jsonl"
+    wrong.write_text(json.dumps({"id": "a", "question": "Q?", "answers": ["x"],
+                                 "evidence": [{"doc": "000_d1addedd5fe89df8.txt",
+                                               "text": "not in the article"}]}) + "\n")
+    res = CliRunner().invoke(app, ["eval", "--gold", str(wrong), "--corpus",
+                                   str(REPO / "data" / "nhs"), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 1 and "evidence text not found" in res.output
