@@ -97,7 +97,7 @@ def build_app(pipeline: Pipeline, loader: Loader | None = None) -> gr.Blocks:
     loader = loader or Loader(pipeline)
     corpus = Path(pipeline.settings.corpus)
 
-    def ask(question: str, turns: list[dict]):
+    def chat_turn(question: str, turns: list[dict]):
         q = (question or "").strip()
         turns = list(turns or [])
         if not q:
@@ -239,8 +239,8 @@ def build_app(pipeline: Pipeline, loader: Loader | None = None) -> gr.Blocks:
         chat_io = {"inputs": [question, turns], "outputs": [question, turns, chat],
                    "concurrency_id": "model", "concurrency_limit": 1,
                    "api_visibility": "private"}
-        question.submit(ask, **chat_io)
-        send.click(ask, **chat_io)
+        question.submit(chat_turn, **chat_io)
+        send.click(chat_turn, **chat_io)
         clear.click(lambda: ([], chat_html([]), VIEW_EMPTY), None, [turns, chat, viewer],
                     api_visibility="private")
         chat.click(open_passage, [turns], [viewer], api_visibility="private")
