@@ -225,15 +225,18 @@ def build_app(pipeline: Pipeline, loader: Loader | None = None) -> gr.Blocks:
             with gr.Row():
                 to_remove = gr.Dropdown(label="Remove a document", choices=[],
                                         elem_id="remove-choice")
-                remove_btn = gr.Button("Remove and re-index", variant="stop")
+                remove_btn = gr.Button("Remove and re-index", variant="stop",
+                                       elem_id="remove")
             doc_msg = gr.Markdown(elem_id="doc-msg")
         with gr.Tab("Settings", id="settings"):
-            k = gr.Slider(1, 20, value=s.k, step=1, label="Passages to retrieve (top-k)")
+            k = gr.Slider(1, 20, value=s.k, step=1, label="Passages to retrieve (top-k)",
+                          elem_id="top-k")
             model = gr.Dropdown(models, value=s.model, label="Model (installed)")
             backend = gr.Dropdown(["auto", "llama", "transformers"], value=s.backend,
                                   label="Backend")
-            temp = gr.Slider(0.0, 1.5, value=s.temperature, step=0.05, label="Temperature")
-            apply = gr.Button("Apply")
+            temp = gr.Slider(0.0, 1.5, value=s.temperature, step=0.05, label="Temperature",
+                             elem_id="temperature")
+            apply = gr.Button("Apply", elem_id="apply")
             info = gr.Markdown(_info(pipeline, loader), elem_id="info")
 
         chat_io = {"inputs": [question, turns], "outputs": [question, turns, chat],

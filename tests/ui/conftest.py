@@ -80,7 +80,7 @@ def open_ui(page, url: str, timeout: float = 120_000) -> None:
     """Load the page and wait until the index and models are loaded."""
     page.goto(url, wait_until="domcontentloaded")
     page.wait_for_selector("#question textarea", timeout=60_000)
-    page.wait_for_function("document.querySelector('#status').innerText.includes('Ready')",
+    page.wait_for_function("document.querySelector('#status')?.innerText.includes('Ready')",
                            timeout=timeout)
 
 

@@ -63,3 +63,37 @@ def test_refusal_is_styled_and_lists_closest_passages(fake_ui, page, artifacts):
     text = page.locator("#doc-view mark").evaluate("m => m.textContent")
     assert text and text in pipe.document_text("evil.txt")
     page.screenshot(path=str(artifacts / "refusal.png"))
+
+
+def test_settings_apply_changes_k_and_temperature(fake_ui, page):
+    url, pipe = fake_ui
+    open_ui(page, url)
+    page.get_by_role("tab", name="Settings").click()
+    for sel, value in (("#top-k", "3"), ("#temperature", "0.5")):
+        box = page.locator(f"{sel} input[type=number]")
+        box.fill(value)
+        box.press("Enter")
+    page.click("#apply")
+    page.wait_for_function("document.querySelector('#info')?.innerText.includes('k=3')")
+    assert pipe.settings.k == 3 and pipe.settings.temperature == 0.5
+    assert "documents" in page.inner_text("#info") and "chunks" in page.inner_text("#info")
+
+
+def test_upload_rejects_escape_and_remove_reindexes(fake_ui, page, tmp_path):
+    url, pipe = fake_ui
+    corpus = pipe.settings.corpus
+    src = tmp_path / "notes.md"
+    src.write_text("# Quokka notes\n\nQuokkas live on Rottnest Island.\n")
+    open_ui(page, url)
+    page.get_by_role("tab", name="Documents").click()
+    page.locator("#upload input[type=file]").set_input_files(str(src))
+    page.wait_for_function("document.querySelector('#doc-msg')?.innerText.includes('Indexed')")
+    new = [d["id"] for d in pipe.documents() if d["id"].startswith("notes_")]
+    assert len(new) == 1 and (corpus / new[0]).is_file()
+    page.locator("#remove-choice input").click()
+    page.get_by_role("option", name=new[0]).click()
+    page.click("#remove")
+    page.wait_for_function("document.querySelector('#doc-msg')?.innerText.includes('Removed')")
+    assert not (corpus / new[0]).exists()
+    assert [d["id"] for d in pipe.documents()] == ["evil.txt"]
+    assert new[0] not in page.inner_text("#doc-table")

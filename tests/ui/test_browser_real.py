@@ -88,9 +88,9 @@ def test_upload_then_ask_cites_the_new_file(real_ui, page, artifacts, tmp_path):
     open_ui(page, url)
     page.get_by_role("tab", name="Documents").click()
     page.locator("#upload input[type=file]").set_input_files(str(src))
-    page.wait_for_function("document.querySelector('#doc-msg').innerText.includes('Indexed')",
+    page.wait_for_function("document.querySelector('#doc-msg')?.innerText.includes('Indexed')",
                            timeout=120_000)
-    page.wait_for_function("document.querySelector('#doc-table').innerText.includes('zorblax')",
+    page.wait_for_function("document.querySelector('#doc-table')?.innerText.includes('zorblax')",
                            timeout=30_000)
     new = [d["id"] for d in pipe.documents() if d["id"].startswith("zorblax_festival_")]
     assert len(new) == 1 and "/" not in new[0]
