@@ -97,3 +97,17 @@ def test_user_errors_are_one_line(monkeypatch, tmp_path):
     res = CliRunner().invoke(app, ["eval", "--gold", str(wrong), "--corpus",
                                    str(REPO / "data" / "nhs"), "--out", str(tmp_path / "o")])
     assert res.exit_code == 1 and "evidence text not found" in res.output
+
+
+def test_summary_rebuilt_from_results(monkeypatch, tmp_path):
+    from eval.summarize import summarize_dir
+
+    out = tmp_path / "out"
+    res = CliRunner().invoke(_app(monkeypatch, tmp_path), [
+        "eval", "--gold", str(_gold(tmp_path)), "--corpus", str(REPO / "data" / "nhs"),
+        "--out", str(out), "--answer-mode", "verified"])
+    assert res.exit_code == 0, res.output
+    before = json.loads((out / "summary.json").read_text())["modes"]
+    (out / "summary.json").unlink()
+    rebuilt = summarize_dir(out)
+    assert rebuilt["modes"] == before and (out / "report.md").is_file()
