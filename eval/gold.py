@@ -17,6 +17,17 @@ class GoldError(ValueError):
 class Evidence:
     doc: str  # document id: path relative to the corpus, forward slashes
     text: str  # exact substring of that document
+    start: int | None = None  # its offset in the document, when known (SQuAD)
+
+    def spans(self, doc_text: str) -> list[tuple[int, int]]:
+        """Where the evidence lies: its known offset if that matches, else every
+        occurrence found with str.find."""
+        from eval.metrics import locate
+
+        if self.start is not None and doc_text[self.start:self.start + len(self.text)] \
+                == self.text:
+            return [(self.start, self.start + len(self.text))]
+        return locate(doc_text, self.text)
 
 
 @dataclass(frozen=True)
@@ -59,7 +70,8 @@ def parse_item(obj: object, where: str) -> GoldItem:
         if not isinstance(ev, dict) or not isinstance(ev.get("doc"), str) \
                 or not isinstance(ev.get("text"), str) or not ev["text"]:
             raise GoldError(f"{where}: each evidence needs a 'doc' and a non-empty 'text'")
-        evidence.append(Evidence(ev["doc"], ev["text"]))
+        start = ev.get("start")
+        evidence.append(Evidence(ev["doc"], ev["text"], start if isinstance(start, int) else None))
     qtype = obj.get("type", "") or ""
     if not isinstance(qtype, str):
         raise GoldError(f"{where}: 'type' must be a string")

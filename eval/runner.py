@@ -28,7 +28,7 @@ def score_row(item: GoldItem, answer: dict, documents: dict[str, str], k: int) -
         "latency_s": t.get("total_s"), "first_token_s": t.get("first_token_s"),
         "generate_s": gen_s, "tokens": answer.get("tokens_generated", 0),
     }
-    evidence = [(ev.doc, M.locate(documents.get(ev.doc, ""), ev.text)) for ev in item.evidence]
+    evidence = [(ev.doc, ev.spans(documents.get(ev.doc, ""))) for ev in item.evidence]
     if item.answerable and evidence:
         row.update(M.retrieval_scores(answer.get("retrieved", []), evidence, k))
     else:

@@ -39,14 +39,24 @@ def squad_items(data: dict) -> list[GoldItem]:
     items = []
     for i, article in enumerate(data["data"]):
         doc = _doc_name(i, article.get("title", ""))
+        offset = 0
         for para in article["paragraphs"]:
+            ctx = para["context"]
             for qa in para["qas"]:
                 impossible = bool(qa.get("is_impossible", False))
                 answers = [] if impossible else list(dict.fromkeys(
                     a["text"] for a in qa.get("answers", [])))
-                evidence = [Evidence(doc, a) for a in answers if a in para["context"]]
+                evidence = []
+                for a in qa.get("answers", []) if not impossible else []:
+                    at = a.get("answer_start", -1)
+                    if ctx[at:at + len(a["text"])] != a["text"]:
+                        at = ctx.find(a["text"])
+                    ev = Evidence(doc, a["text"], offset + at)
+                    if at >= 0 and ev not in evidence:
+                        evidence.append(ev)
                 items.append(GoldItem(str(qa["id"]), qa["question"], answers, not impossible,
                                       evidence, "unanswerable" if impossible else "factoid"))
+            offset += len(ctx) + 2  # paragraphs are joined by a blank line
     return items
 
 

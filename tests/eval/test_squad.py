@@ -35,6 +35,9 @@ def test_items_from_squad(tmp_path):
     assert {e.text for e in q1.evidence} == {"France", "in France"}
     assert not q2.answerable and q2.answers == [] and q2.evidence == []
     assert q2.kind == "unanswerable" and q3.evidence[0].doc == "000_Normans.txt"
+    doc = P1 + "\n\n" + P2
+    assert q3.evidence[0].spans(doc) == [(len(P1) + 2, len(P1) + 7)]  # second paragraph
+    assert q1.evidence[0].spans(doc) == [(46, 52)]
 
 
 def test_corpus_folder_is_built_once(tmp_path):
