@@ -22,6 +22,7 @@ def score_row(item: GoldItem, answer: dict, documents: dict[str, str], k: int) -
         "type": item.kind, "answerable": item.answerable, "gold": item.answers,
         "answer": answer["answer"], "refused": answer["refused"],
         "refusal_reason": answer.get("refusal_reason", ""),
+        "raw_answer": answer.get("raw_answer", ""),
         "citations": answer.get("citations", []),
         "retrieved": [{kk: p[kk] for kk in ("doc", "start", "end", "score")}
                       for p in answer.get("retrieved", [])],
