@@ -61,6 +61,11 @@ class Loader:
     def _progress(self, stage: str, done: int, total: int) -> None:
         self.status = f"Indexing {self.pipeline.settings.corpus}: {stage} {done}/{total}…"
 
+    def indexed(self) -> None:
+        """A later (re-)index worked: clear a start-up error such as an empty corpus."""
+        if self.error:
+            self.error, self.status = "", "Ready."
+
     def wait(self, timeout: float | None = None) -> bool:
         return self.ready.wait(timeout)
 
@@ -159,6 +164,7 @@ def build_app(pipeline: Pipeline, loader: Loader | None = None) -> gr.Blocks:
             try:
                 report = pipeline.index(corpus, progress=files.progress_adapter(progress))
                 msgs.append(f"Indexed: {report.summary()}")
+                loader.indexed()
             except RagError as exc:
                 msgs.append(f"Indexing failed: {exc}")
         return "  \n".join(esc(m) for m in msgs), *refresh()
@@ -171,6 +177,7 @@ def build_app(pipeline: Pipeline, loader: Loader | None = None) -> gr.Blocks:
             try:
                 pipeline.index(corpus, progress=files.progress_adapter(progress))
                 msg = f"Removed {doc_id} and re-indexed."
+                loader.indexed()
             except RagError as exc:
                 msg = f"Removed {doc_id}; re-indexing failed: {exc}"
         return esc(msg), *refresh()
