@@ -164,3 +164,29 @@ def test_serve_command_is_registered():
         assert opt in out.output
 
 
+
+
+def test_serve_binds_localhost_and_reads_auth_from_env(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    import rag.cli
+    import ui.app
+
+    calls: dict = {}
+
+    class FakeDemo:
+        def launch(self, **kw):
+            calls.update(kw)
+
+    monkeypatch.setattr(rag.cli, "make_pipeline", lambda s: calls.setdefault("settings", s))
+    monkeypatch.setattr(ui.app, "build_app", lambda pipe: FakeDemo())
+    monkeypatch.setenv("RAG_AUTH", "me:pw")
+    rag.cli._register_optional()
+    out = CliRunner().invoke(rag.cli.app, ["serve", "--corpus", str(tmp_path), "--port", "7999",
+                                           "--model", "smollm2-135m"])
+    assert out.exit_code == 0, out.output
+    assert calls["server_name"] == "127.0.0.1" and calls["server_port"] == 7999
+    assert calls["auth"] == ("me", "pw")
+    assert calls["settings"].corpus == tmp_path and calls["settings"].model == "smollm2-135m"
+    out = CliRunner().invoke(rag.cli.app, ["serve", "--auth", "nocolon"])
+    assert out.exit_code != 0 and "user:password" in out.output
