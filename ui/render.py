@@ -55,6 +55,17 @@ def sources_html(answer: dict, turn: int) -> str:
     return f'<div class="sources"><div class="src-title">{head}</div>{"".join(items)}</div>'
 
 
+def meta_html(answer: dict) -> str:
+    """Model and timings under an answer, e.g. ``qwen · first token 1.2s · total 3.4s``."""
+    t = answer.get("timings") or {}
+    parts = [str(answer["model"])] if answer.get("model") else []
+    if "first_token_s" in t:
+        parts.append(f"first token {float(t['first_token_s']):.2f}s")
+    if "total_s" in t:
+        parts.append(f"total {float(t['total_s']):.2f}s")
+    return f'<div class="meta">{esc(" · ".join(parts))}</div>' if parts else ""
+
+
 def turn_html(turn: dict, i: int) -> str:
     """One question and its answer: streaming text, a final answer, a refusal or an error."""
     q = f'<div class="msg user"><span class="who">You</span> {esc(turn["question"])}</div>'
@@ -70,13 +81,13 @@ def turn_html(turn: dict, i: int) -> str:
     elif ans.get("refused"):
         body = (f'<div class="msg bot refusal"><span class="who">Refused</span> '
                 f'<span class="answer">{esc(ans["answer"])}</span>'
-                f'<div class="reason">{esc(ans.get("refusal_reason", ""))}</div></div>'
-                + sources_html(ans, i))
+                f'<div class="reason">{esc(ans.get("refusal_reason", ""))}</div>'
+                f'{meta_html(ans)}</div>' + sources_html(ans, i))
     else:
         valid = {int(c["n"]) for c in ans.get("citations", [])}
         body = (f'<div class="msg bot final"><span class="who">Assistant</span> '
-                f'<span class="answer">{answer_html(ans["answer"], i, valid)}</span></div>'
-                + sources_html(ans, i))
+                f'<span class="answer">{answer_html(ans["answer"], i, valid)}</span>'
+                f'{meta_html(ans)}</div>' + sources_html(ans, i))
     return f'<div class="turn" data-turn="{i}">{q}{body}</div>'
 
 
@@ -107,7 +118,7 @@ CSS = """
 .msg.error { background: #fdecea; border-left: 4px solid #c0392b; }
 .who { font-weight: 600; margin-right: .4em; }
 .refusal .who { color: #b35900; }
-.reason { font-size: .85em; color: #777; }
+.reason, .meta { font-size: .8em; color: #777; }
 .status { color: #888; font-style: italic; }
 a.cite { font-weight: 600; text-decoration: none; color: #1d4ed8; cursor: pointer; }
 .sources { margin: .25em 0 .5em 1em; font-size: .9em; }

@@ -60,6 +60,8 @@ def main(out: Path) -> None:
             ttft = page.evaluate("(window.__t1 - window.__t0) / 1000")
             print(f"time to first token through the UI: {ttft:.2f}s")
             page.wait_for_selector("#chat .final, #chat .refusal", timeout=300_000)
+            print("pipeline timings shown under the answer:",
+                  page.locator("#chat .turn .meta").first.inner_text())
             page.locator("#chat a.cite").first.click()
             page.wait_for_selector("#doc-view mark")
             page.wait_for_timeout(500)

@@ -94,6 +94,13 @@ def test_sources_and_refusals_are_escaped_and_clickable():
     assert sources_html({"refused": False, "citations": []}, 0) == ""
 
 
+def test_meta_line_shows_model_and_timings():
+    ans = {**_answer(False), "model": "m<1>", "timings": {"first_token_s": 1.234,
+                                                           "total_s": 5}}
+    out = chat_html([{"question": "q", "answer": ans}])
+    assert '<div class="meta">m&lt;1&gt; · first token 1.23s · total 5.00s</div>' in out
+
+
 def test_streaming_and_error_turns():
     out = chat_html([{"question": "q", "partial": "tok <i>", "status": "generating"},
                      {"question": "q2", "error": "bad <thing>"}])
