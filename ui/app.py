@@ -239,7 +239,8 @@ def build_app(pipeline: Pipeline, loader: Loader | None = None) -> gr.Blocks:
             k = gr.Slider(1, 20, value=s.k, step=1, label="Passages to retrieve (top-k)",
                           elem_id="top-k")
             model = gr.Dropdown(models, value=s.model, label="Model (installed)")
-            backend = gr.Dropdown(["auto", "llama", "transformers"], value=s.backend,
+            backends = list(dict.fromkeys([s.backend, "auto", "llama", "transformers"]))
+            backend = gr.Dropdown(backends, value=s.backend,
                                   label="Backend")
             temp = gr.Slider(0.0, 1.5, value=s.temperature, step=0.05, label="Temperature",
                              elem_id="temperature")
