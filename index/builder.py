@@ -17,6 +17,7 @@ from index.errors import CorpusError, DocumentError
 from index.loaders import doc_id_for, file_hash, load_document, scan
 from index.normalize import normalize_text
 from index.types import Chunk, Document
+from index.vectorstores import StoreSpec, open_store, vector_key
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +60,13 @@ class BuildReport:
 
 
 def _manifest(embedder: Embedder, chunker: ChunkerConfig, docs: dict[str, Document],
-              chunk_counts: dict[str, int], corpus: Path, indexed_at: dict[str, float]) -> dict:
+              chunk_counts: dict[str, int], corpus: Path, indexed_at: dict[str, float],
+              spec: StoreSpec) -> dict:
     return {
         "corpus": str(corpus),
         "embedding": {"model": embedder.name, "dim": embedder.dim},
         "chunker": asdict(chunker),
+        "vectors": spec.to_dict(),
         "documents": {
             d.id: {"hash": d.hash, "title": d.title, "kind": d.kind,
                    "chunks": chunk_counts.get(d.id, 0),
@@ -75,11 +78,15 @@ def _manifest(embedder: Embedder, chunker: ChunkerConfig, docs: dict[str, Docume
 
 def build_index(corpus: Path, index_dir: Path, embedder: Embedder,
                 chunker: ChunkerConfig | None = None, rebuild: bool = False,
-                progress: Progress | None = None, crash_hook=None) -> BuildReport:
+                progress: Progress | None = None, crash_hook=None,
+                store_spec: StoreSpec | None = None) -> BuildReport:
     """Index ``corpus`` into ``index_dir``. Unchanged files (same content hash, model and
     chunker) keep their chunks and vectors; changed and new files are re-chunked and
     re-embedded; files no longer present are dropped. Unreadable files are reported in
-    ``BuildReport.errors`` and skipped; if an unchanged copy was indexed before, it stays."""
+    ``BuildReport.errors`` and skipped; if an unchanged copy was indexed before, it stays.
+
+    ``store_spec`` names the vector store (default: the one the index already uses, else
+    FAISS); giving another one migrates the vectors there without re-embedding."""
     t0 = time.perf_counter()
     corpus, index_dir = Path(corpus), Path(index_dir)
     chunker = chunker or ChunkerConfig()
@@ -96,6 +103,8 @@ def build_index(corpus: Path, index_dir: Path, embedder: Embedder,
                 f"index at {index_dir} was built with chunker {old.manifest.get('chunker')}, "
                 f"not {asdict(chunker)}; {store.REBUILD_HINT}")
     old_meta = old.manifest["documents"] if old else {}
+    old_spec = old.store_spec if old else _existing_spec(index_dir)
+    spec = store_spec or old_spec or StoreSpec()
 
     docs: dict[str, Document] = {}
     kept_rows: dict[str, list[int]] = {}
@@ -145,7 +154,7 @@ def build_index(corpus: Path, index_dir: Path, embedder: Embedder,
     vectors = _embed(embedder, texts, progress)
     report.embedded_chunks = len(texts)
 
-    if not todo and not report.removed and old is not None:
+    if not todo and not report.removed and old is not None and spec == old_spec:
         report.total_chunks = len(old.chunks)
         report.seconds = time.perf_counter() - t0
         return report  # nothing changed: the index on disk stays as it is
@@ -155,35 +164,93 @@ def build_index(corpus: Path, index_dir: Path, embedder: Embedder,
     for i, (doc, _) in enumerate(new_chunks):
         new_by_doc.setdefault(doc.id, []).append(i)
     chunks: list[Chunk] = []
-    rows: list[np.ndarray] = []
+    keys: list[str] = []
+    fresh: dict[str, np.ndarray] = {}  # key -> vector embedded in this run
+    kept: dict[str, int] = {}  # key -> row in the old index
     all_texts: list[str] = []
     for doc_id, doc in docs.items():
         if doc_id in new_by_doc:
             for i in new_by_doc[doc_id]:
-                chunks.append(new_chunks[i][1])
-                rows.append(vectors[i])
+                ch = new_chunks[i][1]
+                chunks.append(ch)
+                keys.append(vector_key(doc, ch))
+                fresh[keys[-1]] = vectors[i]
                 all_texts.append(texts[i])
         else:
             for r in kept_rows.get(doc_id, []):
                 ch = old.chunks[r]
                 chunks.append(ch)
-                rows.append(np.asarray(old.embeddings[r]))
+                keys.append(vector_key(doc, ch))
+                kept[keys[-1]] = r
                 all_texts.append(search_text(doc, ch))
             indexed_at.setdefault(doc_id, time.time())
     dim = embedder.dim
-    emb = np.vstack(rows).astype(np.float32) if rows else np.zeros((0, dim), np.float32)
     counts: dict[str, int] = {}
     for ch in chunks:
         counts[ch.doc_id] = counts.get(ch.doc_id, 0) + 1
-    manifest = _manifest(embedder, chunker, docs, counts, corpus, indexed_at)
+    manifest = _manifest(embedder, chunker, docs, counts, corpus, indexed_at, spec)
     if progress:
         progress("writing", 0, 1)
-    store.save(index_dir, store.IndexData(manifest, docs, chunks, emb), all_texts,
-               crash_hook=crash_hook)
+    vectors_of = _VectorSource(fresh, kept, old, dim)
+    if spec.store == "faiss":
+        emb = vectors_of(keys)
+        store.save(index_dir, store.IndexData(manifest, docs, chunks, emb), all_texts,
+                   crash_hook=crash_hook)
+    else:  # new points go in first, stale ones out only once the new version is live
+        target = open_store(spec, dim, create=True)
+        present = set() if rebuild else set(target.keys())
+        missing = [k for k in keys if k not in present]
+        for i in range(0, len(missing), 1024):
+            part = missing[i:i + 1024]
+            target.add(part, vectors_of(part))
+        store.save(index_dir, store.IndexData(manifest, docs, chunks,
+                                              np.zeros((len(chunks), 0), np.float32)),
+                   all_texts, crash_hook=crash_hook)
+        live = set(keys)
+        target.delete([k for k in target.keys() if k not in live])
     report.written = True
     report.total_chunks = len(chunks)
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _existing_spec(index_dir: Path) -> StoreSpec | None:
+    """The store an existing index uses, even when it is being rebuilt."""
+    try:
+        return StoreSpec.from_manifest(store.read_manifest(index_dir))
+    except (store.IndexNotFoundError, store.IndexCorruptError, store.IndexMismatchError,
+            TypeError, ValueError):
+        return None
+
+
+class _VectorSource:
+    """Vectors by key: embedded in this run, else from the old index's store."""
+
+    def __init__(self, fresh: dict[str, np.ndarray], kept: dict[str, int],
+                 old: store.IndexData | None, dim: int) -> None:
+        self.fresh, self.kept, self.old, self.dim = fresh, kept, old, dim
+
+    def __call__(self, keys: list[str]) -> np.ndarray:
+        if not keys:
+            return np.zeros((0, self.dim), np.float32)
+        out = np.zeros((len(keys), self.dim), np.float32)
+        from_store = []
+        for i, k in enumerate(keys):
+            if k in self.fresh:
+                out[i] = self.fresh[k]
+            elif self.old is not None and self.old.store_spec.store == "faiss":
+                out[i] = self.old.embeddings[self.kept[k]]
+            else:
+                from_store.append((i, k))
+        if from_store:
+            got = self.old.vectors.get([k for _, k in from_store])
+            for i, k in from_store:
+                if k not in got:
+                    raise store.IndexCorruptError(
+                        f"vector {k} is missing from {self.old.store_spec.describe()}; "
+                        f"{store.REBUILD_HINT}")
+                out[i] = got[k]
+        return out
 
 
 def _embed(embedder: Embedder, texts: list[str], progress: Progress | None,

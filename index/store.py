@@ -9,6 +9,11 @@ Layout::
     INDEX/v-<id>/embeddings.npy  float32 rows, L2-normalised
     INDEX/v-<id>/dense.faiss     FAISS index over the rows (inner product = cosine)
     INDEX/v-<id>/bm25/           bm25s index over the chunk texts
+    INDEX/qdrant/                Qdrant local-mode storage, if the index uses it
+
+The manifest's ``vectors`` entry names the store holding the vectors (absent: FAISS).
+With Qdrant (``index.vectorstores``) the version folder has no embeddings.npy and no
+dense.faiss; the vectors live in the named collection under ``vectorstores.vector_key``.
 
 A new version is written to a temporary folder, fsynced, renamed into place, and only
 then does CURRENT point at it. A crash at any moment leaves the previous version live.
@@ -30,6 +35,7 @@ import numpy as np
 from index import FORMAT_VERSION
 from index.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from index.types import Chunk, Document
+from index.vectorstores import FaissStore, StoreSpec, open_store, vector_key
 
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
@@ -48,10 +54,16 @@ class IndexData:
     bm25: object = None
     path: Path | None = None
     extra: dict = field(default_factory=dict)
+    vectors: object = None  # the VectorStore the dense search goes through
+    keys: list[str] = field(default_factory=list)  # vector key of each chunk row
 
     @property
     def embedding_model(self) -> str:
         return self.manifest["embedding"]["model"]
+
+    @property
+    def store_spec(self) -> StoreSpec:
+        return StoreSpec.from_manifest(self.manifest)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -159,11 +171,12 @@ def save(index_dir: Path, data: IndexData, search_texts: list[str],
         _write_jsonl(tmp / "documents.jsonl", (d.to_dict() for d in data.documents.values()))
         _write_jsonl(tmp / "chunks.jsonl", (c.to_dict() for c in data.chunks))
         hook("jsonl")
-        with open(tmp / "embeddings.npy", "wb") as f:
-            np.save(f, emb, allow_pickle=False)
-            f.flush()
-            os.fsync(f.fileno())
-        faiss.write_index(build_faiss(emb, dim), str(tmp / "dense.faiss"))
+        if StoreSpec.from_manifest(data.manifest).store == "faiss":
+            with open(tmp / "embeddings.npy", "wb") as f:
+                np.save(f, emb, allow_pickle=False)
+                f.flush()
+                os.fsync(f.fileno())
+            faiss.write_index(build_faiss(emb, dim), str(tmp / "dense.faiss"))
         hook("faiss")
         if search_texts:
             build_bm25(search_texts).save(str(tmp / "bm25"))
@@ -221,10 +234,16 @@ def load(index_dir: Path, embedding_model: str | None = None, mmap: bool = False
         documents = {d["id"]: Document.from_dict(d)
                      for d in _read_jsonl(version / "documents.jsonl")}
         chunks = [Chunk.from_dict(c) for c in _read_jsonl(version / "chunks.jsonl")]
-        embeddings = np.load(version / "embeddings.npy", allow_pickle=False,
-                             mmap_mode="r" if mmap else None)
-        flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mmap else 0
-        dense = faiss.read_index(str(version / "dense.faiss"), flags)
+        spec = StoreSpec.from_manifest(manifest)
+        dim = int(manifest["embedding"]["dim"])
+        if spec.store == "faiss":
+            embeddings = np.load(version / "embeddings.npy", allow_pickle=False,
+                                 mmap_mode="r" if mmap else None)
+            flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mmap else 0
+            dense = faiss.read_index(str(version / "dense.faiss"), flags)
+        else:
+            embeddings = np.zeros((len(chunks), 0), np.float32)
+            dense = None
         bm25 = None
         if (version / "bm25").is_dir():
             import bm25s
@@ -234,11 +253,26 @@ def load(index_dir: Path, embedding_model: str | None = None, mmap: bool = False
         raise IndexCorruptError(f"index at {index_dir} is damaged ({exc}); "
                                 f"{REBUILD_HINT}") from exc
     n = len(chunks)
-    if embeddings.shape[0] != n or dense.ntotal != n or \
-            manifest.get("n_chunks") != n or \
-            (n and embeddings.shape[1] != manifest["embedding"]["dim"]):
-        raise IndexCorruptError(
-            f"index at {index_dir} is inconsistent ({n} chunks, {embeddings.shape[0]} "
-            f"embeddings, {dense.ntotal} vectors); {REBUILD_HINT}")
+    try:
+        keys = [vector_key(documents[c.doc_id], c) for c in chunks]
+    except KeyError as exc:
+        raise IndexCorruptError(f"index at {index_dir} has chunks of a missing document "
+                                f"{exc}; {REBUILD_HINT}") from exc
+    if spec.store == "faiss":
+        if embeddings.shape[0] != n or dense.ntotal != n or \
+                manifest.get("n_chunks") != n or \
+                (n and embeddings.shape[1] != dim):
+            raise IndexCorruptError(
+                f"index at {index_dir} is inconsistent ({n} chunks, {embeddings.shape[0]} "
+                f"embeddings, {dense.ntotal} vectors); {REBUILD_HINT}")
+        vectors = FaissStore(dim, dense, keys)
+    else:
+        vectors = open_store(spec, dim)
+        held = vectors.count()
+        if manifest.get("n_chunks") != n or held < n:
+            raise IndexCorruptError(
+                f"index at {index_dir} is inconsistent ({n} chunks, {held} vectors in "
+                f"{spec.describe()}); {REBUILD_HINT} --store qdrant")
     return IndexData(manifest=manifest, documents=documents, chunks=chunks,
-                     embeddings=embeddings, faiss_index=dense, bm25=bm25, path=index_dir)
+                     embeddings=embeddings, faiss_index=dense, bm25=bm25, path=index_dir,
+                     vectors=vectors, keys=keys)

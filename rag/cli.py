@@ -34,7 +34,10 @@ ModelOpt = Annotated[str | None, typer.Option(
     "--model", help="Packaged model name (see `rag models`), a .gguf file, a model folder "
                     "or a Hugging Face id in the local cache.")]
 BackendOpt = Annotated[str | None, typer.Option(
-    "--backend", help="auto, llama or transformers.")]
+    "--backend", help="auto, llama, transformers or openai (a served model, see --llm-url).")]
+LlmUrlOpt = Annotated[str | None, typer.Option(
+    "--llm-url", help="OpenAI-compatible server (vLLM, TGI, llama.cpp server, Ollama), "
+                      "e.g. http://127.0.0.1:8080/v1; implies --backend openai.")]
 EmbOpt = Annotated[str | None, typer.Option(
     "--embedding-model", help="sentence-transformers model name or folder.")]
 
@@ -59,7 +62,12 @@ def settings_from(**overrides) -> Settings:
 def make_pipeline(settings: Settings):
     from rag.pipeline import Pipeline
 
-    return Pipeline(settings)
+    generator = None
+    if settings.backend == "openai":  # a served model: the URL comes from the settings
+        from rag.generators import served_generator
+
+        generator = served_generator(settings)
+    return Pipeline(settings, generator=generator)
 
 
 def _progress_printer():
@@ -98,16 +106,29 @@ def index(
     chunk_words: Annotated[int | None, typer.Option(help="Words per chunk.")] = None,
     overlap_words: Annotated[int | None, typer.Option(help="Words shared by chunks.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    store_name: Annotated[str | None, typer.Option(
+        "--store", help="Where the vectors go: faiss (in the index folder) or qdrant; "
+                        "changing it migrates the vectors [default: keep the index's].")
+    ] = None,
+    qdrant_url: Annotated[str | None, typer.Option(
+        "--url", help="Qdrant server URL, e.g. http://127.0.0.1:6333 (with --store qdrant).")
+    ] = None,
+    qdrant_path: Annotated[Path | None, typer.Option(
+        "--qdrant-path", help="Qdrant local-mode folder, no server [default: INDEX/qdrant].")
+    ] = None,
 ) -> None:
     """Index a folder (recursively). Only new and changed files are embedded again.
 
-    Example: rag index ~/docs --index ~/docs-index
+    Example: rag index ~/docs --index ~/docs-index --store qdrant --url http://127.0.0.1:6333
     """
     s = settings_from(corpus=corpus, index=index_path, embedding_model=embedding_model,
-                      chunk_words=chunk_words, overlap_words=overlap_words)
+                      chunk_words=chunk_words, overlap_words=overlap_words, store=store_name,
+                      qdrant_url=qdrant_url, qdrant_path=qdrant_path)
+    if (s.qdrant_url or s.qdrant_path) and s.store != "qdrant":
+        fail("--url and --qdrant-path need --store qdrant")
     progress, close = _progress_printer()
     try:
-        report = make_pipeline(s).index(s.corpus, rebuild=rebuild, progress=progress)
+        report = _index(s, rebuild, progress)
     except RagError as exc:
         close()
         fail(str(exc))
@@ -120,6 +141,20 @@ def index(
         typer.echo(f"Indexed {s.corpus} -> {s.index_path}: {report.summary()}")
     if report.partial:
         raise typer.Exit(EXIT_PARTIAL)
+
+
+def _index(s: Settings, rebuild: bool, progress):
+    """Index through the pipeline; with a store named, into that store."""
+    pipe = make_pipeline(s)
+    if s.store is None:
+        return pipe.index(s.corpus, rebuild=rebuild, progress=progress)
+    from index.builder import build_index
+    from index.vectorstores import StoreSpec, qdrant_spec
+
+    spec = (qdrant_spec(s.index_path, url=s.qdrant_url, path=s.qdrant_path)
+            if s.store == "qdrant" else StoreSpec())
+    return build_index(s.corpus, s.index_path, pipe.embedder, pipe.chunker, rebuild=rebuild,
+                       progress=progress, store_spec=spec)
 
 
 @app.command()
@@ -136,13 +171,15 @@ def ask(
                       ] = False,
     corpus: Annotated[Path | None, typer.Option(
         help="Corpus whose default index to use (indexed first if it has none).")] = None,
+    llm_url: LlmUrlOpt = None,
 ) -> None:
     """Answer a question from the indexed documents, with [n] citations.
 
     Example: rag ask "Did DHSC confirm the taskforce?" --json
     """
-    s = settings_from(index=index_path, k=k, model=model, backend=backend,
-                      answer_mode=answer_mode, corpus=corpus)
+    s = settings_from(index=index_path, k=k, model=model,
+                      backend=backend or ("openai" if llm_url else None),
+                      answer_mode=answer_mode, corpus=corpus, llm_url=llm_url)
     try:
         pipe = make_pipeline(s)
         from index import store
@@ -201,6 +238,54 @@ def prepare_model(model: ModelOpt = None) -> None:
     except RagError as exc:
         fail(str(exc))
     typer.echo(f"{name}: {path} (sha256 verified)")
+
+
+@app.command("api")
+def api(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
+    auth: Annotated[str | None, typer.Option(
+        help="Bearer token the answering endpoints require [env RAG_API_TOKEN].")] = None,
+    index_path: IndexOpt = None,
+    corpus: Annotated[Path | None, typer.Option(
+        help="Corpus whose default index to use (indexed at start if it has none).")] = None,
+    model: ModelOpt = None,
+    backend: BackendOpt = None,
+    llm_url: LlmUrlOpt = None,
+    k: KOpt = None,
+) -> None:
+    """Serve the HTTP API: POST /v1/ask, POST /v1/chat/completions (OpenAI-compatible),
+    GET /v1/health; schema at /openapi.json, docs at /docs.
+
+    Example: rag api --port 8000 --auth s3cret --llm-url http://127.0.0.1:8080/v1
+    """
+    import os
+
+    s = settings_from(index=index_path, corpus=corpus, model=model, k=k, llm_url=llm_url,
+                      backend=backend or ("openai" if llm_url else None))
+    token = auth or os.environ.get("RAG_API_TOKEN") or None
+    try:
+        import uvicorn
+
+        from rag.api import create_app
+    except ImportError as exc:
+        fail(f"the API needs fastapi and uvicorn ({exc.name} is missing); install them "
+             f"with: pip install 'cited-rag[server]'")
+    try:
+        pipe = make_pipeline(s)
+        from index import store
+
+        if not store.exists(s.index_path) and index_path is None:
+            typer.secho(f"No index yet for {s.corpus}; indexing it first.", err=True)
+            pipe.index(s.corpus)
+        pipe.warm_up()
+    except RagError as exc:
+        fail(str(exc))
+    if host not in ("127.0.0.1", "localhost", "::1") and token is None:
+        typer.secho("Warning: serving beyond this machine without --auth.", err=True,
+                    fg=typer.colors.YELLOW)
+    typer.echo(f"cited-rag API on http://{host}:{port} (docs at /docs)", err=True)
+    uvicorn.run(create_app(pipe, token=token), host=host, port=port, log_level="warning")
 
 
 def _register_optional() -> None:

@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     k: int = Field(5, ge=1, le=100)
     retrieval: Literal["hybrid", "dense", "bm25"] = "hybrid"
     model: str = DEFAULT_MODEL
-    backend: Literal["auto", "llama", "transformers"] = "auto"
+    backend: Literal["auto", "llama", "transformers", "openai"] = "auto"
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     max_tokens: int = Field(160, ge=8, le=4096)
     n_ctx: int = Field(4096, ge=256)
@@ -54,8 +54,17 @@ class Settings(BaseSettings):
     evidence_sentences: int = Field(5, ge=1, le=20)
     seed: int = 0
     max_question_chars: int = Field(2000, ge=10)
+    # where `rag index` puts the vectors (None: keep the index's store, else FAISS)
+    store: Literal["faiss", "qdrant"] | None = None
+    qdrant_url: str | None = None  # a Qdrant server, e.g. http://127.0.0.1:6333
+    qdrant_path: Path | None = None  # Qdrant local mode folder [default: INDEX/qdrant]
+    # a served model behind an OpenAI-compatible API (backend "openai")
+    llm_url: str | None = None  # e.g. http://127.0.0.1:8080/v1
+    llm_api_key: str | None = None
+    llm_timeout: float = Field(60.0, gt=0)  # seconds to wait for the next streamed piece
+    llm_retries: int = Field(2, ge=0, le=10)  # retries on connection errors and 5xx
 
-    @field_validator("corpus", "index", mode="before")
+    @field_validator("corpus", "index", "qdrant_path", mode="before")
     @classmethod
     def _expand(cls, v):
         return Path(v).expanduser() if v not in (None, "") else None

@@ -16,7 +16,7 @@ from rag.models import resolve_model
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "llama", "transformers")
+BACKENDS = ("auto", "llama", "transformers", "openai")
 Messages = list[dict[str, str]]
 
 
@@ -162,10 +162,16 @@ class TransformersGenerator:
 
 
 def make_generator(model: str, backend: str = "auto", seed: int = 0,
-                   n_ctx: int = 4096) -> Generator:
-    """Pick the backend: llama.cpp for GGUF models when it is installed, else transformers."""
+                   n_ctx: int = 4096, llm_url: str | None = None) -> Generator:
+    """Pick the backend: llama.cpp for GGUF models when it is installed, else transformers;
+    ``openai`` for a served model at ``llm_url`` (default: ``RAG_LLM_URL``)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+    if backend == "openai":
+        from rag.config import Settings
+
+        s = Settings()
+        return served_generator(s.with_overrides(model=model, seed=seed, llm_url=llm_url))
     if backend == "auto":
         from rag.models import PACKAGED_MODELS
 
@@ -174,3 +180,15 @@ def make_generator(model: str, backend: str = "auto", seed: int = 0,
     if backend == "llama":
         return LlamaCppGenerator(model, n_ctx=n_ctx, seed=seed)
     return TransformersGenerator(model, seed=seed)
+
+
+def served_generator(settings) -> Generator:
+    """The ``openai`` backend for ``settings`` (llm_url, model, llm_api_key, timeouts)."""
+    from rag.served import OpenAIGenerator
+
+    if not settings.llm_url:
+        raise ModelError("the openai backend needs the server's URL: --llm-url "
+                         "http://HOST:PORT/v1 (or RAG_LLM_URL)")
+    return OpenAIGenerator(settings.llm_url, settings.model, api_key=settings.llm_api_key,
+                           timeout=settings.llm_timeout, retries=settings.llm_retries,
+                           seed=settings.seed)

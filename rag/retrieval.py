@@ -32,7 +32,8 @@ def rrf_fuse(rankings: list[list[int]], k: int, rrf_k: int = 60) -> list[tuple[i
 
 
 class HybridRetriever:
-    """Dense FAISS search fused with BM25 by reciprocal rank; either alone by ``mode``."""
+    """Dense search (FAISS or Qdrant, see ``index.vectorstores``) fused with BM25 by
+    reciprocal rank; either alone by ``mode``."""
 
     def __init__(self, data: IndexData, embedder: Embedder, mode: str = "hybrid",
                  candidates: int = 50, rrf_k: int = 60) -> None:
@@ -46,13 +47,25 @@ class HybridRetriever:
         self.mode = mode
         self.candidates = candidates
         self.rrf_k = rrf_k
+        self._rows: dict[str, int] | None = None
 
     def dense(self, question: str, n: int) -> list[tuple[int, float]]:
-        if self.data.faiss_index is None or not self.data.chunks:
+        """Nearest chunk rows by cosine, through the index's vector store (FAISS or
+        Qdrant). Keys the live version does not hold (stale points) are skipped."""
+        if not self.data.chunks:
             return []
         q = np.asarray(self.embedder.embed_query(normalize_text(question)), np.float32)
-        scores, ids = self.data.faiss_index.search(q.reshape(1, -1), min(n, len(self.data.chunks)))
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        n = min(n, len(self.data.chunks))
+        if self.data.vectors is None:  # an IndexData assembled in memory
+            if self.data.faiss_index is None:
+                return []
+            scores, ids = self.data.faiss_index.search(q.reshape(1, -1), n)
+            return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True)
+                    if i >= 0]
+        if self._rows is None:
+            self._rows = {key: row for row, key in enumerate(self.data.keys)}
+        hits = self.data.vectors.search(q, n)
+        return [(self._rows[key], s) for key, s in hits if key in self._rows][:n]
 
     def sparse(self, question: str, n: int) -> list[tuple[int, float]]:
         if self.data.bm25 is None or not self.data.chunks:

@@ -1,0 +1,293 @@
+"""The HTTP API for other programs (FastAPI): ``create_app(pipeline)``.
+
+- ``POST /v1/ask``: ``{"question", "k"?, "answer_mode"?}`` -> the ``rag ask --json``
+  object (``Answer.to_dict()``).
+- ``POST /v1/chat/completions``: OpenAI-compatible. The last user message is the
+  question; ``choices[0].message.content`` is the verified answer, and two extra
+  top-level fields carry ``citations`` (as in ``/v1/ask``) and ``refused``. With
+  ``"stream": true`` the answer comes as server-sent ``chat.completion.chunk`` events:
+  a role chunk at once, the verified answer's text in content deltas once it is verified
+  (their concatenation equals the non-streamed content), a final chunk with
+  ``finish_reason``, ``citations`` and ``refused``, then ``data: [DONE]``.
+- ``GET /v1/health``; the schema at ``/openapi.json`` and docs at ``/docs``.
+
+Answers are produced one at a time (a lock around the pipeline), so concurrent requests
+queue. Library errors become HTTP errors here and only here: a bad question 400, an
+unusable index or model 503, invalid JSON or fields 422 with a one-line ``detail``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+
+from rag.errors import QuestionError, RagError
+
+API_VERSION = "1"
+
+
+# ---- request and response models --------------------------------------------------
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(description="The question, in plain language.",
+                          examples=["Did DHSC confirm the taskforce?"])
+    k: StrictInt | None = Field(None, ge=1, le=100, description="Passages to retrieve.")
+    answer_mode: Literal["verified", "naive"] | None = Field(
+        None, description="verified (default): every sentence checked against its "
+                          "citations; naive: the model's answer as it is.")
+
+
+class CitationOut(BaseModel):
+    n: int
+    doc: str
+    start: int = Field(description="Character offset in the document's text.")
+    end: int
+    text: str = Field(description="Exactly the document's characters [start:end].")
+    title: str = ""
+
+
+class PassageOut(BaseModel):
+    doc: str
+    start: int
+    end: int
+    score: float
+    dense_score: float | None = None
+    bm25_score: float | None = None
+    title: str
+    text: str
+
+
+class SentenceOut(BaseModel):
+    text: str
+    citations: list[int]
+    supported: bool
+    score: float
+    repaired: bool = False
+    quote: bool = False
+    conflict: bool = False
+    prefix: str = ""
+
+
+class AnswerOut(BaseModel):
+    """The same object as ``rag ask --json``."""
+
+    question: str
+    answer: str
+    refused: bool
+    refusal_reason: str = ""
+    citations: list[CitationOut]
+    retrieved: list[PassageOut]
+    sentences: list[SentenceOut]
+    timings: dict[str, float]
+    tokens_generated: int = 0
+    mode: str = ""
+    model: str = ""
+    raw_answer: str = ""
+
+
+class ChatMessage(BaseModel):
+    role: Literal["system", "user", "assistant", "tool", "developer"]
+    content: str | list[dict[str, Any]] | None = None
+
+
+class ChatRequest(BaseModel):
+    """OpenAI chat-completion request. Sampling fields (temperature, top_p, ...) are
+    accepted and ignored: the server's settings decide them."""
+
+    model_config = ConfigDict(extra="allow")
+
+    messages: list[ChatMessage] = Field(min_length=1)
+    model: str | None = None
+    stream: StrictBool = False
+    k: StrictInt | None = Field(None, ge=1, le=100,
+                                description="Passages to retrieve (extension).")
+    answer_mode: Literal["verified", "naive"] | None = Field(
+        None, description="Extension: verified (default) or naive.")
+
+
+class ChatChoiceMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class ChatChoice(BaseModel):
+    index: int = 0
+    message: ChatChoiceMessage
+    finish_reason: Literal["stop"] = "stop"
+
+
+class ChatResponse(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[ChatChoice]
+    citations: list[CitationOut] = Field(
+        description="Extension: the passages the answer's [n] markers refer to.")
+    refused: bool = Field(description="Extension: true when the documents do not answer.")
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"] = "ok"
+    index: str
+    index_ready: bool
+    model: str
+    version: str = API_VERSION
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+ERRORS = {400: {"model": ErrorOut, "description": "The question is empty or too long."},
+          401: {"model": ErrorOut, "description": "Missing or wrong bearer token."},
+          422: {"model": ErrorOut, "description": "The request body is not valid."},
+          503: {"model": ErrorOut, "description": "The index or the model is unusable."}}
+
+
+# ---- the app -----------------------------------------------------------------------
+BearerCreds = Annotated[HTTPAuthorizationCredentials | None,
+                        Depends(HTTPBearer(auto_error=False))]
+
+
+def create_app(pipeline, token: str | None = None) -> FastAPI:
+    """The API over ``pipeline`` (a ``rag.pipeline.Pipeline``). With ``token``, the
+    answering endpoints need ``Authorization: Bearer TOKEN``."""
+    app = FastAPI(title="cited-rag API", version=API_VERSION,
+                  description="Answers about a folder of documents, with verified [n] "
+                              "citations to exact character spans.")
+    lock = threading.Lock()
+
+    def check_token(creds: BearerCreds) -> None:
+        given = creds.credentials if creds else ""
+        if not secrets.compare_digest(given.encode(), token.encode()):
+            raise HTTPException(401, "missing or wrong bearer token",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    def answer(question: str, k: int | None, mode: str | None):
+        with lock:  # one generation at a time; other requests wait here
+            try:
+                return pipeline.ask(question, k=k, mode=mode)
+            except QuestionError as exc:
+                raise HTTPException(400, str(exc)) from exc
+            except RagError as exc:
+                raise HTTPException(503, _one_line(exc)) from exc
+
+    auth = [Depends(check_token)] if token else []  # only then in the schema too
+    errors = ERRORS if token else {c: v for c, v in ERRORS.items() if c != 401}
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": _validation_message(exc)})
+
+    @app.get("/v1/health", response_model=HealthOut, tags=["meta"])
+    def health() -> HealthOut:
+        from index import store
+
+        return HealthOut(index=str(pipeline.index_path),
+                         index_ready=store.exists(pipeline.index_path),
+                         model=_model_name(pipeline))
+
+    @app.post("/v1/ask", response_model=AnswerOut, responses=errors, tags=["answers"],
+              dependencies=auth)
+    def ask(req: AskRequest) -> JSONResponse:
+        """Answer a question; the same object as ``rag ask --json``."""
+        ans = answer(req.question, req.k, req.answer_mode)
+        return JSONResponse(ans.to_dict())
+
+    @app.post("/v1/chat/completions", response_model=ChatResponse, responses={
+        **errors, 200: {"description": "A chat.completion, or with stream: true an "
+                                       "event stream of chat.completion.chunk objects.",
+                        "content": {"text/event-stream": {}}}},
+        tags=["answers"], dependencies=auth)
+    async def chat(req: ChatRequest):
+        """OpenAI-compatible chat completion: the last user message is the question."""
+        question = _last_user_text(req.messages)
+        cid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
+        model = _model_name(pipeline)
+        if not req.stream:
+            ans = await run_in_threadpool(answer, question, req.k, req.answer_mode)
+            body = ChatResponse(
+                id=cid, created=created, model=model,
+                choices=[ChatChoice(message=ChatChoiceMessage(content=ans.answer))],
+                citations=[c.to_dict() for c in ans.citations], refused=ans.refused)
+            return JSONResponse(body.model_dump())
+        try:  # a bad question is a 400 before the stream starts
+            pipeline.check_question(question)
+        except QuestionError as exc:
+            raise HTTPException(400, str(exc)) from exc
+
+        async def events() -> AsyncIterator[str]:
+            def chunk(delta: dict, finish: str | None = None, **extra) -> str:
+                obj = {"id": cid, "object": "chat.completion.chunk", "created": created,
+                       "model": model,
+                       "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                       **extra}
+                return f"data: {json.dumps(obj, ensure_ascii=False)}\n\n"
+
+            yield chunk({"role": "assistant", "content": ""})
+            try:
+                ans = await run_in_threadpool(answer, question, req.k, req.answer_mode)
+            except HTTPException as exc:
+                err = {"message": exc.detail, "type": "rag_error", "code": exc.status_code}
+                yield f"data: {json.dumps({'error': err}, ensure_ascii=False)}\n\n"
+                yield "data: [DONE]\n\n"
+                return
+            for piece in _pieces(ans.answer):
+                yield chunk({"content": piece})
+            yield chunk({}, "stop", citations=[c.to_dict() for c in ans.citations],
+                        refused=ans.refused)
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})
+
+    return app
+
+
+def _last_user_text(messages: list[ChatMessage]) -> str:
+    for m in reversed(messages):
+        if m.role == "user":
+            if isinstance(m.content, list):  # content parts: keep the text ones
+                return " ".join(str(p.get("text", "")) for p in m.content
+                                if p.get("type") == "text")
+            return m.content or ""
+    raise HTTPException(400, "no user message: the last message with role 'user' is the "
+                             "question")
+
+
+def _pieces(text: str) -> list[str]:
+    """The answer in word-sized deltas (whitespace kept, so they join back exactly)."""
+    return re.findall(r"\S+\s*|\s+", text)
+
+
+def _model_name(pipeline) -> str:
+    gen = getattr(pipeline, "_generator", None)
+    return getattr(gen, "name", None) or pipeline.settings.model
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for e in exc.errors()[:3]:
+        loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body") or "body"
+        parts.append(f"{loc}: {e.get('msg', 'invalid')}")
+    return "invalid request: " + "; ".join(parts)

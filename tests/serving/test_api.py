@@ -1,0 +1,185 @@
+"""The HTTP API (rag.api) over a fakes-based pipeline, through FastAPI's TestClient."""
+
+import json
+import threading
+import time
+
+import pytest
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from rag.api import create_app  # noqa: E402
+from rag.config import Settings  # noqa: E402
+from rag.pipeline import Pipeline, Thresholds  # noqa: E402
+from tests.conftest import DHSC_DOC, NHS_CORPUS  # noqa: E402
+from tests.fakes import HashEmbedder, ScriptedGenerator  # noqa: E402
+
+REPLY = "No. The DHSC told Healthcare IT News there were no plans and no need [1]."
+Q = "Did DHSC confirm the taskforce?"
+
+
+def fake_pipeline(index_dir, reply: str = REPLY, generator=None) -> Pipeline:
+    pipe = Pipeline(Settings(corpus=NHS_CORPUS, index=index_dir), embedder=HashEmbedder(),
+                    generator=generator or ScriptedGenerator(reply),
+                    thresholds=Thresholds(refuse_below=0.0))
+    pipe.index()
+    return pipe
+
+
+@pytest.fixture(scope="module")
+def pipe(tmp_path_factory):
+    return fake_pipeline(tmp_path_factory.mktemp("api-idx"))
+
+
+@pytest.fixture(scope="module")
+def client(pipe):
+    return TestClient(create_app(pipe))
+
+
+def test_ask_returns_exactly_the_cli_answer_object(client, pipe):
+    r = client.post("/v1/ask", json={"question": Q, "k": 4})
+    assert r.status_code == 200
+    body = r.json()
+    expected = pipe.ask(Q, k=4).to_dict()
+    assert set(body) == set(expected)
+    for key in ("answer", "refused", "citations", "retrieved", "sentences", "mode"):
+        assert body[key] == expected[key]
+    assert not body["refused"] and body["citations"][0]["doc"] == DHSC_DOC
+    text = (NHS_CORPUS / DHSC_DOC).read_text(encoding="utf-8")
+    for c in body["citations"]:
+        assert text[c["start"]:c["end"]] == c["text"]
+    assert len(body["retrieved"]) == 4
+
+
+def test_naive_mode(client):
+    assert client.post("/v1/ask", json={"question": Q, "answer_mode": "naive"}
+                       ).json()["mode"] == "naive"
+
+
+@pytest.mark.parametrize("body,status,fragment", [
+    ({"question": "   "}, 400, "the question is empty"),
+    ({}, 422, "question: Field required"),
+    ({"question": Q, "k": 0}, 422, "k: Input should be greater than or equal to 1"),
+    ({"question": Q, "answer_mode": "wild"}, 422, "answer_mode"),
+    ({"question": Q, "extra": 1}, 422, "extra"),
+])
+def test_bad_requests_get_a_clear_message(client, body, status, fragment):
+    r = client.post("/v1/ask", json=body)
+    assert r.status_code == status
+    assert fragment in r.json()["detail"] and "\n" not in r.json()["detail"]
+
+
+def test_malformed_json_is_422(client):
+    r = client.post("/v1/ask", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 422 and "invalid request" in r.json()["detail"]
+
+
+def test_chat_completion_carries_answer_and_citations(client):
+    r = client.post("/v1/chat/completions", json={
+        "model": "anything", "temperature": 0.3,
+        "messages": [{"role": "system", "content": "be brief"},
+                     {"role": "user", "content": "Who is the CEO?"},
+                     {"role": "assistant", "content": "Simon Bolton."},
+                     {"role": "user", "content": [{"type": "text", "text": Q}]}]})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["object"] == "chat.completion"
+    assert body["choices"][0]["message"]["role"] == "assistant"
+    content = body["choices"][0]["message"]["content"]
+    assert content.endswith("[1].") and body["refused"] is False
+    assert body["citations"][0]["n"] == 1 and body["citations"][0]["doc"] == DHSC_DOC
+
+
+def test_chat_stream_is_openai_sse_with_a_final_citation_chunk(client):
+    plain = client.post("/v1/chat/completions",
+                        json={"messages": [{"role": "user", "content": Q}]}).json()
+    with client.stream("POST", "/v1/chat/completions",
+                       json={"messages": [{"role": "user", "content": Q}], "stream": True}
+                       ) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        lines = [ln for ln in r.iter_lines() if ln]
+    assert lines[-1] == "data: [DONE]"
+    chunks = [json.loads(ln[6:]) for ln in lines[:-1]]
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
+    assert text == plain["choices"][0]["message"]["content"]
+    last = chunks[-1]
+    assert last["choices"][0]["finish_reason"] == "stop"
+    assert last["citations"] == plain["citations"] and last["refused"] is False
+
+
+def test_chat_without_a_user_message_or_with_an_empty_one_is_400(client):
+    r = client.post("/v1/chat/completions",
+                    json={"messages": [{"role": "system", "content": "hi"}]})
+    assert r.status_code == 400 and "no user message" in r.json()["detail"]
+    r = client.post("/v1/chat/completions",
+                    json={"messages": [{"role": "user", "content": ""}], "stream": True})
+    assert r.status_code == 400 and "empty" in r.json()["detail"]
+    assert client.post("/v1/chat/completions", json={"messages": []}).status_code == 422
+
+
+def test_health_and_openapi(client, pipe):
+    h = client.get("/v1/health").json()
+    assert h == {"status": "ok", "index": str(pipe.index_path), "index_ready": True,
+                 "model": "test/scripted", "version": "1"}
+    schema = client.get("/openapi.json").json()
+    assert {"/v1/ask", "/v1/chat/completions", "/v1/health"} <= set(schema["paths"])
+    ask = schema["paths"]["/v1/ask"]["post"]
+    assert ask["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/AnswerOut")
+    assert client.get("/docs").status_code == 200
+
+
+def test_bearer_token(pipe):
+    c = TestClient(create_app(pipe, token="s3cret"))
+    assert c.post("/v1/ask", json={"question": Q}).status_code == 401
+    assert c.post("/v1/ask", json={"question": Q},
+                  headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert c.post("/v1/ask", json={"question": Q},
+                  headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    assert c.get("/v1/health").status_code == 200
+
+
+def test_missing_index_is_503_with_the_fix(tmp_path):
+    pipe = Pipeline(Settings(corpus=NHS_CORPUS, index=tmp_path / "none"),
+                    embedder=HashEmbedder(), generator=ScriptedGenerator(REPLY))
+    r = TestClient(create_app(pipe)).post("/v1/ask", json={"question": Q})
+    assert r.status_code == 503 and "rag index" in r.json()["detail"]
+
+
+class SlowGenerator(ScriptedGenerator):
+    """Fails loudly if two generations overlap."""
+
+    def __init__(self, reply: str) -> None:
+        super().__init__(reply)
+        self.active = 0
+        self.overlaps = 0
+
+    def stream(self, messages, max_tokens=200, temperature=0.0, stop=None):
+        self.active += 1
+        self.overlaps += self.active > 1
+        time.sleep(0.05)
+        yield from super().stream(messages, max_tokens, temperature, stop)
+        self.active -= 1
+
+
+def test_concurrent_requests_queue(tmp_path):
+    gen = SlowGenerator(REPLY)
+    client = TestClient(create_app(fake_pipeline(tmp_path / "idx", generator=gen)))
+    results: list[int] = []
+
+    def call(stream: bool) -> None:
+        r = client.post("/v1/chat/completions" if stream else "/v1/ask",
+                        json={"messages": [{"role": "user", "content": Q}], "stream": True}
+                        if stream else {"question": Q})
+        results.append(r.status_code)
+
+    threads = [threading.Thread(target=call, args=(i % 2 == 0,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert results == [200] * 6 and gen.overlaps == 0 and len(gen.messages) == 6
