@@ -111,3 +111,8 @@ def test_summary_rebuilt_from_results(monkeypatch, tmp_path):
     (out / "summary.json").unlink()
     rebuilt = summarize_dir(out)
     assert rebuilt["modes"] == before and (out / "report.md").is_file()
+    lines = (out / "results.jsonl").read_text().splitlines()
+    (tmp_path / "a.jsonl").write_text("\n".join(lines[:2]) + "\n")
+    (tmp_path / "b.jsonl").write_text("\n".join(lines[1:]) + "\n")  # overlaps a.jsonl
+    merged = summarize_dir(tmp_path / "merged", [tmp_path / "a.jsonl", tmp_path / "b.jsonl"])
+    assert merged["modes"] == before and merged["meta"]["n_questions"] == 3
