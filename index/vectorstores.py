@@ -10,6 +10,7 @@ is still live. Chunks, documents and BM25 always stay in the index folder; the m
 from __future__ import annotations
 
 import atexit
+import hashlib
 import re
 import threading
 import uuid
@@ -83,9 +84,12 @@ class StoreSpec:
 def qdrant_spec(index_dir: Path, url: str | None = None, path: Path | None = None,
                 collection: str | None = None) -> StoreSpec:
     """A Qdrant spec for ``index_dir``: a server at ``url``, or local mode at ``path``
-    (default: ``INDEX/qdrant``). The collection is named after the index folder."""
+    (default: ``INDEX/qdrant``). The collection is named after the index folder and a
+    hash of its absolute path, so two indexes never share a collection on one server."""
     index_dir = Path(index_dir).expanduser().resolve()
-    name = collection or "cited-rag-" + re.sub(r"[^A-Za-z0-9_-]", "-", index_dir.name)
+    tag = hashlib.sha256(str(index_dir).encode()).hexdigest()[:8]
+    name = collection or (f"cited-rag-{re.sub(r'[^A-Za-z0-9_-]', '-', index_dir.name)}"
+                          f"-{tag}")
     if url:
         return StoreSpec("qdrant", collection=name, url=url.rstrip("/"))
     local = Path(path).expanduser().resolve() if path else index_dir / "qdrant"

@@ -51,8 +51,10 @@ def test_manifest_records_the_store_and_faiss_format_is_unchanged(tmp_path, nhs_
     spec = qdrant_spec(tmp_path / "q")
     build_index(nhs_corpus, tmp_path / "q", emb, store_spec=spec)
     manifest = store.read_manifest(tmp_path / "q")
-    assert manifest["vectors"] == {"store": "qdrant", "collection": "cited-rag-q",
-                                   "path": str(tmp_path / "q" / "qdrant")}
+    vectors = manifest["vectors"]
+    assert vectors["store"] == "qdrant" and vectors["path"] == str(tmp_path / "q" / "qdrant")
+    assert vectors["collection"].startswith("cited-rag-q-")
+    assert qdrant_spec(tmp_path / "other" / "q").collection != vectors["collection"]
     files = {p.name for p in store.current_version(tmp_path / "q").iterdir()}
     assert not {"embeddings.npy", "dense.faiss"} & files
 
