@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from index.normalize import normalize_text
-from index.text import content_tokens, words
+from index.text import STOPWORDS, content_tokens, words
 from rag.types import Citation, Evidence, SentenceSupport
 
 CITE = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
@@ -27,6 +27,10 @@ POLARITY_WORDS = {"yes", "no"}
 @dataclass(frozen=True)
 class VerifyConfig:
     support_threshold: float = 0.6
+    # evidence a sentence cites must share this much of the question's content words,
+    # unless it is among the ``relevant_top`` best-scored evidence sentences
+    relevance: float = 0.3
+    relevant_top: int = 2
 
 
 def move_markers_before_punct(text: str) -> str:
@@ -87,27 +91,74 @@ def polarity_conflict(sentence: str, question: str, evidence_texts: list[str]) -
 def verify_answer(text: str, question: str, evidence: list[Evidence],
                   cfg: VerifyConfig | None = None, yes_no: bool = False
                   ) -> list[SentenceSupport]:
-    """Verify, repair (re-cite from all the evidence) or flag each sentence."""
+    """Verify, repair (re-cite from the relevant evidence) or flag each sentence.
+
+    A bare "Yes"/"No" is joined to the supported sentence after it ("No, the DHSC told
+    ... [1]"), or else supported by quoting its evidence, and either way checked for a
+    polarity conflict with that evidence."""
     cfg = cfg or VerifyConfig()
     by_n = {e.n: e for e in evidence}
+    top = sorted(evidence, key=lambda e: -e.score)[:cfg.relevant_top]
+    qtok = set(content_tokens(question))
+    relevant = {e.n for e in evidence if e in top or (
+        qtok and len(qtok & set(content_tokens(e.text))) / len(qtok) >= cfg.relevance)}
     out: list[SentenceSupport] = []
+    pending: tuple[str, str, list[int]] | None = None  # a bare yes/no waiting for a reason
     for sent, nums in split_answer(text):
         cited = [n for n in nums if n in by_n]
-        best = _best_citations(sent, cited, evidence, cfg) if cited else None
-        repaired = False
-        if best is None:
-            best = _best_citations(sent, [e.n for e in evidence], evidence, cfg)
-            repaired = best is not None
-        if best is None:
-            score = support(sent, [by_n[n].text for n in cited]) if cited else 0.0
-            out.append(SentenceSupport(sent, [], False, round(score, 3)))
+        pol = polarity(sent)
+        if yes_no and pol and not [t for t in content_tokens(sent) if t not in POLARITY_WORDS]:
+            if pending is None and evidence:
+                pending = (sent, pol, cited or [evidence[0].n])
             continue
-        ns, score = best
-        if yes_no and polarity_conflict(sent, question, [by_n[n].text for n in ns]):
-            out.append(SentenceSupport(sent, ns, False, 0.0, conflict=True))
-            continue
-        out.append(SentenceSupport(sent, ns, True, round(score, 3), repaired=repaired))
+        checked = _check_sentence(sent, [n for n in cited if n in relevant], question,
+                                  evidence, relevant, cfg, yes_no)
+        if pending is not None and checked.supported and not checked.conflict:
+            bare, pol0, _ = pending
+            joined = f"{pol0.capitalize()}, {_lower_first(checked.text)}"
+            if polarity_conflict(joined, question, [by_n[n].text for n in checked.citations]):
+                checked = SentenceSupport(joined, checked.citations, False, 0.0, conflict=True)
+            else:
+                checked = SentenceSupport(joined, checked.citations, True, checked.score,
+                                          checked.repaired)
+            pending = None
+        out.append(checked)
+    if pending is not None:
+        out.insert(0, _bare_polarity(pending[0], pending[1], question, pending[2], by_n))
     return out
+
+
+def _lower_first(text: str) -> str:
+    first, _, rest = text.partition(" ")
+    return f"{first.lower()} {rest}" if first.lower() in STOPWORDS else text
+
+
+def _check_sentence(sent: str, cited: list[int], question: str, evidence: list[Evidence],
+                    relevant: set[int], cfg: VerifyConfig, yes_no: bool) -> SentenceSupport:
+    by_n = {e.n: e for e in evidence}
+    best = _best_citations(sent, cited, evidence, cfg) if cited else None
+    repaired = False
+    if best is None:
+        best = _best_citations(sent, sorted(relevant), evidence, cfg)
+        repaired = best is not None
+    if best is None:
+        score = support(sent, [by_n[n].text for n in cited]) if cited else 0.0
+        return SentenceSupport(sent, [], False, round(score, 3))
+    ns, score = best
+    if yes_no and polarity_conflict(sent, question, [by_n[n].text for n in ns]):
+        return SentenceSupport(sent, ns, False, 0.0, conflict=True)
+    return SentenceSupport(sent, ns, True, round(score, 3), repaired=repaired)
+
+
+def _bare_polarity(sent: str, pol: str, question: str, cited: list[int],
+                   by_n: dict[int, Evidence]) -> SentenceSupport:
+    """A bare "Yes [n]" / "No [n]": supported by quoting its evidence, unless the evidence
+    says the opposite."""
+    if polarity_conflict(sent, question, [by_n[n].text for n in cited]):
+        return SentenceSupport(sent, cited, False, 0.0, conflict=True)
+    ev = by_n[cited[0]]
+    return SentenceSupport(" ".join(ev.text.split()), [ev.n], True, 1.0, quote=True,
+                           prefix=f"{pol.capitalize()}:")
 
 
 def _best_citations(sent: str, pool: list[int], evidence: list[Evidence],

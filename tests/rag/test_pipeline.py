@@ -48,6 +48,14 @@ def test_model_refusal_is_a_refusal_with_closest_passages(tmp_path, nhs_corpus, 
     assert "Closest passages" in ans.answer
 
 
+def test_model_refusal_against_strong_evidence_quotes_it(tmp_path, nhs_corpus, fake_embedder):
+    pipe = make(tmp_path, nhs_corpus, fake_embedder, "NOT IN DOCUMENTS")
+    ans = pipe.ask("What was NHS Digital's redundancy programme called?")
+    assert not ans.refused and ans.sentences[0].quote
+    assert "Org2" in ans.citations[0].text and ans.answer.startswith("\u201c")
+    assert_citations_exact(pipe, ans)
+
+
 def test_low_evidence_refuses_without_calling_the_model(tmp_path, nhs_corpus, fake_embedder):
     gen = ScriptedGenerator("Paris [1].")
     pipe = Pipeline(Settings(corpus=nhs_corpus, index=tmp_path / "idx"), embedder=fake_embedder,
