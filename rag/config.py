@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     max_tokens: int = Field(160, ge=8, le=4096)
     n_ctx: int = Field(4096, ge=256)
+    threads: int | None = Field(None, ge=1)  # llama.cpp threads [default: all cores]
     answer_mode: Literal["verified", "naive"] = "verified"
     evidence_sentences: int = Field(5, ge=1, le=20)
     seed: int = 0

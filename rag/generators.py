@@ -162,7 +162,8 @@ class TransformersGenerator:
 
 
 def make_generator(model: str, backend: str = "auto", seed: int = 0,
-                   n_ctx: int = 4096, llm_url: str | None = None) -> Generator:
+                   n_ctx: int = 4096, llm_url: str | None = None,
+                   n_threads: int | None = None) -> Generator:
     """Pick the backend: llama.cpp for GGUF models when it is installed, else transformers;
     ``openai`` for a served model at ``llm_url`` (default: ``RAG_LLM_URL``)."""
     if backend not in BACKENDS:
@@ -178,7 +179,7 @@ def make_generator(model: str, backend: str = "auto", seed: int = 0,
         is_gguf = model in PACKAGED_MODELS or model.lower().endswith(".gguf")
         backend = "llama" if is_gguf and _llama_available() else "transformers"
     if backend == "llama":
-        return LlamaCppGenerator(model, n_ctx=n_ctx, seed=seed)
+        return LlamaCppGenerator(model, n_ctx=n_ctx, n_threads=n_threads, seed=seed)
     return TransformersGenerator(model, seed=seed)
 
 

@@ -71,7 +71,8 @@ class Pipeline:
     def generator(self) -> Generator:
         if self._generator is None:
             s = self.settings
-            self._generator = make_generator(s.model, s.backend, seed=s.seed, n_ctx=s.n_ctx)
+            self._generator = make_generator(s.model, s.backend, seed=s.seed, n_ctx=s.n_ctx,
+                                             llm_url=s.llm_url, n_threads=s.threads)
         return self._generator
 
     def set_model(self, model: str, backend: str = "auto") -> None:
