@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +14,15 @@ from index import store
 from index.chunking import ChunkerConfig, chunk_document
 from index.embedders import Embedder
 from index.errors import CorpusError, DocumentError
-from index.loaders import doc_id_for, file_hash, load_document, scan
+from index.loaders import (
+    check_readable,
+    doc_id_for,
+    file_hash,
+    instruction_like,
+    load_document,
+    read_error,
+    scan,
+)
 from index.normalize import normalize_text
 from index.types import Chunk, Document
 from index.vectorstores import StoreSpec, open_store, vector_key
@@ -38,6 +46,7 @@ class BuildReport:
     removed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     errors: list[DocumentError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # indexed, but worth knowing
     embedded_chunks: int = 0
     total_chunks: int = 0
     seconds: float = 0.0
@@ -48,9 +57,10 @@ class BuildReport:
         return bool(self.errors)
 
     def to_dict(self) -> dict:
-        d = asdict(self)
+        # not asdict(self): it deep-copies the DocumentErrors, which cannot be copied
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["errors"] = [str(e) for e in self.errors]
-        return d
+        return {k: list(v) if isinstance(v, list) else v for k, v in d.items()}
 
     def summary(self) -> str:
         return (f"{len(self.added)} added, {len(self.updated)} updated, "
@@ -91,7 +101,9 @@ def build_index(corpus: Path, index_dir: Path, embedder: Embedder,
     corpus, index_dir = Path(corpus), Path(index_dir)
     chunker = chunker or ChunkerConfig()
     report = BuildReport()
-    paths = scan(corpus)
+    skipped: list[DocumentError] = []
+    paths = scan(corpus, skipped)
+    report.errors.extend(skipped)
     if not paths:
         raise CorpusError(f"no .txt, .md, .html or .pdf files found under {corpus}")
 
@@ -116,9 +128,19 @@ def build_index(corpus: Path, index_dir: Path, embedder: Embedder,
         if progress:
             progress("reading", i, len(paths))
         try:
+            check_readable(path, doc_id)
             digest = file_hash(path)
         except OSError as exc:
-            report.errors.append(DocumentError(doc_id, f"cannot read file ({exc.strerror})"))
+            err = read_error(doc_id, path, exc)
+        except DocumentError as exc:
+            err = exc
+        else:
+            err = None
+        if err is not None:
+            report.errors.append(err)
+            if old and doc_id in old.documents:  # keep the last good version searchable
+                docs[doc_id] = old.documents[doc_id]
+                indexed_at[doc_id] = old_meta[doc_id].get("indexed_at", time.time())
             continue
         if digest in seen_hashes:
             log.info("%s has the same content as %s; indexed once", doc_id, seen_hashes[digest])
@@ -132,13 +154,18 @@ def build_index(corpus: Path, index_dir: Path, embedder: Embedder,
             report.unchanged.append(doc_id)
             continue
         try:
-            doc = load_document(path, corpus)
+            doc = load_document(path, corpus, warn=report.warnings.append)
         except DocumentError as err:
             report.errors.append(err)
             if old and doc_id in old.documents:  # keep the last good version searchable
                 docs[doc_id] = old.documents[doc_id]
                 indexed_at[doc_id] = old_meta[doc_id].get("indexed_at", time.time())
             continue
+        phrase = instruction_like(doc.text)
+        if phrase:
+            report.warnings.append(
+                f"{doc_id}: contains text addressed to an AI model ({phrase!r}); it is "
+                f"indexed as data and never followed, but check where it came from")
         docs[doc_id] = doc
         todo.append(doc)
         (report.updated if doc_id in old_meta else report.added).append(doc_id)
@@ -157,6 +184,7 @@ def build_index(corpus: Path, index_dir: Path, embedder: Embedder,
     if not todo and not report.removed and old is not None and spec == old_spec:
         report.total_chunks = len(old.chunks)
         report.seconds = time.perf_counter() - t0
+        store.cleanup(index_dir)  # leftovers of an interrupted earlier run
         return report  # nothing changed: the index on disk stays as it is
 
     # assemble in corpus order: kept rows and new rows per document

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import logging
 import os
 import re
-from collections.abc import Iterator
+import stat as stat_mod
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from index.errors import CorpusError, DocumentError
@@ -17,16 +19,35 @@ log = logging.getLogger(__name__)
 
 SUPPORTED = {".txt": "txt", ".text": "txt", ".md": "md", ".markdown": "md",
              ".html": "html", ".htm": "html", ".pdf": "pdf"}
-MAX_FILE_BYTES = 200 * 1024 * 1024
+MAX_FILE_BYTES = 20 * 1024 * 1024  # default limit for one file; RAG_MAX_FILE_MB overrides
+MAX_FILE_ENV = "RAG_MAX_FILE_MB"
+
+
+def max_file_bytes() -> int:
+    """The largest file indexed, in bytes: ``$RAG_MAX_FILE_MB`` megabytes if set (a
+    positive number), else ``MAX_FILE_BYTES``. Bigger files are skipped with a message, so
+    one huge file cannot stall indexing or exhaust memory."""
+    raw = os.environ.get(MAX_FILE_ENV, "").strip()
+    if raw:
+        try:
+            mb = float(raw)
+        except ValueError:
+            mb = 0
+        if mb > 0:
+            return int(mb * 2**20)
+        log.warning("%s=%r is not a positive number of megabytes; using %d MB",
+                    MAX_FILE_ENV, raw, MAX_FILE_BYTES // 2**20)
+    return MAX_FILE_BYTES
 
 
 def doc_id_for(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def scan(root: Path) -> list[Path]:
+def scan(root: Path, skipped: list[DocumentError] | None = None) -> list[Path]:
     """Every supported file under ``root``, recursively, sorted; hidden entries skipped.
-    Symlinked folders are not followed, so a symlink loop cannot hang the scan."""
+    Symlinked folders are not followed, so a symlink loop cannot hang the scan; each one
+    is reported in ``skipped`` (if given), naming it and why."""
     root = Path(root)
     if not root.exists():
         raise CorpusError(f"corpus folder not found: {root}")
@@ -35,6 +56,10 @@ def scan(root: Path) -> list[Path]:
     found: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        if skipped is not None:
+            for d in dirnames:
+                if os.path.islink(os.path.join(dirpath, d)):
+                    skipped.append(_linked_folder(Path(dirpath) / d, root))
         for name in sorted(filenames):
             if name.startswith("."):
                 continue
@@ -44,17 +69,62 @@ def scan(root: Path) -> list[Path]:
     return found
 
 
-def _decode(data: bytes, path: str) -> str:
+def _linked_folder(path: Path, root: Path) -> DocumentError:
+    rel = path.relative_to(root).as_posix()
+    try:
+        target = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return DocumentError(rel, "broken or looping symbolic link to a folder; not followed")
+    if path.parent.resolve().is_relative_to(target):
+        return DocumentError(rel, f"symbolic link loop (points back at {target}); not followed")
+    return DocumentError(rel, f"symbolic link to a folder ({target}); not followed, "
+                              f"link the files or copy the folder in instead")
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")  # C0 and C1 controls
+Warn = Callable[[str], None]
+
+
+def _decode(data: bytes, path: str, warn: Warn | None = None) -> str:
     if b"\x00" in data[:8192]:
         raise DocumentError(path, "binary data, not text (NUL bytes found)")
+    guessed = False
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        log.warning("%s: not valid UTF-8, read as Windows-1252/Latin-1", path)
+        guessed = True
         try:
-            return data.decode("cp1252")
+            text = data.decode("cp1252")
         except UnicodeDecodeError:
-            return data.decode("latin-1")
+            text = data.decode("latin-1")
+    head = text[:8192]
+    if head and len(_CONTROL.findall(head)) > max(8, len(head) // 20):
+        raise DocumentError(path, "binary data, not text (control characters found)")
+    if guessed:
+        msg = f"{path}: not valid UTF-8, read as Windows-1252/Latin-1"
+        log.warning("%s", msg)
+        if warn:
+            warn(msg)
+    return text
+
+
+# Text addressed to an AI model rather than to a reader: the usual prompt-injection moves.
+_INSTRUCTIONS = re.compile(
+    r"\b(?:ignore|disregard|forget|override)\s+(?:all\s+|any\s+|the\s+|your\s+)*"
+    r"(?:previous|prior|above|earlier|preceding|system)\s+(?:instructions|prompts?|rules)"
+    r"|\b(?:reveal|print|repeat|show|output|leak)\s+(?:\w+\s+){0,3}(?:system\s+prompt|"
+    r"instructions you (?:were|have been) given)"
+    r"|\byou\s+are\s+now\s+(?:an?\s+)?(?:AI|assistant|language model|DAN)\b",
+    re.IGNORECASE)
+
+
+def instruction_like(text: str) -> str | None:
+    """The first phrase of ``text`` that reads as an instruction to an AI model (a prompt
+    injection such as "Ignore all previous instructions"), else None. Such documents are
+    still indexed as data - the prompts tell the model never to follow them - but the
+    index report names them so that their owner can check them."""
+    m = _INSTRUCTIONS.search(text)
+    return " ".join(m.group().split()) if m else None
 
 
 def _first_line_title(text: str, fallback: str) -> str:
@@ -65,10 +135,10 @@ def _first_line_title(text: str, fallback: str) -> str:
     return fallback
 
 
-def _html_text(data: bytes, path: str) -> tuple[str, str]:
+def _html_text(data: bytes, path: str, warn: Warn | None = None) -> tuple[str, str]:
     from bs4 import BeautifulSoup
 
-    soup = BeautifulSoup(_decode(data, path), "html.parser")
+    soup = BeautifulSoup(_decode(data, path, warn), "html.parser")
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
     for tag in soup(["script", "style", "noscript", "template", "head"]):
         tag.decompose()
@@ -90,32 +160,68 @@ def _pdf_text(data: bytes, path: str) -> tuple[str, str]:
         title = (meta.title or "") if meta else ""
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
         raise DocumentError(path, f"corrupted or unreadable PDF ({exc})") from exc
+    except Exception as exc:  # noqa: BLE001 - pypdf raises many kinds on damaged files
+        raise DocumentError(path, f"corrupted or unreadable PDF "
+                                  f"({type(exc).__name__}: {exc})") from exc
     return "\n\n".join(p for p in pages if p), str(title).strip()
 
 
-def load_document(path: Path, root: Path) -> Document:
-    """Load one file. Raises ``DocumentError`` naming the file and the reason."""
+def read_error(doc_id: str, path: Path, exc: OSError) -> DocumentError:
+    """A ``DocumentError`` that says in words why ``path`` could not be read."""
+    if isinstance(exc, PermissionError):
+        return DocumentError(doc_id, "permission denied (no read permission)")
+    if isinstance(exc, FileNotFoundError):
+        if os.path.islink(path):
+            return DocumentError(doc_id, "broken symbolic link (its target does not exist)")
+        return DocumentError(doc_id, "file disappeared while indexing")
+    if exc.errno == errno.ELOOP:
+        return DocumentError(doc_id, "symbolic link loop")
+    if isinstance(exc, IsADirectoryError):
+        return DocumentError(doc_id, "is a folder, not a file")
+    return DocumentError(doc_id, f"cannot read file ({exc.strerror or exc})")
+
+
+def check_readable(path: Path, doc_id: str) -> os.stat_result:
+    """Stat ``path`` and refuse what must not be read: not a regular file, bigger than
+    the size limit, or readable by nobody (mode 000). The last one matters when indexing
+    as root, which can read anything: a file its owner made unreadable stays out."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise read_error(doc_id, path, exc) from exc
+    if not stat_mod.S_ISREG(st.st_mode):
+        raise DocumentError(doc_id, "not a regular file")
+    if not st.st_mode & 0o444:
+        raise DocumentError(doc_id, "permission denied (the file is readable by nobody)")
+    limit = max_file_bytes()
+    if st.st_size > limit:
+        raise DocumentError(
+            doc_id, f"file is {st.st_size / 2**20:.1f} MB, over the {limit / 2**20:g} MB "
+                    f"limit for one file (set {MAX_FILE_ENV} to raise it, or split the file)")
+    return st
+
+
+def load_document(path: Path, root: Path, warn: Warn | None = None) -> Document:
+    """Load one file. Raises ``DocumentError`` naming the file and the reason; calls
+    ``warn(message)`` for what was read but is worth knowing (a guessed encoding)."""
     doc_id = doc_id_for(path, root)
     kind = SUPPORTED.get(path.suffix.lower())
     if kind is None:
         raise DocumentError(doc_id, f"unsupported file type {path.suffix!r}; "
                             f"supported: {', '.join(sorted(SUPPORTED))}")
+    stat = check_readable(path, doc_id)
     try:
-        stat = path.stat()
-        if stat.st_size > MAX_FILE_BYTES:
-            raise DocumentError(doc_id, f"file is larger than {MAX_FILE_BYTES // 2**20} MB")
-        data = path.read_bytes()
-    except PermissionError as exc:
-        raise DocumentError(doc_id, "permission denied") from exc
-    except FileNotFoundError as exc:
-        raise DocumentError(doc_id, "file disappeared while indexing") from exc
+        with open(path, "rb") as f:  # never more than the limit, even if the file grew
+            data = f.read(max_file_bytes() + 1)
     except OSError as exc:
-        raise DocumentError(doc_id, f"cannot read file ({exc.strerror or exc})") from exc
+        raise read_error(doc_id, path, exc) from exc
+    if len(data) > max_file_bytes():
+        raise DocumentError(doc_id, "file grew past the size limit while indexing")
     digest = hashlib.sha256(data).hexdigest()[:16]
     if kind in ("txt", "md"):
-        text, title = _decode(data, doc_id), ""
+        text, title = _decode(data, doc_id, warn), ""
     elif kind == "html":
-        text, title = _html_text(data, doc_id)
+        text, title = _html_text(data, doc_id, warn)
     else:
         text, title = _pdf_text(data, doc_id)
     if not text.strip():

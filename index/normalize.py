@@ -8,6 +8,7 @@ characters, the offset of the original character it came from.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 # Characters folded to ASCII before NFKC: quotes, dashes and odd spaces.
@@ -23,7 +24,7 @@ _FOLD = {
 @dataclass(frozen=True)
 class Normalized:
     text: str
-    offsets: tuple[int, ...]  # offsets[i] = index in the original of normalised char i
+    offsets: Sequence[int]  # offsets[i] = index in the original of normalised char i
     original_length: int
 
     def to_original(self, start: int, end: int) -> tuple[int, int]:
@@ -50,6 +51,8 @@ def normalize(text: str, collapse_spaces: bool = True) -> Normalized:
     Newlines are kept (they separate paragraphs). Every output character maps to the
     original character that produced it, so spans survive the round trip.
     """
+    if text.isascii() and not _needs_work(text, collapse_spaces):
+        return Normalized(text, range(len(text)), len(text))  # nothing to fold: identity
     out: list[str] = []
     offsets: list[int] = []
     for i, ch in enumerate(text):
@@ -61,6 +64,12 @@ def normalize(text: str, collapse_spaces: bool = True) -> Normalized:
             out.append(" " if c == "\t" else c)
             offsets.append(i)
     return Normalized("".join(out), tuple(offsets), len(text))
+
+
+def _needs_work(text: str, collapse_spaces: bool) -> bool:
+    """Whether ASCII ``text`` changes under ``normalize``: carriage returns, tabs or (when
+    collapsing) runs of spaces."""
+    return "\r" in text or "\t" in text or (collapse_spaces and "  " in text)
 
 
 def normalize_text(text: str) -> str:

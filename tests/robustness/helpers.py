@@ -1,0 +1,31 @@
+"""Shared helpers for the robustness tests: the real ``rag`` command in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def rag(*args: str, home: Path, env: dict | None = None, timeout: float = 300,
+        stdin: str | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m rag ARGS`` as a user would, with RAG_HOME in ``home``."""
+    full = dict(os.environ, RAG_HOME=str(home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+                **(env or {}))
+    return subprocess.run([sys.executable, "-m", "rag", *args], capture_output=True,
+                          text=True, env=full, timeout=timeout, cwd=REPO, input=stdin)
+
+
+def assert_clean_error(out: subprocess.CompletedProcess, *needles: str, code: int = 1) -> str:
+    """A user error: exit ``code``, no traceback, one ``Error:`` line naming ``needles``."""
+    err = out.stderr
+    assert out.returncode == code, (out.returncode, out.stdout[-2000:], err[-2000:])
+    assert "Traceback" not in err and "Traceback" not in out.stdout, err[-3000:]
+    lines = [ln for ln in err.splitlines() if ln.startswith("Error:")]
+    assert len(lines) == 1, err[-3000:]
+    for n in needles:
+        assert n in lines[0], (n, lines[0])
+    return lines[0]
