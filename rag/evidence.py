@@ -91,7 +91,7 @@ def score_sentences(question: str, passages: list[Passage], embedder: Embedder,
 def select_evidence(scored: list[ScoredSentence], m: int) -> list[Evidence]:
     """The top ``m`` sentences as numbered evidence [1]..[m], best first."""
     return [Evidence(n=i, doc=s.doc, title=s.title, start=s.start, end=s.end, text=s.text,
-                     score=s.score) for i, s in enumerate(scored[:m], start=1)]
+                     score=s.score, lexical=s.lexical) for i, s in enumerate(scored[:m], start=1)]
 
 
 def passages_as_evidence(passages: list[Passage]) -> list[Evidence]:

@@ -209,7 +209,7 @@ class Pipeline:
         t = time.perf_counter()
         yes_no = is_yes_no(q)
         if REFUSAL_TOKEN.lower() in text.lower() or (_IDK.search(text) and not CITE.search(text)):
-            lexical = [s.lexical for s in scored[:len(evidence)]]
+            lexical = [e.lexical for e in evidence]
             top = max(range(len(lexical)), key=lambda i: lexical[i], default=None)
             if yes_no or top is None or lexical[top] < self.thresholds.quote_when_refused:
                 yield self._finish(self._refusal(q, passages, "model", best, text), timings, t0)

@@ -40,6 +40,7 @@ class Evidence:
     end: int
     text: str
     score: float
+    lexical: float = 0.0  # idf-weighted share of the question's content words in ``text``
 
 
 @dataclass(frozen=True)

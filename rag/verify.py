@@ -27,10 +27,10 @@ POLARITY_WORDS = {"yes", "no"}
 @dataclass(frozen=True)
 class VerifyConfig:
     support_threshold: float = 0.6
-    # evidence a sentence cites must share this much of the question's content words,
-    # unless it is among the ``relevant_top`` best-scored evidence sentences
+    # evidence a sentence cites must hold this idf-weighted share of the question's content
+    # words, unless it is among the ``relevant_top`` best-scored evidence sentences
     relevance: float = 0.3
-    relevant_top: int = 2
+    relevant_top: int = 3
 
 
 def move_markers_before_punct(text: str) -> str:
@@ -63,7 +63,8 @@ def has_negation(text: str) -> bool:
 
 def support(sentence: str, evidence_texts: list[str]) -> float:
     """Share of the sentence's content words found in the evidence (0..1); 0 if it states
-    a number the evidence does not contain."""
+    a number the evidence does not contain, or if it is a short claim (three content words
+    or fewer) with any word missing: there one missing word is usually the whole claim."""
     claim = [t for t in content_tokens(sentence) if t not in POLARITY_WORDS]
     ev_text = " ".join(evidence_texts)
     ev_numbers = set(_NUM.findall(normalize_text(ev_text)))
@@ -73,7 +74,13 @@ def support(sentence: str, evidence_texts: list[str]) -> float:
     if not claim:
         return 0.0
     have = set(content_tokens(ev_text))
-    return sum(t in have for t in claim) / len(claim)
+    share = sum(t in have for t in claim) / len(claim)
+    return 0.0 if len(claim) <= 3 and share < 1 else share
+
+
+def affirms(question: str, evidence_texts: list[str], threshold: float = 0.75) -> bool:
+    """Whether the evidence states the question's own claim (for a "Yes")."""
+    return support(question, evidence_texts) >= threshold
 
 
 def polarity_conflict(sentence: str, question: str, evidence_texts: list[str]) -> bool:
@@ -99,9 +106,8 @@ def verify_answer(text: str, question: str, evidence: list[Evidence],
     cfg = cfg or VerifyConfig()
     by_n = {e.n: e for e in evidence}
     top = sorted(evidence, key=lambda e: -e.score)[:cfg.relevant_top]
-    qtok = set(content_tokens(question))
-    relevant = {e.n for e in evidence if e in top or (
-        qtok and len(qtok & set(content_tokens(e.text))) / len(qtok) >= cfg.relevance)}
+    relevant = {e.n for e in evidence if e in top or e.lexical >= cfg.relevance}
+    context = [e.text for e in top]  # what a "Yes" may lean on besides its citations
     out: list[SentenceSupport] = []
     pending: tuple[str, str, list[int]] | None = None  # a bare yes/no waiting for a reason
     for sent, nums in split_answer(text):
@@ -112,19 +118,23 @@ def verify_answer(text: str, question: str, evidence: list[Evidence],
                 pending = (sent, pol, cited or [evidence[0].n])
             continue
         checked = _check_sentence(sent, [n for n in cited if n in relevant], question,
-                                  evidence, relevant, cfg, yes_no)
+                                  evidence, relevant, cfg, yes_no, context)
         if pending is not None and checked.supported and not checked.conflict:
             bare, pol0, _ = pending
             joined = f"{pol0.capitalize()}, {_lower_first(checked.text)}"
-            if polarity_conflict(joined, question, [by_n[n].text for n in checked.citations]):
+            texts = [by_n[n].text for n in checked.citations]
+            if polarity_conflict(joined, question, texts):
                 checked = SentenceSupport(joined, checked.citations, False, 0.0, conflict=True)
+            elif pol0 == "yes" and not affirms(question, texts + context):
+                checked = SentenceSupport(joined, [], False, 0.0)
             else:
                 checked = SentenceSupport(joined, checked.citations, True, checked.score,
                                           checked.repaired)
             pending = None
         out.append(checked)
     if pending is not None:
-        out.insert(0, _bare_polarity(pending[0], pending[1], question, pending[2], by_n))
+        out.insert(0, _bare_polarity(pending[0], pending[1], question, pending[2], by_n,
+                                     context))
     return out
 
 
@@ -134,7 +144,8 @@ def _lower_first(text: str) -> str:
 
 
 def _check_sentence(sent: str, cited: list[int], question: str, evidence: list[Evidence],
-                    relevant: set[int], cfg: VerifyConfig, yes_no: bool) -> SentenceSupport:
+                    relevant: set[int], cfg: VerifyConfig, yes_no: bool,
+                    context: list[str]) -> SentenceSupport:
     by_n = {e.n: e for e in evidence}
     best = _best_citations(sent, cited, evidence, cfg) if cited else None
     repaired = False
@@ -143,19 +154,29 @@ def _check_sentence(sent: str, cited: list[int], question: str, evidence: list[E
         repaired = best is not None
     if best is None:
         score = support(sent, [by_n[n].text for n in cited]) if cited else 0.0
+        if yes_no and polarity(sent) == "yes":  # an unsupported "Yes" against a denial
+            negating = [n for n in sorted(relevant) if has_negation(by_n[n].text)]
+            if negating:
+                return SentenceSupport(sent, negating[:1], False, 0.0, conflict=True)
         return SentenceSupport(sent, [], False, round(score, 3))
     ns, score = best
-    if yes_no and polarity_conflict(sent, question, [by_n[n].text for n in ns]):
+    texts = [by_n[n].text for n in ns]
+    if yes_no and polarity_conflict(sent, question, texts):
         return SentenceSupport(sent, ns, False, 0.0, conflict=True)
+    if yes_no and polarity(sent) == "yes" and not affirms(question, texts + context):
+        return SentenceSupport(sent, [], False, round(score, 3))
     return SentenceSupport(sent, ns, True, round(score, 3), repaired=repaired)
 
 
 def _bare_polarity(sent: str, pol: str, question: str, cited: list[int],
-                   by_n: dict[int, Evidence]) -> SentenceSupport:
+                   by_n: dict[int, Evidence], context: list[str]) -> SentenceSupport:
     """A bare "Yes [n]" / "No [n]": supported by quoting its evidence, unless the evidence
     says the opposite."""
-    if polarity_conflict(sent, question, [by_n[n].text for n in cited]):
+    texts = [by_n[n].text for n in cited]
+    if polarity_conflict(sent, question, texts):
         return SentenceSupport(sent, cited, False, 0.0, conflict=True)
+    if pol == "yes" and not affirms(question, texts + context):
+        return SentenceSupport(sent, [], False, 0.0)
     ev = by_n[cited[0]]
     return SentenceSupport(" ".join(ev.text.split()), [ev.n], True, 1.0, quote=True,
                            prefix=f"{pol.capitalize()}:")

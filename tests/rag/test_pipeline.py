@@ -21,15 +21,22 @@ def assert_citations_exact(pipe, answer):
 
 
 def test_supported_answer_keeps_exact_citations(tmp_path, nhs_corpus, fake_embedder):
-    reply = "No. The DHSC told Healthcare IT News there were no plans and no need [1]."
+    reply = "NHS Digital's Org2 programme saw 158 employees lose their jobs [1]."
+    pipe = make(tmp_path, nhs_corpus, fake_embedder, reply)
+    ans = pipe.ask("How many employees lost their jobs under Org2?")
+    assert not ans.refused and len(ans.citations) == 1
+    assert "158 employees" in ans.citations[0].text
+    assert_citations_exact(pipe, ans)
+    assert ans.answer == reply and ans.sentences[0].supported
+    assert ans.timings["total_s"] >= ans.timings["retrieve_s"] > 0
+
+
+def test_a_bare_no_is_joined_to_its_supported_reason(tmp_path, nhs_corpus, fake_embedder):
+    reply = "No. Government denies plans to create new NHS transformation taskforce [1]."
     pipe = make(tmp_path, nhs_corpus, fake_embedder, reply)
     ans = pipe.ask("Did DHSC confirm the taskforce?")
-    assert not ans.refused and ans.citations
-    assert ans.citations[0].doc == DHSC_DOC
-    assert "no plans and no need" in ans.citations[0].text
+    assert ans.answer.startswith("No, Government denies plans")
     assert_citations_exact(pipe, ans)
-    assert ans.answer.endswith("[1].")
-    assert ans.timings["total_s"] >= ans.timings["retrieve_s"] > 0
 
 
 def test_yes_against_a_denial_never_reaches_the_user(tmp_path, nhs_corpus, fake_embedder):
@@ -37,7 +44,7 @@ def test_yes_against_a_denial_never_reaches_the_user(tmp_path, nhs_corpus, fake_
     ans = pipe.ask("Did DHSC confirm the taskforce?")
     assert ans.answer.startswith("No: \u201c")
     assert any(s.conflict and not s.supported for s in ans.sentences)
-    assert any(w in ans.citations[0].text for w in ("denied", "no plans"))
+    assert any(w in ans.citations[0].text for w in ("denies", "denied", "no plans"))
     assert_citations_exact(pipe, ans)
 
 

@@ -2,9 +2,9 @@ from rag.types import Evidence, SentenceSupport
 from rag.verify import polarity_conflict, render, split_answer, support, verify_answer
 
 EV = [
-    Evidence(1, "a.txt", "A", 0, 40, "The DHSC has denied plans for a taskforce.", 0.9),
-    Evidence(2, "a.txt", "A", 50, 90, "The taskforce would employ up to 300 people.", 0.8),
-    Evidence(3, "b.txt", "B", 0, 30, "Simon Bolton leads NHS Digital.", 0.7),
+    Evidence(1, "a.txt", "A", 0, 40, "The DHSC has denied plans for a taskforce.", 0.9, 0.5),
+    Evidence(2, "a.txt", "A", 50, 90, "The taskforce would employ up to 300 people.", 0.8, 0.5),
+    Evidence(3, "b.txt", "B", 0, 30, "Simon Bolton leads NHS Digital.", 0.7, 0.5),
 ]
 
 
@@ -41,6 +41,13 @@ def test_missing_citation_is_added():
 def test_unneeded_citation_is_dropped():
     out = verify_answer("The DHSC has denied plans for a taskforce [1][3].", "Did it?", EV)
     assert out[0].citations == [1]
+
+
+def test_citation_to_evidence_unrelated_to_the_question_is_not_accepted():
+    ev = EV + [Evidence(4, "b.txt", "B", 40, 70, "Bolton said it could be better.", 0.2, 0.1)]
+    out = verify_answer("Bolton said it could be better [4].", "When did the taskforce start?",
+                        ev)
+    assert not out[0].supported and out[0].citations == []
 
 
 def test_render_renumbers_by_first_use_and_skips_flagged():
