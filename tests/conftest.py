@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -65,3 +66,14 @@ def real_index(tmp_path_factory, real_embedder):
     path = tmp_path_factory.mktemp("nhs-index")
     build_index(NHS_CORPUS, path, real_embedder)
     return path
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """In CI every dependency is installed, so a skip (a missing browser, an optional
+    package) means the set-up is broken: report it as a failure instead of hiding it."""
+    outcome = yield
+    report = outcome.get_result()
+    if os.environ.get("CI") and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI, where nothing may be missing: {report.longrepr}"
