@@ -36,7 +36,8 @@ def test_qdrant_local_mode_end_to_end(tmp_path, real_embedder, small_generator):
         report = build_index(NHS_CORPUS, idx, real_embedder,
                              store_spec=vectorstores.qdrant_spec(idx))
         assert report.total_chunks > 0 and (idx / "qdrant").is_dir()
-        pipe = Pipeline(Settings(corpus=NHS_CORPUS, index=idx), embedder=real_embedder,
+        pipe = Pipeline(Settings(corpus=NHS_CORPUS, index=idx, max_tokens=64),
+                        embedder=real_embedder,
                         generator=small_generator)
         assert pipe.retriever.data.vectors.kind == "qdrant"
         assert_cited_exactly(pipe.ask(Q).to_dict())
@@ -47,7 +48,8 @@ def test_qdrant_local_mode_end_to_end(tmp_path, real_embedder, small_generator):
 @pytest.fixture(scope="module")
 def served_pipeline(real_index, real_embedder, llama_server):
     gen = OpenAIGenerator(llama_server, "smollm2-135m", timeout=60)
-    return Pipeline(Settings(corpus=NHS_CORPUS, index=real_index), embedder=real_embedder,
+    return Pipeline(Settings(corpus=NHS_CORPUS, index=real_index, max_tokens=64),
+                    embedder=real_embedder,
                     generator=gen)
 
 
