@@ -166,6 +166,7 @@ def build_index(corpus: Path, index_dir: Path, embedder: Embedder,
             report.warnings.append(
                 f"{doc_id}: contains text addressed to an AI model ({phrase!r}); it is "
                 f"indexed as data and never followed, but check where it came from")
+            log.warning("%s", report.warnings[-1])
         docs[doc_id] = doc
         todo.append(doc)
         (report.updated if doc_id in old_meta else report.added).append(doc_id)

@@ -76,6 +76,12 @@ def launch_options() -> dict[str, Any]:
     return {"theme": theme, "css": CSS, "max_file_size": files.MAX_UPLOAD_BYTES}
 
 
+def index_notes(report) -> list[str]:
+    """What an index run skipped and what it warned about, one line each."""
+    return ([f"Skipped {err}" for err in report.errors]
+            + [f"Warning: {w}" for w in getattr(report, "warnings", [])])
+
+
 def _doc_rows(pipeline: Pipeline) -> list[list]:
     try:
         docs = pipeline.documents()
@@ -164,6 +170,7 @@ def build_app(pipeline: Pipeline, loader: Loader | None = None) -> gr.Blocks:
             try:
                 report = pipeline.index(corpus, progress=files.progress_adapter(progress))
                 msgs.append(f"Indexed: {report.summary()}")
+                msgs.extend(index_notes(report))
                 loader.indexed()
             except RagError as exc:
                 msgs.append(f"Indexing failed: {exc}")

@@ -108,20 +108,26 @@ def run_load(tmp_path, seconds: float, clients: int = 20) -> dict:
                    for n in range(clients)]
         for t in threads:
             t.start()
+        samples = []  # RSS every second while the load runs
+        while any(t.is_alive() for t in threads) and time.monotonic() < deadline + 120:
+            samples.append(proc.memory_info().rss / 2**20)
+            time.sleep(1)
         for t in threads:
-            t.join(timeout=seconds + 120)
+            t.join(timeout=120)
         assert not any(t.is_alive() for t in threads), "a client hung"
         rss_after = proc.memory_info().rss
     lat = sorted(latencies)
     stats = {"requests": len(lat), "failures": failures, "max_active": gen.max_active,
              "p50": statistics.median(lat), "p95": lat[int(0.95 * (len(lat) - 1))],
              "max": lat[-1], "rss_before_mb": rss_before / 2**20,
-             "rss_after_mb": rss_after / 2**20, "throughput": len(lat) / seconds}
+             "rss_after_mb": rss_after / 2**20, "throughput": len(lat) / seconds,
+             "rss_samples": samples}
     print(f"\n/ask load, {clients} clients, {seconds:.0f}s: {stats['requests']} requests "
           f"({stats['throughput']:.1f}/s), {len(failures)} failures, p50 "
           f"{stats['p50']:.2f}s, p95 {stats['p95']:.2f}s, max {stats['max']:.2f}s, "
           f"max concurrent generations {gen.max_active}, RSS {stats['rss_before_mb']:.0f}"
-          f" -> {stats['rss_after_mb']:.0f} MB")
+          f" -> {stats['rss_after_mb']:.0f} MB (at 25/50/75%: "
+          f"{', '.join(f'{samples[int(f * (len(samples) - 1))]:.0f}' for f in (.25, .5, .75))})")
     return stats
 
 
@@ -146,10 +152,48 @@ def _assert_healthy(stats: dict) -> None:
     assert stats["rss_after_mb"] - stats["rss_before_mb"] < 300
 
 
+def test_bad_questions_and_auth_over_the_api(tmp_path):
+    """A 1 MB or empty question is one clear error and the server keeps answering; with
+    auth set, an anonymous client gets nothing."""
+    from gradio_client import Client
+
+    from tests.ui.conftest import free_port
+    from ui.app import build_app, launch_options
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "ferry.txt").write_text(DOCS["ferry.txt"], encoding="utf-8")
+    pipe = Pipeline(Settings(corpus=corpus, index=tmp_path / "index"),
+                    embedder=HashEmbedder(), generator=SlowCountingGenerator(0))
+    demo = build_app(pipe)
+    port = free_port()
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port,
+                quiet=True, auth=("alice", "s3cret"), **launch_options())
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        with pytest.raises(Exception) as anon:  # noqa: B017 - any refusal will do
+            Client(url, verbose=False).predict("When does the ferry to the island leave?",
+                                               api_name="/ask")
+        assert "s3cret" not in str(anon.value)
+        assert type(anon.value).__name__ == "AuthenticationError", repr(anon.value)
+        c = Client(url, auth=("alice", "s3cret"), verbose=False)
+        for q, needle in (("x" * 1_000_000, "the limit is"), ("   ", "question is empty")):
+            with pytest.raises(Exception, match=needle) as exc:
+                c.predict(q, api_name="/ask")
+            assert "Traceback" not in str(exc.value) and len(str(exc.value)) < 400
+        ans = c.predict("When does the ferry to the island leave?", api_name="/ask")
+        assert check_answer(pipe, "When does the ferry to the island leave?", ans) == ""
+    finally:
+        demo.close()
+
+
 def test_twenty_clients_for_twenty_seconds(tmp_path):
     _assert_healthy(run_load(tmp_path, seconds=20))
 
 
 @pytest.mark.slow
 def test_twenty_clients_for_two_minutes(tmp_path):
-    _assert_healthy(run_load(tmp_path, seconds=120))
+    stats = run_load(tmp_path, seconds=120)
+    _assert_healthy(stats)
+    rss = stats["rss_samples"]
+    assert rss[-1] - rss[len(rss) // 2] < 100, "memory keeps growing under load"
