@@ -9,8 +9,6 @@ from index.vectorstores import FaissStore, QdrantStore, StoreSpec, qdrant_spec
 from rag.retrieval import HybridRetriever
 from tests.fakes import HashEmbedder
 
-pytest.importorskip("qdrant_client")
-
 
 @pytest.fixture(autouse=True)
 def _close_qdrant():

@@ -5,8 +5,6 @@ import threading
 import time
 
 import pytest
-
-pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from rag.api import create_app  # noqa: E402

@@ -11,17 +11,16 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import positive_data_acceptance
 
-schemathesis = pytest.importorskip("schemathesis")
-from hypothesis import HealthCheck, settings  # noqa: E402
-from schemathesis.checks import positive_data_acceptance  # noqa: E402
-
-from rag.api import create_app  # noqa: E402
-from rag.config import Settings  # noqa: E402
-from rag.pipeline import Pipeline, Thresholds  # noqa: E402
-from tests.conftest import NHS_CORPUS  # noqa: E402
-from tests.fakes import HashEmbedder, ScriptedGenerator  # noqa: E402
-from tests.serving.test_api import REPLY  # noqa: E402
+from rag.api import create_app
+from rag.config import Settings
+from rag.pipeline import Pipeline, Thresholds
+from tests.conftest import NHS_CORPUS
+from tests.fakes import HashEmbedder, ScriptedGenerator
+from tests.serving.test_api import REPLY
 
 _HOME = Path(tempfile.mkdtemp(prefix="rag-contract-"))
 PIPE = Pipeline(Settings(corpus=NHS_CORPUS, index=_HOME / "idx"), embedder=HashEmbedder(),
