@@ -40,7 +40,8 @@ DEFINITIONS = """\
 - **latency_p50_s / latency_p95_s**: percentiles of the total answer time
   (`Answer.timings["total_s"]`: retrieval, evidence selection, generation, verification).
   **first_token_p50_s**: median time from the question to the first generated token.
-  **tokens_per_s**: generated tokens over generation time, pooled over all answers.
+  **tokens_per_s**: decoding speed: tokens after the first over the time from the first
+  token to the end of the answer, pooled over all answers.
 """
 
 _KEYS = ["answer_accuracy", "exact_match", "f1", "containment", "overall_accuracy",

@@ -64,7 +64,9 @@ def summarize(rows: Sequence[dict]) -> dict:
     ret = [r for r in ans if r["recall_all"] is not None]
     types = sorted({r["type"] for r in rows})
     n_cit = sum(r["n_citations"] for r in rows)
-    gen_s = sum(r["generate_s"] or 0.0 for r in rows)
+    # decoding speed: tokens after the first over the time after the first token
+    streamed = [r for r in rows if (r["tokens"] or 0) > 1 and r["first_token_s"] is not None]
+    decode_s = sum(r["latency_s"] - r["first_token_s"] for r in streamed)
     return {
         "n": len(rows), "n_answerable": len(ans), "n_unanswerable": len(una),
         "answer_accuracy": M.mean(r["correct"] for r in ans),
@@ -88,7 +90,8 @@ def summarize(rows: Sequence[dict]) -> dict:
         "latency_p50_s": M.percentile([r["latency_s"] for r in rows], 50),
         "latency_p95_s": M.percentile([r["latency_s"] for r in rows], 95),
         "first_token_p50_s": M.percentile([r["first_token_s"] for r in rows], 50),
-        "tokens_per_s": sum(r["tokens"] for r in rows) / gen_s if gen_s > 0 else None,
+        "tokens_per_s": (sum(r["tokens"] - 1 for r in streamed) / decode_s
+                         if decode_s > 0 else None),
         "accuracy_by_type": {t: M.mean(r["correct"] for r in rows if r["type"] == t)
                              for t in types},
         "n_by_type": {t: sum(r["type"] == t for r in rows) for t in types},
