@@ -59,6 +59,30 @@ def _split_paragraph(text: str, fast: bool = False) -> list[tuple[int, int]]:
     return spans
 
 
+# pysbd is quadratic in the length of what it is given (80 KB in one line: seconds, 1 MB:
+# minutes), so long lines go to it in blocks of about this many characters, cut where the
+# fast splitter ends a sentence.
+PYSBD_BLOCK_CHARS = 4000
+
+
+def _line_spans(line: str, fast: bool) -> list[tuple[int, int]]:
+    """Sentence spans of one normalised line, in blocks if the line is long."""
+    if fast or len(line) <= PYSBD_BLOCK_CHARS:
+        return _split_paragraph(line, fast)
+    spans: list[tuple[int, int]] = []
+    block_start = block_end = 0
+    for m in _FAST_SENTENCE.finditer(line):  # contiguous matches covering the line
+        if m.end() - block_start > PYSBD_BLOCK_CHARS and block_end > block_start:
+            spans.extend((block_start + a, block_start + b)
+                         for a, b in _split_paragraph(line[block_start:block_end]))
+            block_start = block_end
+        block_end = m.end()
+    if block_end > block_start:
+        spans.extend((block_start + a, block_start + b)
+                     for a, b in _split_paragraph(line[block_start:block_end]))
+    return spans
+
+
 def split_sentences(text: str, max_words: int = 200) -> list[tuple[int, int]]:
     """(start, end) spans of the sentences of ``text``, indexing ``text`` itself.
 
@@ -75,7 +99,7 @@ def split_sentences(text: str, max_words: int = 200) -> list[tuple[int, int]]:
     for line in text.split("\n"):
         if line.strip():
             norm = normalize(line)
-            for s, e in _split_paragraph(norm.text, fast):
+            for s, e in _line_spans(norm.text, fast):
                 for a, b in _cut_long(norm.text, s, e, max_words):
                     a, b = norm.to_original(a, b)
                     out.append((line_start + a, line_start + b))

@@ -277,6 +277,19 @@ def test_fifty_megabytes_with_a_raised_limit_is_indexed_in_bounded_time(tmp_path
     assert int(chunks) > 50_000 and int(rss_mb) < 6000
 
 
+def test_one_long_line_is_split_in_bounded_time():
+    """A file with no line breaks (pysbd alone is quadratic in the line's length)."""
+    from index.chunking import split_sentences
+
+    text = "The ferry leaves at noon and the night bus at one. " * 12_000  # 600 KB
+    t0 = time.perf_counter()
+    spans = split_sentences(text)
+    assert time.perf_counter() - t0 < 30
+    assert len(spans) == 12_000
+    assert all(text[s:e] == "The ferry leaves at noon and the night bus at one."
+               for s, e in spans)
+
+
 # ---- questions -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("question", ["", "   \n\t ", "x" * 1_000_000])

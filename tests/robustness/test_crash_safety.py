@@ -233,3 +233,25 @@ def test_rag_index_rebuild_repairs_a_damaged_index(tmp_path, model_name):
     assert len(json.loads(out.stdout)["added"]) == 2
     assert leftovers(idx) == []
     store.load(idx, embedding_model=model_name)
+
+
+def _shift_offsets(v: Path) -> None:
+    """Valid JSON, consistent counts, but every span moved: the worst kind of damage."""
+    rows = [json.loads(line) for line in (v / "chunks.jsonl").read_text().splitlines()]
+    for r in rows:
+        r["start"] += 7
+        r["end"] += 7
+        r["sentences"] = [[a + 7, b + 7] for a, b in r["sentences"]]
+    (v / "chunks.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "index/store.py load() does not check that each chunk's text equals "
+    "documents[doc_id].text[start:end], so shifted spans load and citations quote the "
+    "wrong characters. Fix: raise IndexCorruptError(... REBUILD_HINT) when they differ."))
+def test_shifted_spans_are_refused_not_served(tmp_path):
+    idx = tmp_path / "idx"
+    build_index(NHS_CORPUS, idx, HashEmbedder())
+    _shift_offsets(store.current_version(idx))
+    with pytest.raises(store.IndexCorruptError, match="--rebuild"):
+        store.load(idx)

@@ -8,7 +8,6 @@ import statistics
 import threading
 import time
 
-import psutil
 import pytest
 
 from rag.config import Settings
@@ -31,6 +30,12 @@ QUESTIONS = {  # question -> (reply the fake model gives, document it must cite)
     "When does the library open on Saturdays?":
         ("The library opens at nine on Saturdays [1].", "library.txt"),
 }
+
+
+def rss_bytes() -> int:
+    """This process's resident memory (Linux /proc; no psutil dependency)."""
+    with open("/proc/self/statm", encoding="ascii") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 class SlowCountingGenerator(ScriptedGenerator):
@@ -73,14 +78,13 @@ def run_load(tmp_path, seconds: float, clients: int = 20) -> dict:
     gen = SlowCountingGenerator()
     pipe = Pipeline(Settings(corpus=corpus, index=tmp_path / "index"),
                     embedder=HashEmbedder(), generator=gen)
-    proc = psutil.Process(os.getpid())
     latencies: list[float] = []
     failures: list[str] = []
     lock = threading.Lock()
     with serve(pipe) as url:
         warm = Client(url, verbose=False)
         warm.predict("Who cancelled the night bus?", api_name="/ask")  # index + load
-        rss_before = proc.memory_info().rss
+        rss_before = rss_bytes()
         deadline = time.monotonic() + seconds
         start = threading.Barrier(clients)
 
@@ -110,12 +114,12 @@ def run_load(tmp_path, seconds: float, clients: int = 20) -> dict:
             t.start()
         samples = []  # RSS every second while the load runs
         while any(t.is_alive() for t in threads) and time.monotonic() < deadline + 120:
-            samples.append(proc.memory_info().rss / 2**20)
+            samples.append(rss_bytes() / 2**20)
             time.sleep(1)
         for t in threads:
             t.join(timeout=120)
         assert not any(t.is_alive() for t in threads), "a client hung"
-        rss_after = proc.memory_info().rss
+        rss_after = rss_bytes()
     lat = sorted(latencies)
     stats = {"requests": len(lat), "failures": failures, "max_active": gen.max_active,
              "p50": statistics.median(lat), "p95": lat[int(0.95 * (len(lat) - 1))],

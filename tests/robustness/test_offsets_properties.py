@@ -64,6 +64,17 @@ def test_fast_splitter_for_huge_documents_is_exact_too(text):
         chunking.PYSBD_MAX_CHARS = old
 
 
+@settings(max_examples=150, deadline=None)
+@given(TEXT)
+def test_long_lines_split_in_blocks_are_exact_too(text):
+    old = chunking.PYSBD_BLOCK_CHARS
+    chunking.PYSBD_BLOCK_CHARS = 12
+    try:
+        check_sentences(text, split_sentences(text, max_words=8))
+    finally:
+        chunking.PYSBD_BLOCK_CHARS = old
+
+
 @settings(max_examples=100, deadline=None)
 @given(TEXT, st.integers(8, 40), st.data())
 def test_chunk_spans_are_exact_for_any_text(text, words, data):
