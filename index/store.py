@@ -118,6 +118,9 @@ def read_manifest(index_dir: Path) -> dict:
     except (OSError, ValueError) as exc:
         raise IndexCorruptError(f"index manifest {version / MANIFEST} is unreadable ({exc}); "
                                 f"{REBUILD_HINT}") from exc
+    if not isinstance(manifest, dict):
+        raise IndexCorruptError(f"index manifest {version / MANIFEST} is not a JSON object; "
+                                f"{REBUILD_HINT}")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise IndexMismatchError(
             f"index at {index_dir} has format version {manifest.get('format_version')}, "
@@ -273,6 +276,12 @@ def load(index_dir: Path, embedding_model: str | None = None, mmap: bool = False
             raise IndexCorruptError(
                 f"index at {index_dir} is inconsistent ({n} chunks, {held} vectors in "
                 f"{spec.describe()}); {REBUILD_HINT} --store qdrant")
+    for ch in chunks:  # spans must index their documents, or citations would quote wrongly
+        doc = documents.get(ch.doc_id)
+        if doc is None or doc.text[ch.start:ch.end] != ch.text:
+            raise IndexCorruptError(
+                f"index at {index_dir} has a chunk of {ch.doc_id!r} whose span "
+                f"[{ch.start}:{ch.end}] does not match its document; {REBUILD_HINT}")
     return IndexData(manifest=manifest, documents=documents, chunks=chunks,
                      embeddings=embeddings, faiss_index=dense, bm25=bm25, path=index_dir,
                      vectors=vectors, keys=keys)

@@ -138,6 +138,8 @@ def index(
     else:
         for err in report.errors:
             typer.secho(f"skipped {err}", err=True, fg=typer.colors.YELLOW)
+        for warning in report.warnings:
+            typer.secho(f"warning: {warning}", err=True, fg=typer.colors.YELLOW)
         typer.echo(f"Indexed {s.corpus} -> {s.index_path}: {report.summary()}")
     if report.partial:
         raise typer.Exit(EXIT_PARTIAL)

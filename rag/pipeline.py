@@ -13,6 +13,7 @@ from index import store
 from index.builder import BuildReport, build_index
 from index.chunking import ChunkerConfig
 from index.embedders import Embedder, SentenceTransformerEmbedder
+from index.loaders import instruction_like
 from rag.config import Settings
 from rag.errors import QuestionError
 from rag.evidence import is_yes_no, passages_as_evidence, score_sentences, select_evidence
@@ -61,6 +62,7 @@ class Pipeline:
         self.thresholds = thresholds or Thresholds()
         self._retriever: HybridRetriever | None = None
         self._lock = threading.RLock()
+        self._suspicious: dict[tuple[str, str], bool] = {}
 
     # ---- components -------------------------------------------------------------
     @property
@@ -193,7 +195,9 @@ class Pipeline:
 
     def _verified(self, q: str, passages: list[Passage], timings: dict, t0: float):
         t = time.perf_counter()
-        scored = score_sentences(q, passages, self.embedder)
+        # documents that address the model (prompt injection) are shown, never evidence
+        trusted = [p for p in passages if not self._addresses_model(p.doc)]
+        scored = score_sentences(q, trusted, self.embedder)
         evidence = select_evidence(scored, self.settings.evidence_sentences)
         timings["evidence_s"] = time.perf_counter() - t
         best = scored[0].score if scored else 0.0
@@ -232,6 +236,15 @@ class Pipeline:
         ans = Answer(q, answer_text, False, citations, passages, kept + flagged,
                      mode="verified", raw_answer=text)
         yield self._finish(ans, timings, t0)
+
+    def _addresses_model(self, doc_id: str) -> bool:
+        doc = self.retriever.data.documents.get(doc_id)
+        if doc is None:
+            return False
+        key = (doc_id, doc.hash)
+        if key not in self._suspicious:
+            self._suspicious[key] = instruction_like(doc.text) is not None
+        return self._suspicious[key]
 
     def _refusal(self, q: str, passages: list[Passage], reason: str, best: float,
                  raw: str = "") -> Answer:

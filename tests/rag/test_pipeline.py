@@ -3,7 +3,6 @@ import pytest
 from rag.config import Settings
 from rag.errors import QuestionError
 from rag.pipeline import Pipeline, Thresholds
-from tests.conftest import DHSC_DOC
 from tests.fakes import ScriptedGenerator
 
 

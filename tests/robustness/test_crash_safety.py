@@ -167,12 +167,6 @@ def _damaged_index(root: Path, model_name: str, damage) -> Path:
     return idx
 
 
-# Fails until rag/store.py checks the manifest's type; see the xfail reason.
-_NEEDS_STORE_FIX = pytest.mark.xfail(
-    strict=True, reason="index/store.py read_manifest: a manifest that is valid JSON but "
-    "not an object raises AttributeError (traceback) instead of IndexCorruptError")
-
-
 def _ask_in_process(idx: Path, home: Path, monkeypatch):
     """``rag ask`` through the real command object, in this process (no start-up cost)."""
     from typer.testing import CliRunner
@@ -184,9 +178,7 @@ def _ask_in_process(idx: Path, home: Path, monkeypatch):
                                     str(idx), "--json"])
 
 
-@pytest.mark.parametrize("damage", [
-    pytest.param(d, marks=_NEEDS_STORE_FIX) if d is _manifest_not_an_object else d
-    for d in DAMAGE], ids=lambda f: f.__name__.strip("_"))
+@pytest.mark.parametrize("damage", DAMAGE, ids=lambda f: f.__name__.strip("_"))
 def test_damaged_index_is_one_line_with_the_fix(tmp_path, model_name, damage, monkeypatch):
     idx = _damaged_index(tmp_path, model_name, damage)
     result = _ask_in_process(idx, tmp_path, monkeypatch)
@@ -245,10 +237,6 @@ def _shift_offsets(v: Path) -> None:
     (v / "chunks.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "index/store.py load() does not check that each chunk's text equals "
-    "documents[doc_id].text[start:end], so shifted spans load and citations quote the "
-    "wrong characters. Fix: raise IndexCorruptError(... REBUILD_HINT) when they differ."))
 def test_shifted_spans_are_refused_not_served(tmp_path):
     idx = tmp_path / "idx"
     build_index(NHS_CORPUS, idx, HashEmbedder())
