@@ -6,7 +6,6 @@ from typing import Protocol
 
 import numpy as np
 
-from index.builder import search_text
 from index.embedders import Embedder
 from index.normalize import normalize_text
 from index.store import IndexData
@@ -99,7 +98,3 @@ class HybridRetriever:
                                dense_score=dense_s.get(i), bm25_score=sparse_s.get(i),
                                rank=rank, sentences=ch.sentences))
         return out
-
-    def chunk_search_text(self, i: int) -> str:
-        ch = self.data.chunks[i]
-        return search_text(self.data.documents[ch.doc_id], ch)
