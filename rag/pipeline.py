@@ -93,7 +93,8 @@ class Pipeline:
             return self._retriever
 
     def warm_up(self) -> None:
-        self.embedder.warm_up() if hasattr(self.embedder, "warm_up") else None
+        if hasattr(self.embedder, "warm_up"):
+            self.embedder.warm_up()
         _ = self.retriever
         self.generator.warm_up()
 
