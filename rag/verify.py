@@ -239,7 +239,8 @@ def render(sentences: list[SentenceSupport], evidence: list[Evidence]
         body = s.text.rstrip()
         end = body[-1] if body and body[-1] in ".!?" else "."
         body = body[:-1] if body and body[-1] in ".!?" else body
-        if s.quote:
+        if s.quote:  # the quoted sentence's own outer quote marks would double up
+            body = body.strip("\"\u201c\u201d").rstrip(".!?") or body
             body = f"{s.prefix + ' ' if s.prefix else ''}\u201c{body}{end}\u201d"
             end = ""
         parts.append(f"{body} {''.join(f'[{n}]' for n in new)}{end}")
