@@ -119,9 +119,16 @@ def build_index(corpus: Path, index_dir: Path, embedder: Embedder,
     spec = store_spec or old_spec or StoreSpec()
 
     docs: dict[str, Document] = {}
+    indexed_at: dict[str, float] = {}
+
+    def keep_previous(doc_id: str) -> None:
+        """A file that cannot be read now keeps its last good version searchable."""
+        if old and doc_id in old.documents:
+            docs[doc_id] = old.documents[doc_id]
+            indexed_at[doc_id] = old_meta[doc_id].get("indexed_at", time.time())
+
     kept_rows: dict[str, list[int]] = {}
     todo: list[Document] = []
-    indexed_at: dict[str, float] = {}
     seen_hashes: dict[str, str] = {}
     for i, path in enumerate(paths):
         doc_id = doc_id_for(path, corpus)
@@ -138,9 +145,7 @@ def build_index(corpus: Path, index_dir: Path, embedder: Embedder,
             err = None
         if err is not None:
             report.errors.append(err)
-            if old and doc_id in old.documents:  # keep the last good version searchable
-                docs[doc_id] = old.documents[doc_id]
-                indexed_at[doc_id] = old_meta[doc_id].get("indexed_at", time.time())
+            keep_previous(doc_id)
             continue
         if digest in seen_hashes:
             log.info("%s has the same content as %s; indexed once", doc_id, seen_hashes[digest])
@@ -157,9 +162,7 @@ def build_index(corpus: Path, index_dir: Path, embedder: Embedder,
             doc = load_document(path, corpus, warn=report.warnings.append)
         except DocumentError as err:
             report.errors.append(err)
-            if old and doc_id in old.documents:  # keep the last good version searchable
-                docs[doc_id] = old.documents[doc_id]
-                indexed_at[doc_id] = old_meta[doc_id].get("indexed_at", time.time())
+            keep_previous(doc_id)
             continue
         phrase = instruction_like(doc.text)
         if phrase:

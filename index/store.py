@@ -256,11 +256,14 @@ def load(index_dir: Path, embedding_model: str | None = None, mmap: bool = False
         raise IndexCorruptError(f"index at {index_dir} is damaged ({exc}); "
                                 f"{REBUILD_HINT}") from exc
     n = len(chunks)
-    try:
-        keys = [vector_key(documents[c.doc_id], c) for c in chunks]
-    except KeyError as exc:
-        raise IndexCorruptError(f"index at {index_dir} has chunks of a missing document "
-                                f"{exc}; {REBUILD_HINT}") from exc
+    keys = []
+    for ch in chunks:  # spans must index their documents, or citations would quote wrongly
+        doc = documents.get(ch.doc_id)
+        if doc is None or doc.text[ch.start:ch.end] != ch.text:
+            raise IndexCorruptError(
+                f"index at {index_dir} has a chunk of {ch.doc_id!r} whose span "
+                f"[{ch.start}:{ch.end}] does not match its document; {REBUILD_HINT}")
+        keys.append(vector_key(doc, ch))
     if spec.store == "faiss":
         if embeddings.shape[0] != n or dense.ntotal != n or \
                 manifest.get("n_chunks") != n or \
@@ -276,12 +279,6 @@ def load(index_dir: Path, embedding_model: str | None = None, mmap: bool = False
             raise IndexCorruptError(
                 f"index at {index_dir} is inconsistent ({n} chunks, {held} vectors in "
                 f"{spec.describe()}); {REBUILD_HINT} --store qdrant")
-    for ch in chunks:  # spans must index their documents, or citations would quote wrongly
-        doc = documents.get(ch.doc_id)
-        if doc is None or doc.text[ch.start:ch.end] != ch.text:
-            raise IndexCorruptError(
-                f"index at {index_dir} has a chunk of {ch.doc_id!r} whose span "
-                f"[{ch.start}:{ch.end}] does not match its document; {REBUILD_HINT}")
     return IndexData(manifest=manifest, documents=documents, chunks=chunks,
                      embeddings=embeddings, faiss_index=dense, bm25=bm25, path=index_dir,
                      vectors=vectors, keys=keys)
