@@ -62,12 +62,7 @@ def settings_from(**overrides) -> Settings:
 def make_pipeline(settings: Settings):
     from rag.pipeline import Pipeline
 
-    generator = None
-    if settings.backend == "openai":  # a served model: the URL comes from the settings
-        from rag.generators import served_generator
-
-        generator = served_generator(settings)
-    return Pipeline(settings, generator=generator)
+    return Pipeline(settings)
 
 
 def _progress_printer():

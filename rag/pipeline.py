@@ -17,7 +17,7 @@ from index.loaders import instruction_like
 from rag.config import Settings
 from rag.errors import QuestionError
 from rag.evidence import is_yes_no, passages_as_evidence, score_sentences, select_evidence
-from rag.generators import Generator, make_generator
+from rag.generators import Generator, make_generator, served_generator
 from rag.prompts import REFUSAL_MESSAGE, REFUSAL_TOKEN, naive_messages, verified_messages
 from rag.retrieval import HybridRetriever
 from rag.types import Answer, Citation, Passage, SentenceSupport
@@ -59,6 +59,8 @@ class Pipeline:
         self.embedder = embedder or SentenceTransformerEmbedder(
             self.settings.embedding_model, backend=self.settings.embedding_backend)
         self._generator = generator
+        if generator is None and self.settings.backend == "openai":
+            self._generator = served_generator(self.settings)  # checks the URL up front
         self.thresholds = thresholds or Thresholds()
         self._retriever: HybridRetriever | None = None
         self._lock = threading.RLock()
@@ -73,8 +75,9 @@ class Pipeline:
     def generator(self) -> Generator:
         if self._generator is None:
             s = self.settings
-            self._generator = make_generator(s.model, s.backend, seed=s.seed, n_ctx=s.n_ctx,
-                                             llm_url=s.llm_url, n_threads=s.threads)
+            self._generator = (served_generator(s) if s.backend == "openai" else
+                               make_generator(s.model, s.backend, seed=s.seed,
+                                              n_ctx=s.n_ctx, n_threads=s.threads))
         return self._generator
 
     def set_model(self, model: str, backend: str = "auto") -> None:
