@@ -57,6 +57,10 @@ def evaluate(out: Path, gold: Path | None = None, corpus: Path | None = None,
 
 
 def register(app: typer.Typer) -> None:
+    from eval.bench_cli import register as register_bench
+
+    register_bench(app)
+
     @app.command("eval")
     def eval_command(
         gold: Annotated[Path | None, typer.Option(

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from index import store
+from index.ann import DenseSpec
 from index.chunking import ChunkerConfig, chunk_document
 from index.embedders import Embedder
 from index.errors import CorpusError, DocumentError
@@ -71,12 +72,13 @@ class BuildReport:
 
 def _manifest(embedder: Embedder, chunker: ChunkerConfig, docs: dict[str, Document],
               chunk_counts: dict[str, int], corpus: Path, indexed_at: dict[str, float],
-              spec: StoreSpec) -> dict:
+              spec: StoreSpec, dense: DenseSpec) -> dict:
     return {
         "corpus": str(corpus),
         "embedding": {"model": embedder.name, "dim": embedder.dim},
         "chunker": asdict(chunker),
         "vectors": spec.to_dict(),
+        "dense": dense.to_manifest(sum(chunk_counts.values())),
         "documents": {
             d.id: {"hash": d.hash, "title": d.title, "kind": d.kind,
                    "chunks": chunk_counts.get(d.id, 0),
@@ -89,14 +91,20 @@ def _manifest(embedder: Embedder, chunker: ChunkerConfig, docs: dict[str, Docume
 def build_index(corpus: Path, index_dir: Path, embedder: Embedder,
                 chunker: ChunkerConfig | None = None, rebuild: bool = False,
                 progress: Progress | None = None, crash_hook=None,
-                store_spec: StoreSpec | None = None) -> BuildReport:
+                store_spec: StoreSpec | None = None,
+                dense: DenseSpec | None = None) -> BuildReport:
     """Index ``corpus`` into ``index_dir``. Unchanged files (same content hash, model and
     chunker) keep their chunks and vectors; changed and new files are re-chunked and
     re-embedded; files no longer present are dropped. Unreadable files are reported in
     ``BuildReport.errors`` and skipped; if an unchanged copy was indexed before, it stays.
 
     ``store_spec`` names the vector store (default: the one the index already uses, else
-    FAISS); giving another one migrates the vectors there without re-embedding."""
+    FAISS); giving another one migrates the vectors there without re-embedding.
+
+    ``dense`` is the FAISS index type (default: what the index was asked for before, else
+    ``auto``: exact search up to ``DenseSpec.flat_max`` vectors, HNSW above). When files
+    were only added, the previous FAISS index is extended with the new rows rather than
+    built again, so an update costs in proportion to what changed."""
     t0 = time.perf_counter()
     corpus, index_dir = Path(corpus), Path(index_dir)
     chunker = chunker or ChunkerConfig()
@@ -117,6 +125,8 @@ def build_index(corpus: Path, index_dir: Path, embedder: Embedder,
     old_meta = old.manifest["documents"] if old else {}
     old_spec = old.store_spec if old else _existing_spec(index_dir)
     spec = store_spec or old_spec or StoreSpec()
+    dense = dense or (DenseSpec.from_manifest(old.manifest, requested=True) if old
+                      else DenseSpec())
 
     docs: dict[str, Document] = {}
     indexed_at: dict[str, float] = {}
@@ -185,49 +195,54 @@ def build_index(corpus: Path, index_dir: Path, embedder: Embedder,
     vectors = _embed(embedder, texts, progress)
     report.embedded_chunks = len(texts)
 
-    if not todo and not report.removed and old is not None and spec == old_spec:
+    n_total = sum(len(kept_rows.get(d, ())) for d in docs) + len(new_chunks)
+    same_dense = old is not None and \
+        dense.to_manifest(n_total) == old.manifest.get("dense", DenseSpec("flat").to_manifest(0))
+    if not todo and not report.removed and old is not None and spec == old_spec and \
+            same_dense:
         report.total_chunks = len(old.chunks)
         report.seconds = time.perf_counter() - t0
         store.cleanup(index_dir)  # leftovers of an interrupted earlier run
         return report  # nothing changed: the index on disk stays as it is
 
-    # assemble in corpus order: kept rows and new rows per document
-    new_by_doc: dict[str, list[int]] = {}
-    for i, (doc, _) in enumerate(new_chunks):
-        new_by_doc.setdefault(doc.id, []).append(i)
+    # rows: the kept rows in their old order, then the new ones, so that an index whose
+    # files were only added extends the old FAISS index instead of rebuilding it
     chunks: list[Chunk] = []
     keys: list[str] = []
     fresh: dict[str, np.ndarray] = {}  # key -> vector embedded in this run
     kept: dict[str, int] = {}  # key -> row in the old index
     all_texts: list[str] = []
-    for doc_id, doc in docs.items():
-        if doc_id in new_by_doc:
-            for i in new_by_doc[doc_id]:
-                ch = new_chunks[i][1]
-                chunks.append(ch)
-                keys.append(vector_key(doc, ch))
-                fresh[keys[-1]] = vectors[i]
-                all_texts.append(texts[i])
-        else:
-            for r in kept_rows.get(doc_id, []):
-                ch = old.chunks[r]
-                chunks.append(ch)
-                keys.append(vector_key(doc, ch))
-                kept[keys[-1]] = r
-                all_texts.append(search_text(doc, ch))
-            indexed_at.setdefault(doc_id, time.time())
+    kept_docs = {d for d in docs if d in kept_rows}
+    for r, ch in enumerate(old.chunks if old is not None else ()):
+        if ch.doc_id in kept_docs:
+            doc = docs[ch.doc_id]
+            chunks.append(ch)
+            keys.append(vector_key(doc, ch))
+            kept[keys[-1]] = r
+            all_texts.append(search_text(doc, ch))
+    for doc_id in kept_docs:
+        indexed_at.setdefault(doc_id, time.time())
+    for i, (doc, ch) in enumerate(new_chunks):
+        chunks.append(ch)
+        keys.append(vector_key(doc, ch))
+        fresh[keys[-1]] = vectors[i]
+        all_texts.append(texts[i])
     dim = embedder.dim
     counts: dict[str, int] = {}
     for ch in chunks:
         counts[ch.doc_id] = counts.get(ch.doc_id, 0) + 1
-    manifest = _manifest(embedder, chunker, docs, counts, corpus, indexed_at, spec)
+    manifest = _manifest(embedder, chunker, docs, counts, corpus, indexed_at, spec, dense)
     if progress:
         progress("writing", 0, 1)
     vectors_of = _VectorSource(fresh, kept, old, dim)
     if spec.store == "faiss":
         emb = vectors_of(keys)
-        store.save(index_dir, store.IndexData(manifest, docs, chunks, emb), all_texts,
-                   crash_hook=crash_hook)
+        appendable = (old is not None and old_spec == spec and same_dense_type(old, manifest)
+                      and len(kept) == len(old.chunks) and not rebuild)
+        store.save(index_dir, store.IndexData(manifest, docs, chunks, emb,
+                                              faiss_index=old.faiss_index if appendable
+                                              else None),
+                   all_texts, crash_hook=crash_hook)
     else:  # new points go in first, stale ones out only once the new version is live
         target = open_store(spec, dim, create=True)
         present = set() if rebuild else set(target.keys())
@@ -244,6 +259,13 @@ def build_index(corpus: Path, index_dir: Path, embedder: Embedder,
     report.total_chunks = len(chunks)
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def same_dense_type(old: store.IndexData, manifest: dict) -> bool:
+    """Whether ``old``'s FAISS index can be extended for ``manifest`` (same resolved type
+    and parameters), which requires every old row to be kept in order."""
+    return (old.store_spec.store == "faiss" and old.faiss_index is not None and
+            DenseSpec.from_manifest(old.manifest) == DenseSpec.from_manifest(manifest))
 
 
 def _existing_spec(index_dir: Path) -> StoreSpec | None:

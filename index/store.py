@@ -7,7 +7,8 @@ Layout::
     INDEX/v-<id>/documents.jsonl documents with the text their spans index
     INDEX/v-<id>/chunks.jsonl    chunks, in the order of the embedding rows
     INDEX/v-<id>/embeddings.npy  float32 rows, L2-normalised
-    INDEX/v-<id>/dense.faiss     FAISS index over the rows (inner product = cosine)
+    INDEX/v-<id>/dense.faiss     FAISS index over the rows (inner product = cosine); its
+                                 type (flat, hnsw, hnsw-sq8) is the manifest's ``dense``
     INDEX/v-<id>/bm25/           bm25s index over the chunk texts
     INDEX/qdrant/                Qdrant local-mode storage, if the index uses it
 
@@ -32,7 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from index import FORMAT_VERSION
+from index import FORMAT_VERSION, ann
+from index.ann import DenseSpec
 from index.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from index.types import Chunk, Document
 from index.vectorstores import FaissStore, StoreSpec, open_store, vector_key
@@ -137,13 +139,9 @@ def check_compatible(manifest: dict, embedding_model: str, index_dir: Path) -> N
             f"or {REBUILD_HINT}")
 
 
-def build_faiss(embeddings: np.ndarray, dim: int):
-    import faiss
-
-    index = faiss.IndexFlatIP(dim)
-    if len(embeddings):
-        index.add(np.ascontiguousarray(embeddings, dtype=np.float32))
-    return index
+def build_faiss(embeddings: np.ndarray, dim: int, spec: DenseSpec | None = None):
+    """A FAISS index over the rows: exact (flat) unless ``spec`` says otherwise."""
+    return ann.build(embeddings, dim, spec or DenseSpec(type="flat"))
 
 
 def build_bm25(texts: list[str]):
@@ -160,7 +158,11 @@ def build_bm25(texts: list[str]):
 def save(index_dir: Path, data: IndexData, search_texts: list[str],
          crash_hook=None) -> Path:
     """Write ``data`` as a new version and make it live atomically. ``crash_hook(stage)``
-    is called between steps (tests use it to simulate a crash)."""
+    is called between steps (tests use it to simulate a crash).
+
+    If ``data.faiss_index`` is given, it holds the first rows of ``data.embeddings``
+    already (the previous version's index, when only documents were added): the new rows
+    are appended to it instead of building the dense index again."""
     import faiss
 
     index_dir = Path(index_dir)
@@ -179,7 +181,7 @@ def save(index_dir: Path, data: IndexData, search_texts: list[str],
                 np.save(f, emb, allow_pickle=False)
                 f.flush()
                 os.fsync(f.fileno())
-            faiss.write_index(build_faiss(emb, dim), str(tmp / "dense.faiss"))
+            faiss.write_index(_dense_for(data, emb, dim), str(tmp / "dense.faiss"))
         hook("faiss")
         if search_texts:
             build_bm25(search_texts).save(str(tmp / "bm25"))
@@ -206,6 +208,14 @@ def save(index_dir: Path, data: IndexData, search_texts: list[str],
         raise
     cleanup(index_dir)
     return version
+
+
+def _dense_for(data: IndexData, emb: np.ndarray, dim: int):
+    base = data.faiss_index
+    if base is not None and 0 < base.ntotal <= len(emb):
+        ann.add(base, emb[base.ntotal:])
+        return base
+    return build_faiss(emb, dim, DenseSpec.from_manifest(data.manifest))
 
 
 def cleanup(index_dir: Path) -> None:
@@ -244,6 +254,7 @@ def load(index_dir: Path, embedding_model: str | None = None, mmap: bool = False
                                  mmap_mode="r" if mmap else None)
             flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mmap else 0
             dense = faiss.read_index(str(version / "dense.faiss"), flags)
+            ann.configure(dense, DenseSpec.from_manifest(manifest))
         else:
             embeddings = np.zeros((len(chunks), 0), np.float32)
             dense = None
