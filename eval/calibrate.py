@@ -6,6 +6,9 @@ the largest one that keeps false refusals on answerable questions within a budge
 the model (and verification) still decides the rest.
 
     python -m eval.calibrate --budget 0.02
+
+With several gold sets it also reports a held-out check: the threshold fitted on the
+other sets, applied to each set in turn (``held_out``).
 """
 
 from __future__ import annotations
@@ -44,6 +47,27 @@ def fit_threshold(scores: Sequence[tuple[float, bool]], budget: float = 0.02) ->
             "answerable": len(pos), "unanswerable": len(neg)}
 
 
+def rates(scores: Sequence[tuple[float, bool]], t: float) -> dict:
+    """What refusing below ``t`` does to a set: false refusals, refused unanswerables."""
+    pos = [s for s, a in scores if a]
+    neg = [s for s, a in scores if not a]
+    return {"threshold": round(t, 4),
+            "false_refusal": (sum(s < t for s in pos) / len(pos)) if pos else None,
+            "refused_unanswerable": (sum(s < t for s in neg) / len(neg)) if neg else None,
+            "answerable": len(pos), "unanswerable": len(neg)}
+
+
+def held_out(scores_by_set: dict[str, list[tuple[float, bool]]], budget: float = 0.02
+             ) -> dict[str, dict]:
+    """For each set: the threshold fitted on all the other sets, applied to it."""
+    out = {}
+    for name, scores in scores_by_set.items():
+        rest = [x for other, sc in scores_by_set.items() if other != name for x in sc]
+        if any(a for _, a in rest):
+            out[name] = rates(scores, fit_threshold(rest, budget)["threshold"])
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     from eval.cli import GOLD_DEFAULT
     from eval.squad import build_corpus, read_squad, squad_items
@@ -58,14 +82,16 @@ def main(argv: list[str] | None = None) -> None:
     if args.squad.is_file():
         sets.append(("squad", squad_items(read_squad(args.squad)),
                      build_corpus(args.squad, data_home() / "eval-corpora")))
-    all_scores = []
+    by_set: dict[str, list[tuple[float, bool]]] = {}
     for name, items, corpus in sets:
         pipe = Pipeline(Settings(corpus=corpus))
         pipe.index(corpus)
-        scores = best_evidence_scores(pipe, items)
-        all_scores += scores
-        print(name, json.dumps(fit_threshold(scores, args.budget)))
-    print("all", json.dumps(fit_threshold(all_scores, args.budget)))
+        by_set[name] = best_evidence_scores(pipe, items)
+        print(name, json.dumps(fit_threshold(by_set[name], args.budget)))
+    print("all", json.dumps(fit_threshold([x for sc in by_set.values() for x in sc],
+                                          args.budget)))
+    for name, r in held_out(by_set, args.budget).items():
+        print(f"held-out {name} (fitted on the others)", json.dumps(r))
 
 
 if __name__ == "__main__":

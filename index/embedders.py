@@ -1,10 +1,14 @@
-"""Embedders: the ``Embedder`` protocol and its sentence-transformers implementation."""
+"""Embedders: the ``Embedder`` protocol, the sentence-transformers (torch) implementation and
+``make_embedder``, which picks a backend (torch, or onnxruntime / OpenVINO on an ONNX export:
+``index.onnx_embedder``)."""
 
 from __future__ import annotations
 
 import importlib.util
 import logging
 import os
+import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -16,6 +20,9 @@ from index.errors import ModelError
 log = logging.getLogger(__name__)
 
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+# torch: sentence-transformers; onnx / onnx-int8: onnxruntime on an exported (quantized) copy;
+# openvino: OpenVINO on the exported copy (bf16 on CPUs with AMX / AVX512-BF16)
+EMBEDDING_BACKENDS = ("torch", "onnx", "onnx-int8", "openvino")
 
 # Model names that pip-installable packages ship, so they load with no network.
 PACKAGED_EMBEDDERS = {
@@ -69,22 +76,48 @@ def resolve_embedding_model(name: str) -> str:
     return name  # a hub id: loaded only from the local cache (HF_HUB_OFFLINE)
 
 
-class SentenceTransformerEmbedder:
-    """sentence-transformers model, loaded lazily on first use (or ``warm_up``)."""
+class CachedQueryEmbedder:
+    """Base of the embedders: ``embed_query`` with an LRU cache of query vectors."""
 
-    def __init__(self, model: str = DEFAULT_EMBEDDING_MODEL, batch_size: int = 32,
-                 device: str = "cpu", backend: str = "torch", query_cache: int = 1024) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if backend not in ("torch", "onnx", "openvino"):
-            raise ValueError(f"backend must be one of torch, onnx, openvino; got {backend!r}")
-        self.name = model
-        self.batch_size = batch_size
-        self.device = device
-        self.backend = backend
-        self._model = None
+    name: str
+
+    def __init__(self, name: str, query_cache: int = 1024) -> None:
+        if query_cache < 0:
+            raise ValueError(f"query_cache must be >= 0, got {query_cache}")
+        self.name = name
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = query_cache
+        self._cache_lock = threading.Lock()
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def embed_query(self, text: str) -> np.ndarray:
+        with self._cache_lock:
+            hit = self._cache.get(text)
+            if hit is not None:
+                self._cache.move_to_end(text)
+                return hit
+        vec = self.embed_documents([text])[0]
+        with self._cache_lock:
+            self._cache[text] = vec
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return vec
+
+
+class SentenceTransformerEmbedder(CachedQueryEmbedder):
+    """sentence-transformers model on torch, loaded lazily on first use (or ``warm_up``)."""
+
+    def __init__(self, model: str = DEFAULT_EMBEDDING_MODEL, batch_size: int = 32,
+                 device: str = "cpu", query_cache: int = 1024) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        super().__init__(model, query_cache)
+        self.batch_size = batch_size
+        self.device = device
+        self.backend = "torch"
+        self._model = None
 
     def warm_up(self) -> None:
         if self._model is not None:
@@ -95,7 +128,7 @@ class SentenceTransformerEmbedder:
         try:
             from sentence_transformers import SentenceTransformer
 
-            self._model = SentenceTransformer(path, device=self.device, backend=self.backend)
+            self._model = SentenceTransformer(path, device=self.device)
         except OSError as exc:
             raise ModelError(
                 f"cannot load embedding model {self.name!r} offline: give a local folder or a "
@@ -117,13 +150,39 @@ class SentenceTransformerEmbedder:
                                   show_progress_bar=False)
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
-    def embed_query(self, text: str) -> np.ndarray:
-        hit = self._cache.get(text)
-        if hit is not None:
-            self._cache.move_to_end(text)
-            return hit
-        vec = self.embed_documents([text])[0]
-        self._cache[text] = vec
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
-        return vec
+
+def make_embedder(model: str = DEFAULT_EMBEDDING_MODEL, backend: str = "torch", *,
+                  batch_size: int = 32, device: str = "cpu", query_cache: int = 1024,
+                  cache_dir: str | os.PathLike | None = None,
+                  threads: int | None = None) -> Embedder:
+    """The embedder for ``backend`` (one of ``EMBEDDING_BACKENDS``). The onnx and openvino
+    backends export the model once into ``cache_dir`` [default: $RAG_HOME/models/onnx];
+    ``device`` is for torch only, ``threads`` for the others [default: all cores]. Nothing
+    loads until first use."""
+    if backend == "torch":
+        return SentenceTransformerEmbedder(model, batch_size=batch_size, device=device,
+                                           query_cache=query_cache)
+    if backend in ("onnx", "onnx-int8", "openvino"):
+        from index.onnx_embedder import OnnxEmbedder
+
+        return OnnxEmbedder(model, quantized=backend == "onnx-int8", batch_size=batch_size,
+                            cache_dir=cache_dir, threads=threads, query_cache=query_cache,
+                            runtime="openvino" if backend == "openvino" else "onnxruntime")
+    raise ValueError(f"embedding backend must be one of {', '.join(EMBEDDING_BACKENDS)}; "
+                     f"got {backend!r}")
+
+
+def encode_throughput(embedder: Embedder, texts: list[str], rounds: int = 1) -> float:
+    """Chunks per second of ``embedder.embed_documents(texts)``: best of ``rounds`` timed runs,
+    after loading the model and one untimed small batch."""
+    if not texts or rounds < 1:
+        raise ValueError("encode_throughput needs texts and rounds >= 1")
+    if hasattr(embedder, "warm_up"):
+        embedder.warm_up()
+    embedder.embed_documents(texts[:8])
+    best = float("inf")
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        embedder.embed_documents(texts)
+        best = min(best, time.perf_counter() - t0)
+    return len(texts) / best

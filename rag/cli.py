@@ -40,6 +40,10 @@ LlmUrlOpt = Annotated[str | None, typer.Option(
                       "e.g. http://127.0.0.1:8080/v1; implies --backend openai.")]
 EmbOpt = Annotated[str | None, typer.Option(
     "--embedding-model", help="sentence-transformers model name or folder.")]
+EmbBackendOpt = Annotated[str | None, typer.Option(
+    "--embedding-backend", help="torch, onnx or onnx-int8 (onnxruntime; pip install "
+                                "'cited-rag[onnx]'), or openvino ('cited-rag[openvino]') "
+                                "[default: torch].")]
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -98,6 +102,7 @@ def index(
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Ignore the existing index.")
                        ] = False,
     embedding_model: EmbOpt = None,
+    embedding_backend: EmbBackendOpt = None,
     chunk_words: Annotated[int | None, typer.Option(help="Words per chunk.")] = None,
     overlap_words: Annotated[int | None, typer.Option(help="Words shared by chunks.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
@@ -111,14 +116,19 @@ def index(
     qdrant_path: Annotated[Path | None, typer.Option(
         "--qdrant-path", help="Qdrant local-mode folder, no server [default: INDEX/qdrant].")
     ] = None,
+    dense_index: Annotated[str | None, typer.Option(
+        "--dense-index", help="FAISS index type: auto (exact up to 50k chunks, HNSW above), "
+                              "flat, hnsw or hnsw-sq8 (less memory) [default: keep the "
+                              "index's; auto for a new one].")] = None,
 ) -> None:
     """Index a folder (recursively). Only new and changed files are embedded again.
 
     Example: rag index ~/docs --index ~/docs-index --store qdrant --url http://127.0.0.1:6333
     """
     s = settings_from(corpus=corpus, index=index_path, embedding_model=embedding_model,
-                      chunk_words=chunk_words, overlap_words=overlap_words, store=store_name,
-                      qdrant_url=qdrant_url, qdrant_path=qdrant_path)
+                      embedding_backend=embedding_backend, chunk_words=chunk_words,
+                      overlap_words=overlap_words, store=store_name, qdrant_url=qdrant_url,
+                      qdrant_path=qdrant_path, dense_index=dense_index)
     if (s.qdrant_url or s.qdrant_path) and s.store != "qdrant":
         fail("--url and --qdrant-path need --store qdrant")
     progress, close = _progress_printer()
@@ -151,7 +161,7 @@ def _index(s: Settings, rebuild: bool, progress):
     spec = (qdrant_spec(s.index_path, url=s.qdrant_url, path=s.qdrant_path)
             if s.store == "qdrant" else StoreSpec())
     return build_index(s.corpus, s.index_path, pipe.embedder, pipe.chunker, rebuild=rebuild,
-                       progress=progress, store_spec=spec)
+                       progress=progress, store_spec=spec, dense=pipe.dense_spec())
 
 
 @app.command()

@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from index.ann import FLAT_MAX
 from index.embedders import DEFAULT_EMBEDDING_MODEL
+from index.home import data_home
 from rag.models import DEFAULT_MODEL
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_CORPUS = REPO_ROOT / "data" / "nhs"
-
-
-def data_home() -> Path:
-    env = os.environ.get("RAG_HOME")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_DATA_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "cited-rag"
 
 
 def default_index_for(corpus: Path) -> Path:
@@ -40,7 +33,8 @@ class Settings(BaseSettings):
     corpus: Path = BUNDLED_CORPUS
     index: Path | None = None
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
-    embedding_backend: Literal["torch", "onnx", "openvino"] = "torch"
+    # torch, or an exported copy on onnxruntime (fp32, int8) or OpenVINO (index.embedders)
+    embedding_backend: Literal["torch", "onnx", "onnx-int8", "openvino"] = "torch"
     chunk_words: int = Field(120, ge=8)
     overlap_words: int = Field(30, ge=0)
     k: int = Field(5, ge=1, le=100)
@@ -57,6 +51,10 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(2000, ge=10)
     # where `rag index` puts the vectors (None: keep the index's store, else FAISS)
     store: Literal["faiss", "qdrant"] | None = None
+    # FAISS index type (index.ann): auto = exact up to dense_flat_max vectors, HNSW above;
+    # None keeps what the index was built with (auto for a new one)
+    dense_index: Literal["auto", "flat", "hnsw", "hnsw-sq8"] | None = None
+    dense_flat_max: int = Field(FLAT_MAX, ge=1)
     qdrant_url: str | None = None  # a Qdrant server, e.g. http://127.0.0.1:6333
     qdrant_path: Path | None = None  # Qdrant local mode folder [default: INDEX/qdrant]
     # a served model behind an OpenAI-compatible API (backend "openai")

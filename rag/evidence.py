@@ -10,7 +10,7 @@ import numpy as np
 
 from index.embedders import Embedder
 from index.normalize import normalize_text
-from index.text import content_tokens
+from index.text import content_tokens, words
 from rag.types import Evidence, Passage
 
 MIN_SENTENCE_WORDS = 4
@@ -62,12 +62,16 @@ def candidate_sentences(passages: list[Passage]) -> list[tuple[Passage, int, int
 def score_sentences(question: str, passages: list[Passage], embedder: Embedder,
                     dense_weight: float = 0.6) -> list[ScoredSentence]:
     """Score every sentence of the passages against the question: cosine similarity of
-    embeddings, idf-weighted lexical overlap, and a small prior for the passage's rank."""
+    embeddings, idf-weighted lexical overlap, and a small prior for the passage's rank.
+    A sentence whose words repeat an earlier one's is scored once."""
     cands = []
+    seen: set[str] = set()
     for p, s, e in candidate_sentences(passages):
         text = p.text[s - p.start:e - p.start]
-        if len(text.split()) < MIN_SENTENCE_WORDS:
+        key = " ".join(words(text))  # the same sentence repeated (a pull quote) counts once
+        if len(text.split()) < MIN_SENTENCE_WORDS or key in seen:
             continue
+        seen.add(key)
         cands.append((p, s, e, text))
     if not cands:
         return []

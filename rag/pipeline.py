@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from index import store
+from index.ann import FLAT_MAX, DenseSpec
 from index.builder import BuildReport, build_index
 from index.chunking import ChunkerConfig
-from index.embedders import Embedder, SentenceTransformerEmbedder
+from index.embedders import Embedder, make_embedder
 from index.loaders import instruction_like
 from rag.config import Settings
 from rag.errors import QuestionError
@@ -21,8 +22,19 @@ from rag.generators import Generator, make_generator, served_generator
 from rag.prompts import REFUSAL_MESSAGE, REFUSAL_TOKEN, naive_messages, verified_messages
 from rag.retrieval import HybridRetriever
 from rag.types import Answer, Citation, Passage, SentenceSupport
-from rag.verify import CITE, VerifyConfig, extractive, render, split_answer, verify_answer
+from rag.verify import (
+    CITE,
+    VerifyConfig,
+    extractive,
+    on_topic,
+    render,
+    split_answer,
+    verify_answer,
+    when_refused,
+)
 
+# a verified answer is one or two short sentences; more tokens only cost time
+VERIFIED_MAX_TOKENS = 64
 _IDK = re.compile(r"\b(i don'?t know|not in (the )?documents|cannot (be )?(answer|determine)"
                   r"|no (relevant )?information|not (mentioned|provided|stated))\b", re.I)
 
@@ -34,10 +46,13 @@ class Thresholds:
     questions refused: 0.4233 over 131 answerable / 124 unanswerable questions)."""
 
     refuse_below: float = 0.42  # best evidence score under which the answer is refused
-    # When the model says "not in the documents" but one evidence sentence holds at least
-    # this share of the question's content words, that sentence is quoted instead. On the
-    # NHS gold set no unanswerable question reaches 0.8, half the answerable ones do.
+    # When the model says "not in the documents" or its answer fails verification, the
+    # best evidence sentence is quoted instead if it holds at least this idf-weighted share
+    # of the question's content words (``quote_typed`` when the question asks for a name,
+    # number, date or duration and the sentence holds one) and passes the relevance
+    # checks (rag.relevance); a yes/no question is then answered from it.
     quote_when_refused: float = 0.8
+    quote_typed: float = 0.5
     support: float = 0.6  # share of a sentence's content words its evidence must hold
 
 
@@ -56,8 +71,8 @@ class Pipeline:
                  ) -> None:
         self.settings = settings or Settings()
         self.chunker = ChunkerConfig(self.settings.chunk_words, self.settings.overlap_words)
-        self.embedder = embedder or SentenceTransformerEmbedder(
-            self.settings.embedding_model, backend=self.settings.embedding_backend)
+        self.embedder = embedder or make_embedder(
+            self.settings.embedding_model, self.settings.embedding_backend)
         self._generator = generator
         if generator is None and self.settings.backend == "openai":
             self._generator = served_generator(self.settings)  # checks the URL up front
@@ -90,7 +105,8 @@ class Pipeline:
     def retriever(self) -> HybridRetriever:
         with self._lock:
             if self._retriever is None:
-                data = store.load(self.index_path, embedding_model=self.embedder.name)
+                data = store.load(self.index_path, embedding_model=self.embedder.name,
+                                  mmap=True)
                 self._retriever = HybridRetriever(data, self.embedder,
                                                   mode=self.settings.retrieval)
             return self._retriever
@@ -107,10 +123,17 @@ class Pipeline:
         with self._lock:
             report = build_index(corpus or self.settings.corpus, self.index_path,
                                  self.embedder, self.chunker, rebuild=rebuild,
-                                 progress=progress)
+                                 progress=progress, dense=self.dense_spec())
             if report.written:
                 self._retriever = None
             return report
+
+    def dense_spec(self) -> DenseSpec | None:
+        """The FAISS index type asked for, if any (else the index keeps its own)."""
+        s = self.settings
+        if s.dense_index is None and s.dense_flat_max == FLAT_MAX:
+            return None
+        return DenseSpec(s.dense_index or "auto", flat_max=s.dense_flat_max)
 
     def documents(self) -> list[dict]:
         manifest = store.read_manifest(self.index_path)
@@ -156,10 +179,12 @@ class Pipeline:
         else:
             yield from self._verified(q, passages, timings, t0)
 
-    def _generate(self, messages, timings: dict, t0: float) -> Iterator[StreamEvent | str]:
+    def _generate(self, messages, timings: dict, t0: float, max_tokens: int | None = None
+                  ) -> Iterator[StreamEvent | str]:
         t = time.perf_counter()
         text, n = "", 0
-        for piece in self.generator.stream(messages, max_tokens=self.settings.max_tokens,
+        for piece in self.generator.stream(messages,
+                                           max_tokens=max_tokens or self.settings.max_tokens,
                                            temperature=self.settings.temperature):
             if n == 0:
                 timings["first_token_s"] = time.perf_counter() - t0
@@ -209,27 +234,27 @@ class Pipeline:
             yield self._finish(self._refusal(q, passages, "retrieval", best), timings, t0)
             return
         text = ""
-        for ev in self._generate(verified_messages(q, evidence), timings, t0):
+        limit = min(self.settings.max_tokens, VERIFIED_MAX_TOKENS)
+        for ev in self._generate(verified_messages(q, evidence), timings, t0, limit):
             if isinstance(ev, str):
                 text = ev
             else:
                 yield ev
         t = time.perf_counter()
         yes_no = is_yes_no(q)
+        cfg = VerifyConfig(self.thresholds.support, quote_typed=self.thresholds.quote_typed,
+                           quote_untyped=self.thresholds.quote_when_refused)
         if REFUSAL_TOKEN.lower() in text.lower() or (_IDK.search(text) and not CITE.search(text)):
-            lexical = [e.lexical for e in evidence]
-            top = max(range(len(lexical)), key=lambda i: lexical[i], default=None)
-            if yes_no or top is None or lexical[top] < self.thresholds.quote_when_refused:
+            checked = when_refused(q, evidence, yes_no, cfg)
+            if not checked:
                 yield self._finish(self._refusal(q, passages, "model", best, text), timings, t0)
                 return
-            ev = evidence[top]
-            checked = [SentenceSupport(" ".join(ev.text.split()), [ev.n], True,
-                                       round(lexical[top], 3), quote=True)]
         else:
-            checked = verify_answer(text, q, evidence, VerifyConfig(self.thresholds.support),
-                                    yes_no=yes_no)
-        if not any(s.supported for s in checked):
-            checked = extractive(q, evidence, checked, yes_no) + checked
+            checked = verify_answer(text, q, evidence, cfg, yes_no=yes_no)
+            if not yes_no:
+                checked = on_topic(checked, q, evidence)
+            if not any(s.supported for s in checked):
+                checked = extractive(q, evidence, checked, yes_no, cfg) + checked
         answer_text, citations, kept = render(checked, evidence)
         flagged = [s for s in checked if not s.supported]
         timings["verify_s"] = time.perf_counter() - t

@@ -69,6 +69,7 @@ class SentenceSupport:
     quote: bool = False
     conflict: bool = False  # a yes/no answer whose evidence says the opposite
     prefix: str = ""  # shown before a quote, e.g. "No:"
+    problem: str = ""  # why a supported sentence does not answer: "type", "inverted", "entity"
 
     def to_dict(self) -> dict:
         return asdict(self)

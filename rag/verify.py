@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from index.normalize import normalize_text
 from index.text import STOPWORDS, content_tokens, words
+from rag.relevance import answer_kind, relevance_problem
 from rag.types import Citation, Evidence, SentenceSupport
 
 CITE = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
@@ -31,6 +32,12 @@ class VerifyConfig:
     # words, unless it is among the ``relevant_top`` best-scored evidence sentences
     relevance: float = 0.3
     relevant_top: int = 3
+    # an evidence sentence is quoted as the answer (when the model's answer fails or it
+    # says "not in the documents") only if it holds this idf-weighted share of the
+    # question's content words: less when the question asks for a type of answer (who,
+    # how many, when, how long) that the sentence holds, since that is evidence too
+    quote_typed: float = 0.5
+    quote_untyped: float = 0.8
 
 
 def move_markers_before_punct(text: str) -> str:
@@ -119,6 +126,8 @@ def verify_answer(text: str, question: str, evidence: list[Evidence],
             continue
         checked = _check_sentence(sent, [n for n in cited if n in relevant], question,
                                   evidence, relevant, cfg, yes_no, context)
+        if not yes_no and not checked.supported:
+            checked = short_answer(sent, question, evidence, cfg) or checked
         if pending is not None and checked.supported and not checked.conflict:
             bare, pol0, _ = pending
             joined = f"{pol0.capitalize()}, {_lower_first(checked.text)}"
@@ -136,6 +145,29 @@ def verify_answer(text: str, question: str, evidence: list[Evidence],
         out.insert(0, _bare_polarity(pending[0], pending[1], question, pending[2], by_n,
                                      context))
     return out
+
+
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’&-]*")
+
+
+def short_answer(sentence: str, question: str, evidence: list[Evidence],
+                 cfg: VerifyConfig | None = None, max_words: int = 6
+                 ) -> SentenceSupport | None:
+    """The part of an unsupported sentence that is new to the question ("Matt Hancock is
+    linked to the creation of NHSX" -> "Matt Hancock"), when those words are one short
+    run and one evidence sentence that shares the question's words holds them all."""
+    cfg = cfg or VerifyConfig()
+    asked = set(content_tokens(question))
+    toks = list(_WORD.finditer(normalize_text(sentence)))
+    new = [i for i, m in enumerate(toks)
+           if (c := content_tokens(m.group())) and c[0] not in asked]
+    if not new or len(new) > max_words or new[-1] - new[0] + 1 > len(new) + 2:
+        return None
+    text = normalize_text(sentence)[toks[new[0]].start():toks[new[-1]].end()]
+    for e in sorted(evidence, key=lambda e: -e.score):
+        if e.lexical >= cfg.relevance and support(text, [e.text]) >= 1.0:
+            return SentenceSupport(text, [e.n], True, 1.0, repaired=True)
+    return None
 
 
 def _lower_first(text: str) -> str:
@@ -202,11 +234,66 @@ def _best_citations(sent: str, pool: list[int], evidence: list[Evidence],
     return None
 
 
+def on_topic(checked: list[SentenceSupport], question: str, evidence: list[Evidence]
+             ) -> list[SentenceSupport]:
+    """Flag the supported sentences that do not answer the question (``rag.relevance``);
+    a flagged sentence keeps the citations it was checked against."""
+    by_n = {e.n: e for e in evidence}
+    out = []
+    for s in checked:
+        problem = (relevance_problem(question, s.text, [by_n[n].text for n in s.citations])
+                   if s.supported and not s.quote else "")
+        out.append(SentenceSupport(s.text, s.citations, False, s.score, problem=problem)
+                   if problem else s)
+    return out
+
+
+def best_quote(question: str, evidence: list[Evidence], cfg: VerifyConfig | None = None,
+               exclude: frozenset[int] = frozenset()) -> Evidence | None:
+    """The best-scored evidence sentence that can stand as the answer: it holds enough of
+    the question's words, every number the question states, and passes the relevance
+    checks as a quote."""
+    cfg = cfg or VerifyConfig()
+    gate = cfg.quote_typed if answer_kind(question) else cfg.quote_untyped
+    for e in sorted(evidence, key=lambda e: -e.score):
+        if e.n in exclude:
+            continue
+        numbers = set(_NUM.findall(normalize_text(e.text)))  # "in the 14th century" is
+        if any(n not in numbers for n in _NUM.findall(normalize_text(question))):  # a must
+            continue
+        if e.lexical >= gate and not relevance_problem(question, e.text, [e.text], quote=True):
+            return e
+    return None
+
+
+def quote(ev: Evidence, prefix: str = "") -> SentenceSupport:
+    return SentenceSupport(" ".join(ev.text.split()), [ev.n], True, 1.0, quote=True,
+                           prefix=prefix)
+
+
+def when_refused(question: str, evidence: list[Evidence], yes_no: bool,
+                 cfg: VerifyConfig | None = None) -> list[SentenceSupport]:
+    """The model said "not in the documents". A yes/no question whose best evidence holds
+    the question's topic (``quote_untyped``) is answered from it: "Yes" only if it states
+    the whole claim without negation, else "No", quoting it. Another question gets the
+    best quotable evidence (``best_quote``). Empty when neither applies: a refusal."""
+    cfg = cfg or VerifyConfig()
+    if yes_no:
+        top = max(evidence, key=lambda e: e.lexical, default=None)
+        if top is None or top.lexical < cfg.quote_untyped:
+            return []
+        says = support(question, [top.text]) >= 1.0 and not has_negation(top.text)
+        return [quote(top, "Yes:" if says else "No:")]
+    ev = best_quote(question, evidence, cfg)
+    return [quote(ev)] if ev else []
+
+
 def extractive(question: str, evidence: list[Evidence], checked: list[SentenceSupport],
-               yes_no: bool) -> list[SentenceSupport]:
+               yes_no: bool, cfg: VerifyConfig | None = None) -> list[SentenceSupport]:
     """Quote evidence verbatim when no sentence of the model's answer survives. A yes/no
     answer rejected for contradicting its evidence becomes the opposite polarity, quoting
-    that evidence."""
+    that evidence; another yes/no answer quotes the best evidence; any other question the
+    best quotable evidence (``best_quote``), or nothing (a refusal)."""
     if not evidence:
         return []
     by_n = {e.n: e for e in evidence}
@@ -216,12 +303,15 @@ def extractive(question: str, evidence: list[Evidence], checked: list[SentenceSu
         cited = [by_n[n] for n in conflict.citations]
         if pol == "yes":  # quote the evidence that negates
             cited = [e for e in cited if has_negation(e.text)] or cited
-        ev = cited[0]
         prefix = {"yes": "No:", "no": "Yes:"}.get(pol or "", "")
-        return [SentenceSupport(" ".join(ev.text.split()), [ev.n], True, 1.0, quote=True,
-                                prefix=prefix)]
-    top = evidence[0]
-    return [SentenceSupport(" ".join(top.text.split()), [top.n], True, 1.0, quote=True)]
+        return [quote(cited[0], prefix)]
+    if yes_no:
+        return [quote(evidence[0])]
+    # evidence that a model's sentence was found not to answer from is not quoted either
+    wrong = frozenset(n for s in checked if s.problem in ("inverted", "entity")
+                      for n in s.citations)
+    ev = best_quote(question, evidence, cfg, wrong)
+    return [quote(ev)] if ev else []
 
 
 def render(sentences: list[SentenceSupport], evidence: list[Evidence]
@@ -245,7 +335,7 @@ def render(sentences: list[SentenceSupport], evidence: list[Evidence]
             end = ""
         parts.append(f"{body} {''.join(f'[{n}]' for n in new)}{end}")
         kept.append(SentenceSupport(s.text, new, True, s.score, s.repaired, s.quote,
-                                    prefix=s.prefix))
+                                    prefix=s.prefix, problem=s.problem))
     citations = [Citation(n=new, doc=by_n[old].doc, start=by_n[old].start, end=by_n[old].end,
                           text=by_n[old].text, title=by_n[old].title)
                  for old, new in sorted(order.items(), key=lambda kv: kv[1])]

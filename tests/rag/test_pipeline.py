@@ -105,3 +105,43 @@ def test_bad_questions_get_a_clear_error(tmp_path, nhs_corpus, fake_embedder, q,
     pipe = make(tmp_path, nhs_corpus, fake_embedder, "x")
     with pytest.raises(QuestionError, match=match):
         pipe.ask(q)
+
+
+def test_model_refusal_on_a_yes_no_question_with_strong_evidence_answers_no(
+        tmp_path, nhs_corpus, fake_embedder):
+    pipe = make(tmp_path, nhs_corpus, fake_embedder, "NOT IN DOCUMENTS")
+    ans = pipe.ask("Was the Org2 redundancy programme launched by NHSX?")
+    assert not ans.refused and ans.answer.startswith("No: \u201c")
+    assert "Org2" in ans.citations[0].text
+    assert_citations_exact(pipe, ans)
+
+
+def test_model_refusal_on_a_how_many_question_quotes_the_number(
+        tmp_path, nhs_corpus, fake_embedder):
+    pipe = make(tmp_path, nhs_corpus, fake_embedder, "NOT IN DOCUMENTS")
+    ans = pipe.ask("How many employees lost their jobs under Org2?")
+    assert not ans.refused and "158" in ans.answer and ans.sentences[0].quote
+
+
+def test_an_answer_about_the_wrong_person_is_refused(tmp_path, nhs_corpus, fake_embedder):
+    reply = ("Simon Bolton was previously the chief information officer of NHS Test and "
+             "Trace, and took over from former CEO Sarah Wilkinson in June 2020 [1].")
+    pipe = make(tmp_path, nhs_corpus, fake_embedder, reply)
+    ans = pipe.ask("Who replaced Simon Bolton as chief executive of NHS Digital?")
+    assert ans.refused and ans.refusal_reason.startswith("unsupported")
+
+
+def test_verified_answers_are_short(tmp_path, nhs_corpus, fake_embedder):
+    class Recorder(ScriptedGenerator):
+        def stream(self, messages, max_tokens=200, temperature=0.0, stop=None):
+            self.max_tokens = max_tokens
+            yield from super().stream(messages, max_tokens, temperature, stop)
+
+    gen = Recorder("Simon Bolton [1].")
+    pipe = Pipeline(Settings(corpus=nhs_corpus, index=tmp_path / "idx"), embedder=fake_embedder,
+                    generator=gen, thresholds=Thresholds(refuse_below=0.0))
+    pipe.index()
+    pipe.ask("Who is the CEO of NHS Digital?")
+    assert gen.max_tokens <= 64
+    pipe.ask("Who is the CEO of NHS Digital?", mode="naive")
+    assert gen.max_tokens == pipe.settings.max_tokens

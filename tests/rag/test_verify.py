@@ -1,5 +1,16 @@
 from rag.types import Evidence, SentenceSupport
-from rag.verify import polarity_conflict, render, split_answer, support, verify_answer
+from rag.verify import (
+    best_quote,
+    extractive,
+    on_topic,
+    polarity_conflict,
+    render,
+    short_answer,
+    split_answer,
+    support,
+    verify_answer,
+    when_refused,
+)
 
 EV = [
     Evidence(1, "a.txt", "A", 0, 40, "The DHSC has denied plans for a taskforce.", 0.9, 0.5),
@@ -58,3 +69,61 @@ def test_render_renumbers_by_first_use_and_skips_flagged():
     assert text == "Bolton leads NHS Digital [1]. \u201cIt was denied.\u201d [2]"
     assert [(c.n, c.doc, c.start) for c in cites] == [(1, "b.txt", 0), (2, "a.txt", 0)]
     assert [s.citations for s in kept] == [[1], [2]]
+
+
+ORG2 = [
+    Evidence(1, "a.txt", "A", 0, 60, "In 2018, NHS Digital launched a redundancy programme, "
+             "called Org2, which saw 158 employees lose their jobs.", 0.7, 0.55),
+    Evidence(2, "a.txt", "A", 70, 90, "NHSX was set up in 2019 by Matt Hancock.", 0.5, 0.1),
+]
+
+
+def test_a_supported_sentence_that_does_not_answer_is_flagged():
+    out = on_topic(verify_answer("Matt Hancock set up NHSX [2].", "How many jobs did Org2 cut?",
+                                 ORG2), "How many jobs did Org2 cut?", ORG2)
+    assert not out[0].supported and out[0].problem == "type" and out[0].citations == [2]
+
+
+def test_a_typed_question_quotes_evidence_with_that_type_at_a_lower_overlap():
+    assert best_quote("How many employees lost their jobs under Org2?", ORG2) == ORG2[0]
+    # no answer type: the overlap must reach quote_untyped (0.8)
+    assert best_quote("What did Org2 do?", ORG2) is None
+    assert best_quote("How many employees lost jobs?", ORG2, exclude=frozenset({1})) is None
+
+
+def test_refusal_on_a_yes_no_question_answers_from_strong_evidence():
+    ev = [Evidence(1, "a.txt", "A", 0, 60, ORG2[0].text, 0.9, 0.85)]
+    out = when_refused("Was the Org2 redundancy programme launched by NHSX?", ev, yes_no=True)
+    assert out[0].prefix == "No:" and out[0].quote and out[0].citations == [1]
+    out = when_refused("Was the Org2 redundancy programme launched by NHS Digital?", ev, True)
+    assert out[0].prefix == "Yes:"
+    weak = [Evidence(1, "a.txt", "A", 0, 60, ORG2[0].text, 0.9, 0.5)]
+    assert when_refused("Was Org2 launched by NHSX?", weak, yes_no=True) == []
+
+
+def test_evidence_a_wrong_answer_drew_on_is_not_quoted_instead():
+    ev = [Evidence(1, "a.txt", "A", 0, 60, "The review is led by NHSD chair, Laura Wade-Gery.",
+                   0.8, 0.66)]
+    checked = on_topic(verify_answer("Laura Wade-Gery [1].", "Who chairs NHSX?", ev),
+                       "Who chairs NHSX?", ev)
+    assert checked[0].problem == "entity"
+    assert extractive("Who chairs NHSX?", ev, checked, yes_no=False) == []
+
+
+def test_an_unsupported_sentence_keeps_its_supported_new_words_as_a_short_answer():
+    ev = [Evidence(1, "a.txt", "A", 0, 60, "Health secretary Matt Hancock commissioned the "
+                   "tech review.", 0.6, 0.31)]
+    q = "Which health secretary is linked to the creation of NHSX in both articles?"
+    out = verify_answer("Matt Hancock is linked to the creation of NHSX in both articles [1].",
+                        q, ev)
+    assert out[0].supported and out[0].text == "Matt Hancock" and out[0].citations == [1]
+    # evidence that shares none of the question's words does not lend its names
+    far = [Evidence(1, "a.txt", "A", 0, 60, ev[0].text, 0.6, 0.1)]
+    assert short_answer("Matt Hancock is linked to the creation of NHSX.", q, far) is None
+
+
+def test_a_quote_must_hold_the_numbers_the_question_states():
+    ev = [Evidence(1, "a.txt", "A", 0, 60, "In 1418, Maciot sold the rights to the islands to "
+                   "Enrique Perez.", 0.6, 0.6)]
+    assert best_quote("Who sold the rights to the island in the 14th century?", ev) is None
+    assert best_quote("Who sold the rights to the island?", ev) == ev[0]

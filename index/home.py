@@ -1,0 +1,15 @@
+"""Where the tool keeps its data (indexes, caches, converted models)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def data_home() -> Path:
+    """``$RAG_HOME``, else ``$XDG_DATA_HOME/cited-rag``, else ``~/.local/share/cited-rag``."""
+    env = os.environ.get("RAG_HOME")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_DATA_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "cited-rag"

@@ -1,0 +1,121 @@
+"""Embedding backends side by side: encoding speed and retrieval quality.
+
+    RAG_HOME=/tmp/rag-bench python scripts/embedding_backends.py [--chunks 300] [--words 120]
+
+For each backend (torch, onnx, onnx-int8, openvino) in one run: the time to load it (the
+first onnx load exports the model into $RAG_HOME/models/onnx, onnx-int8 quantizes it),
+encoding throughput on ``--chunks`` chunks of ``--words`` words cut from the SQuAD "Normans"
+paragraphs and the bundled corpus (best of ``--rounds``, interleaved), the lowest cosine of
+its vectors to the first backend's, and retrieval recall_all@k / MRR on the NHS gold set
+(definitions of eval.metrics.retrieval_scores), dense and hybrid, with the bundled corpus
+indexed by that backend.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from eval.metrics import locate, retrieval_scores
+from index import store
+from index.builder import build_index
+from index.embedders import EMBEDDING_BACKENDS, Embedder, encode_throughput, make_embedder
+from rag.config import BUNDLED_CORPUS
+from rag.retrieval import HybridRetriever
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLD = ROOT / "eval" / "nhs_gold.jsonl"
+SQUAD = Path("/work/shared/datasets/squad_v2_normans.json")
+
+
+def bench_chunks(n: int, words: int, squad: Path = SQUAD,
+                 corpus: Path = BUNDLED_CORPUS) -> list[str]:
+    """``n`` chunks of ``words`` words, windows over the SQuAD paragraphs (if the file is
+    there) and the corpus's .txt files, overlapping as much as needed to make ``n``."""
+    texts = []
+    if squad.is_file():
+        data = json.loads(squad.read_text(encoding="utf-8"))
+        texts += [p["context"] for art in data["data"] for p in art["paragraphs"]]
+    texts += [f.read_text(encoding="utf-8") for f in sorted(corpus.glob("*.txt"))]
+    toks = " ".join(texts).split()
+    if len(toks) < words:
+        raise SystemExit(f"only {len(toks)} words to cut chunks from")
+    stride = max(1, (len(toks) - words) // max(1, n - 1))
+    return [" ".join(toks[(i * stride) % (len(toks) - words + 1):][:words]) for i in range(n)]
+
+
+def retrieval_quality(emb: Embedder, corpus: Path, work: Path, items: list[dict],
+                      k: int) -> dict[str, float]:
+    """recall_all@k and MRR (in %) per retrieval mode, the corpus indexed with ``emb``."""
+    build_index(corpus, work, emb)
+    data = store.load(work, embedding_model=emb.name)
+    docs = {d: doc.text for d, doc in data.documents.items()}
+    out = {}
+    for mode in ("dense", "hybrid"):
+        retriever = HybridRetriever(data, emb, mode=mode)
+        rows = []
+        for it in items:
+            got = [p.brief() for p in retriever.retrieve(it["question"], k)]
+            evidence = [(e["doc"], locate(docs[e["doc"]], e["text"])) for e in it["evidence"]]
+            rows.append(retrieval_scores(got, evidence, k))
+        out[f"{mode} recall"] = 100 * sum(r["recall_all"] for r in rows) / len(rows)
+        out[f"{mode} MRR"] = 100 * sum(r["rr"] for r in rows) / len(rows)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--backends", default=",".join(EMBEDDING_BACKENDS))
+    ap.add_argument("--chunks", type=int, default=300)
+    ap.add_argument("--words", type=int, default=120)
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="timed encodings per backend, interleaved; the best counts")
+    ap.add_argument("--k", type=int, default=5)
+    ap.add_argument("--gold", type=Path, default=GOLD)
+    ap.add_argument("--corpus", type=Path, default=BUNDLED_CORPUS)
+    args = ap.parse_args()
+    items = [json.loads(line) for line in args.gold.read_text(encoding="utf-8").splitlines()
+             if line.strip()]
+    items = [it for it in items if it.get("answerable") and it.get("evidence")]
+    chunks = bench_chunks(args.chunks, args.words, corpus=args.corpus)
+    work = Path(tempfile.mkdtemp(prefix="embedding-backends-"))
+    rows: dict[str, dict] = {}
+    embedders: dict[str, Embedder] = {}
+    for backend in args.backends.split(","):
+        embedders[backend] = emb = make_embedder(backend=backend)
+        t0 = time.perf_counter()
+        emb.warm_up()
+        rows[backend] = {"load s": time.perf_counter() - t0, "chunks/s": 0.0}
+    # Rounds interleave the backends, so a busy spell on the machine hits them all alike.
+    for _ in range(args.rounds):
+        for backend, emb in embedders.items():
+            rate = encode_throughput(emb, chunks)
+            rows[backend]["chunks/s"] = max(rows[backend]["chunks/s"], rate)
+    ref: np.ndarray | None = None
+    for backend, emb in embedders.items():
+        vecs = emb.embed_documents(chunks)
+        ref = vecs if ref is None else ref
+        rows[backend]["min cos"] = float((vecs * ref).sum(axis=1).min())
+        rows[backend].update(retrieval_quality(emb, args.corpus, work / backend, items, args.k))
+    base = next(iter(rows.values()))["chunks/s"]
+    print(f"{len(chunks)} chunks of {args.words} words, best of {args.rounds}; "
+          f"{len(items)} answerable gold questions, k={args.k}; "
+          f"speed-up and min cos against {next(iter(rows))}")
+    cols = ["load s", "chunks/s", "speed-up", "min cos", f"dense recall@{args.k}",
+            "dense MRR", f"hybrid recall@{args.k}", "hybrid MRR"]
+    print("| backend | " + " | ".join(cols) + " |")
+    print("|---" * (len(cols) + 1) + "|")
+    for backend, r in rows.items():
+        cells = [f"{r['load s']:.1f}", f"{r['chunks/s']:.1f}", f"{r['chunks/s'] / base:.2f}x",
+                 f"{r['min cos']:.4f}", f"{r['dense recall']:.1f}", f"{r['dense MRR']:.1f}",
+                 f"{r['hybrid recall']:.1f}", f"{r['hybrid MRR']:.1f}"]
+        print(f"| {backend} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
