@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     threads: int | None = Field(None, ge=1)  # llama.cpp threads [default: all cores]
     answer_mode: Literal["verified", "naive"] = "verified"
     evidence_sentences: int = Field(5, ge=1, le=20)
+    # most tokens of evidence (naive: passages) in one prompt; also capped by n_ctx
+    context_tokens: int = Field(1536, ge=64)
     seed: int = 0
     max_question_chars: int = Field(2000, ge=10)
     # where `rag index` puts the vectors (None: keep the index's store, else FAISS)

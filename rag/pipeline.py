@@ -19,7 +19,13 @@ from rag.config import Settings
 from rag.errors import QuestionError
 from rag.evidence import is_yes_no, passages_as_evidence, score_sentences, select_evidence
 from rag.generators import Generator, make_generator, served_generator
-from rag.prompts import REFUSAL_MESSAGE, REFUSAL_TOKEN, naive_messages, verified_messages
+from rag.prompts import (
+    REFUSAL_MESSAGE,
+    REFUSAL_TOKEN,
+    fit_budget,
+    naive_messages,
+    verified_messages,
+)
 from rag.retrieval import HybridRetriever
 from rag.types import Answer, Citation, Passage, SentenceSupport
 from rag.verify import (
@@ -33,6 +39,8 @@ from rag.verify import (
     when_refused,
 )
 
+# the system prompt (with its examples), the question and the chat template, in tokens
+PROMPT_OVERHEAD_TOKENS = 700
 # a verified answer is one or two short sentences; more tokens only cost time
 VERIFIED_MAX_TOKENS = 64
 _IDK = re.compile(r"\b(i don'?t know|not in (the )?documents|cannot (be )?(answer|determine)"
@@ -203,7 +211,7 @@ class Pipeline:
         return StreamEvent("answer", answer=answer)
 
     def _naive(self, q: str, passages: list[Passage], timings: dict, t0: float):
-        sources = passages_as_evidence(passages)
+        sources = fit_budget(passages_as_evidence(passages), self.evidence_budget())
         text = ""
         for ev in self._generate(naive_messages(q, sources), timings, t0):
             if isinstance(ev, str):
@@ -227,7 +235,8 @@ class Pipeline:
         # documents that address the model (prompt injection) are shown, never evidence
         trusted = [p for p in passages if not self._addresses_model(p.doc)]
         scored = score_sentences(q, trusted, self.embedder)
-        evidence = select_evidence(scored, self.settings.evidence_sentences)
+        evidence = fit_budget(select_evidence(scored, self.settings.evidence_sentences),
+                              self.evidence_budget())
         timings["evidence_s"] = time.perf_counter() - t
         best = scored[0].score if scored else 0.0
         if best < self.thresholds.refuse_below:
@@ -265,6 +274,12 @@ class Pipeline:
         ans = Answer(q, answer_text, False, citations, passages, kept + flagged,
                      mode="verified", raw_answer=text)
         yield self._finish(ans, timings, t0)
+
+    def evidence_budget(self) -> int:
+        """Tokens of evidence a prompt may hold: ``context_tokens``, and never more than
+        the context window leaves after the answer, instructions and question."""
+        s = self.settings
+        return max(64, min(s.context_tokens, s.n_ctx - s.max_tokens - PROMPT_OVERHEAD_TOKENS))
 
     def _addresses_model(self, doc_id: str) -> bool:
         doc = self.retriever.data.documents.get(doc_id)

@@ -29,6 +29,25 @@ NAIVE_SYSTEM = (
 )
 
 
+# English text runs at about four characters a token in these models' vocabularies; the
+# estimate only has to keep a prompt inside its budget, so it errs long (3.5).
+CHARS_PER_TOKEN = 3.5
+
+
+def fit_budget(items: list[Evidence], budget_tokens: int) -> list[Evidence]:
+    """The leading items (best first) whose text fits in ``budget_tokens``; the first is
+    always kept. Keeps prompts short, and inside the model's context window."""
+    out: list[Evidence] = []
+    used = 0.0
+    for e in items:
+        cost = len(" ".join(e.text.split())) / CHARS_PER_TOKEN + 4  # "[n] " and newline
+        if out and used + cost > budget_tokens:
+            break
+        out.append(e)
+        used += cost
+    return out
+
+
 def format_evidence(items: list[Evidence]) -> str:
     return "\n".join(f"[{e.n}] {' '.join(e.text.split())}" for e in items)
 

@@ -24,7 +24,11 @@ _MONTHS = ("january february march april may june july august september october 
            "december jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday "
            "wednesday thursday friday saturday sunday").split()
 _DATE_WORDS = set(_MONTHS) | set("century centuries decade decades year years ago "
-                                 "bc ad bce ce".split())
+                                 "bc ad bce ce noon midday midnight morning mornings "
+                                 "afternoon afternoons evening evenings night nights tonight "
+                                 "today tomorrow yesterday daily weekly monthly yearly "
+                                 "annually weekend weekends dawn dusk am pm o'clock spring "
+                                 "summer autumn winter".split())
 _NUMBER_WORDS = set("one two three four five six seven eight nine ten eleven twelve "
                     "thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty "
                     "thirty forty fifty sixty seventy eighty ninety hundred hundreds "
@@ -85,18 +89,24 @@ def has_kind(sentence: str, kind: str | None, question: str, context: str = "") 
     toks = [t for t in words(sentence) if t not in asked]
     if kind == "number":
         return any(any(c.isdigit() for c in t) or t in _NUMBER_WORDS for t in toks)
-    if kind == "date":
-        return any(any(c.isdigit() for c in t) or t in _DATE_WORDS for t in toks)
+    if kind == "date":  # a number word too: "at nine", "in nineteen twenty"
+        return any(any(c.isdigit() for c in t) or t in _DATE_WORDS or t.rstrip("s") in
+                   _DATE_WORDS or t in _NUMBER_WORDS for t in toks)
     if kind == "duration":
         return any(t in _DURATION_WORDS for t in toks)
     known = set(names(context)) | set(names(sentence))
     return any(n not in asked for n in names(sentence, known))
 
 
+# "X was replaced by Y", "X is run by Y": X comes first, but Y did it
+_PASSIVE = re.compile(r"\b(?:is|are|was|were|been|being|be)\b[^.;:]*?\bby\b", re.I)
+
+
 def inverted(question: str, sentence: str) -> bool:
-    """"Who <verb> X?" answered by a sentence that starts with X (X is its subject)."""
+    """"Who <verb> X?" answered by a sentence that starts with X (X is its subject, not
+    the passive's object)."""
     m = re.match(r"\s*who\s+(\w+)", normalize_text(question), re.I)
-    if not m or m.group(1).lower() in _AUX:
+    if not m or m.group(1).lower() in _AUX or _PASSIVE.search(normalize_text(sentence)):
         return False
     q_names = set(names(question))
     toks = [t.lower() for t in _tokens(sentence)[:3]]

@@ -183,6 +183,8 @@ def _check_sentence(sent: str, cited: list[int], question: str, evidence: list[E
     repaired = False
     if best is None:
         best = _best_citations(sent, sorted(relevant), evidence, cfg)
+        if best is None:
+            best = _completing_pair(sent, relevant, evidence, cfg)
         repaired = best is not None
     if best is None:
         score = support(sent, [by_n[n].text for n in cited]) if cited else 0.0
@@ -286,6 +288,23 @@ def when_refused(question: str, evidence: list[Evidence], yes_no: bool,
         return [quote(top, "Yes:" if says else "No:")]
     ev = best_quote(question, evidence, cfg)
     return [quote(ev)] if ev else []
+
+
+def _completing_pair(sent: str, relevant: set[int], evidence: list[Evidence],
+                     cfg: VerifyConfig) -> tuple[list[int], float] | None:
+    """A relevant evidence sentence and another one that together support ``sent`` when
+    neither does alone ("The festival ..." + "It was founded in 1871 by ...")."""
+    by_n = {e.n: e for e in evidence}
+    best = None
+    for a in sorted(relevant):
+        for b in by_n:
+            if b in relevant:
+                continue
+            s = support(sent, [by_n[a].text, by_n[b].text])
+            if s >= cfg.support_threshold and (best is None or s > best[1]) and \
+                    max(support(sent, [by_n[a].text]), support(sent, [by_n[b].text])) < s:
+                best = (sorted([a, b]), s)
+    return best
 
 
 def extractive(question: str, evidence: list[Evidence], checked: list[SentenceSupport],

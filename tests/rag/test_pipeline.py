@@ -145,3 +145,26 @@ def test_verified_answers_are_short(tmp_path, nhs_corpus, fake_embedder):
     assert gen.max_tokens <= 64
     pipe.ask("Who is the CEO of NHS Digital?", mode="naive")
     assert gen.max_tokens == pipe.settings.max_tokens
+
+
+def test_prompts_keep_to_the_evidence_budget(tmp_path, nhs_corpus, fake_embedder):
+    from rag.config import Settings
+    from rag.evidence import passages_as_evidence
+    from rag.pipeline import Pipeline
+    from rag.prompts import fit_budget
+    from tests.fakes import ScriptedGenerator
+
+    gen = ScriptedGenerator("I don't know.")
+    s = Settings(corpus=nhs_corpus, index=tmp_path / "idx", k=8, context_tokens=200)
+    pipe = Pipeline(s, embedder=fake_embedder, generator=gen)
+    pipe.index()
+    pipe.ask("Who leads NHS Digital?", mode="naive")
+    prompt = gen.messages[-1][-1]["content"]
+    assert "[1]" in prompt and "[3]" not in prompt  # 120-word passages: one or two fit
+    assert pipe.evidence_budget() == 200
+    # the context window caps the budget too, and the best item is always kept
+    small = Pipeline(s.with_overrides(n_ctx=1024, context_tokens=4096),
+                     embedder=fake_embedder, generator=gen)
+    assert small.evidence_budget() == 1024 - s.max_tokens - 700
+    passages = pipe.retriever.retrieve("Who leads NHS Digital?", 8)
+    assert len(fit_budget(passages_as_evidence(passages), 1)) == 1

@@ -59,3 +59,17 @@ def test_relevance_problem_names_the_check_that_objects():
     assert relevance_problem("Who chairs NHSX?", "Laura Wade-Gery", [CHAIR]) == "entity"
     assert relevance_problem("Who chairs NHSX?", CHAIR, [CHAIR], quote=True) == ""
     assert relevance_problem("Who did Bolton take over from?", "Sarah Wilkinson.", [TOOK]) == ""
+
+
+def test_times_of_day_answer_when():
+    assert has_kind("The ferry leaves at noon every day.", "date", "When does the ferry leave?")
+    assert has_kind("It opens on Saturday mornings.", "date", "When does it open?")
+    assert not has_kind("The ferry leaves from the pier.", "date", "When does the ferry leave?")
+    assert has_kind("The library opens at nine.", "date", "When does the library open?")
+    assert has_kind("It closes on Sundays.", "date", "When does the library close?")
+
+
+def test_a_passive_sentence_is_not_an_inverted_relation():
+    q = "Who founded the Lantern Festival?"
+    assert not inverted(q, "The Lantern Festival was founded by the glassblower Mirela Tovey.")
+    assert inverted(q, "The Lantern Festival founded the glass museum in 1871.")

@@ -127,3 +127,21 @@ def test_a_quote_must_hold_the_numbers_the_question_states():
                    "Enrique Perez.", 0.6, 0.6)]
     assert best_quote("Who sold the rights to the island in the 14th century?", ev) is None
     assert best_quote("Who sold the rights to the island?", ev) == ev[0]
+
+
+def test_a_missing_citation_is_repaired_with_a_pair_that_includes_relevant_evidence():
+    ev = [Evidence(1, "f.txt", "F", 0, 28, "The Lantern Festival", 0.9, 0.7),
+          Evidence(2, "f.txt", "F", 30, 90, "The Lantern Festival is held every March.",
+                   0.8, 0.7),
+          Evidence(3, "g.txt", "G", 0, 40, "Visitors float paper lanterns at midnight.",
+                   0.4, 0.2),
+          Evidence(4, "f.txt", "F", 91, 150, "It was founded in 1871 by Mirela Tovey.",
+                   0.3, 0.1),
+          Evidence(5, "h.txt", "H", 0, 20, "The weather was cold.", 0.1, 0.0)]
+    [s] = verify_answer("The Lantern Festival was founded by Mirela Tovey.",
+                        "Who founded the Lantern Festival?", ev)
+    assert s.supported and s.repaired and 4 in s.citations
+    assert set(s.citations) & {1, 2}  # never the completing sentence alone
+    [u] = verify_answer("The weather was founded by Mirela Tovey.",
+                        "Who founded the Lantern Festival?", ev)
+    assert not u.supported

@@ -16,7 +16,7 @@ runner = CliRunner()
 
 @pytest.fixture(autouse=True)
 def _fake_embedder(monkeypatch):
-    monkeypatch.setattr("rag.pipeline.SentenceTransformerEmbedder",
+    monkeypatch.setattr("rag.pipeline.make_embedder",
                         lambda *a, **kw: HashEmbedder())
     yield
     vectorstores.close_clients()
