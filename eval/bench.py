@@ -170,7 +170,9 @@ def bench_retrieval(embedder, n: int, queries: int, k: int = 5) -> dict:
         dt, data = _timed(synthetic.in_memory_index, texts, vecs, faiss_index=index)
         res["bm25_and_chunks_build_s"] = round(dt, 2)
         retriever = HybridRetriever(data, embedder)
-        qs = synthetic.questions(queries + 1)
+        qs = synthetic.questions(queries + 1, seed=n)  # new questions per size: no cache hits
+        if hasattr(embedder, "_cache"):
+            embedder._cache.clear()
         qvecs = embedder.embed_documents(qs)
         retriever.retrieve(qs[0], k)  # first-call costs (thread pools, caches) not counted
         total, embed, sparse, dense, raw = [], [], [], [], []

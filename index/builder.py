@@ -308,7 +308,9 @@ class _VectorSource:
 
 
 def _embed(embedder: Embedder, texts: list[str], progress: Progress | None,
-           batch: int = 256) -> np.ndarray:
+           batch: int = 1024) -> np.ndarray:
+    """Embed in large calls (the model sorts each call's texts by length, so fewer calls pad
+    less), reporting progress between them."""
     out = []
     for i in range(0, len(texts), batch):
         if progress:

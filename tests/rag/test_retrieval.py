@@ -50,3 +50,19 @@ def test_real_embedder_hybrid_retrieval(real_index, real_embedder):
     hits = HybridRetriever(data, real_embedder).retrieve("Did DHSC confirm the taskforce?", 3)
     assert hits[0].doc == DHSC_DOC
     assert "denied" in hits[0].text or "no plans" in hits[0].text
+
+
+def test_bm25_ranking_matches_bm25s_retrieve():
+    from eval import synthetic
+    from index.text import bm25_query_tokens
+    from tests.fakes import HashEmbedder
+
+    texts = synthetic.zipf_texts(3000, 30)
+    data = synthetic.in_memory_index(texts, synthetic.clustered_vectors(3000, 16, 20))
+    retriever = HybridRetriever(data, HashEmbedder(16))
+    for q in synthetic.questions(20, seed=9):
+        ours = retriever.sparse(q, 10)
+        ids, scores = data.bm25.retrieve(bm25_query_tokens(q), k=10, show_progress=False)
+        theirs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if s > 0]
+        assert [round(s, 4) for _, s in ours] == [round(s, 4) for _, s in theirs]
+        assert {i for i, s in ours if s > theirs[-1][1] + 1e-6} <= {i for i, _ in theirs}
