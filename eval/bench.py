@@ -154,7 +154,7 @@ def bench_build(embedder, n_chunks: int, rounds: int = 2) -> dict:
 def bench_retrieval(embedder, n: int, queries: int, k: int = 5) -> dict:
     import faiss
 
-    from index import ann
+    from index import ann, store
     from index.ann import DenseSpec
     from rag.retrieval import HybridRetriever
 
@@ -169,7 +169,7 @@ def bench_retrieval(embedder, n: int, queries: int, k: int = 5) -> dict:
         res["index_type"] = spec.type
         dt, index = _timed(ann.build, vecs, dim, spec)
         res["dense_build_s"] = round(dt, 2)
-        exact = index if spec.type == "flat" else store_flat(vecs, dim)
+        exact = index if spec.type == "flat" else store.build_faiss(vecs, dim)
         dt, data = _timed(synthetic.in_memory_index, texts, vecs, faiss_index=index)
         res["bm25_and_chunks_build_s"] = round(dt, 2)
         retriever = HybridRetriever(data, embedder)
@@ -198,12 +198,6 @@ def bench_retrieval(embedder, n: int, queries: int, k: int = 5) -> dict:
         del retriever, data, index, exact, vecs, texts
         gc.collect()
     return res
-
-
-def store_flat(vecs: np.ndarray, dim: int):
-    from index.ann import DenseSpec, build
-
-    return build(vecs, dim, DenseSpec("flat"))
 
 
 # ---- updates ------------------------------------------------------------------------

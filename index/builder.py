@@ -196,10 +196,10 @@ def build_index(corpus: Path, index_dir: Path, embedder: Embedder,
     report.embedded_chunks = len(texts)
 
     n_total = sum(len(kept_rows.get(d, ())) for d in docs) + len(new_chunks)
-    same_dense = old is not None and \
-        dense.to_manifest(n_total) == old.manifest.get("dense", DenseSpec("flat").to_manifest(0))
+    old_dense = DenseSpec.from_manifest(old.manifest) if old else None  # as built
     if not todo and not report.removed and old is not None and spec == old_spec and \
-            same_dense:
+            dense.resolve(n_total) == old_dense and \
+            dense.type == DenseSpec.from_manifest(old.manifest, requested=True).type:
         report.total_chunks = len(old.chunks)
         report.seconds = time.perf_counter() - t0
         store.cleanup(index_dir)  # leftovers of an interrupted earlier run
@@ -237,8 +237,9 @@ def build_index(corpus: Path, index_dir: Path, embedder: Embedder,
     vectors_of = _VectorSource(fresh, kept, old, dim)
     if spec.store == "faiss":
         emb = vectors_of(keys)
-        appendable = (old is not None and old_spec == spec and same_dense_type(old, manifest)
-                      and len(kept) == len(old.chunks) and not rebuild)
+        # every old row kept, in order, into a dense index of the same type: extend it
+        appendable = (old is not None and old_spec == spec and len(kept) == len(old.chunks)
+                      and dense.resolve(len(chunks)) == old_dense)
         store.save(index_dir, store.IndexData(manifest, docs, chunks, emb,
                                               faiss_index=old.faiss_index if appendable
                                               else None),
@@ -259,13 +260,6 @@ def build_index(corpus: Path, index_dir: Path, embedder: Embedder,
     report.total_chunks = len(chunks)
     report.seconds = time.perf_counter() - t0
     return report
-
-
-def same_dense_type(old: store.IndexData, manifest: dict) -> bool:
-    """Whether ``old``'s FAISS index can be extended for ``manifest`` (same resolved type
-    and parameters), which requires every old row to be kept in order."""
-    return (old.store_spec.store == "faiss" and old.faiss_index is not None and
-            DenseSpec.from_manifest(old.manifest) == DenseSpec.from_manifest(manifest))
 
 
 def _existing_spec(index_dir: Path) -> StoreSpec | None:
