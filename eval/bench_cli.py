@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
         ] = True,
         model: Annotated[str | None, typer.Option(help="Generator model.")] = None,
         embedding_backend: Annotated[str | None, typer.Option(
-            "--embedding-backend", help="torch, onnx or onnx-int8.")] = None,
+            "--embedding-backend", help="torch, onnx, onnx-int8 or openvino.")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON, not tables.")
                            ] = False,
         out: Annotated[Path | None, typer.Option(
