@@ -7,14 +7,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 QUESTION ?= Did DHSC confirm the taskforce?
-# llama.cpp is compiled here for any x86-64 CPU with AVX2. A native build (-march=native)
-# also compiles its AMX kernels on CPUs that report AMX, and on the 2-core machines this
-# project runs on those crashed every generation (SIGSEGV in ggml_backend_amx_mul_mat).
+# llama.cpp is compiled for x86-64 with AVX2, plus the AVX512 extensions this CPU reports
+# (prompt processing about 1.5x faster with them), never AMX: a native build
+# (-march=native) also compiles the AMX kernels, and on the 2-core machines this project
+# runs on those crashed every generation (SIGSEGV in ggml_backend_amx_mul_mat).
 # --no-cache-dir keeps pip from reusing a wheel built with other flags.
+CPU_FLAGS := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
+has_cpu = $(if $(filter $(1),$(CPU_FLAGS)),$(2))
+LLAMA_AVX512 := $(if $(filter 4,$(words $(filter avx512f avx512cd avx512bw avx512vl,\
+	$(CPU_FLAGS)))),-DGGML_AVX512=ON $(call has_cpu,avx512_vnni,-DGGML_AVX512_VNNI=ON) \
+	$(call has_cpu,avx512vbmi,-DGGML_AVX512_VBMI=ON) \
+	$(call has_cpu,avx512_bf16,-DGGML_AVX512_BF16=ON))
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON \
-	-DGGML_F16C=ON -DGGML_BMI2=ON
+	-DGGML_F16C=ON -DGGML_BMI2=ON $(call has_cpu,avx_vnni,-DGGML_AVX_VNNI=ON) $(LLAMA_AVX512)
 
-.PHONY: install demo test test-all lint eval bench clean
+.PHONY: install demo test test-all lint eval bench clean llama-flags
 
 $(STAMP): pyproject.toml requirements-models.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,3 +55,6 @@ bench: install
 
 clean:
 	rm -rf $(VENV) eval-out bench-out
+
+llama-flags:
+	@echo $(LLAMA_CMAKE_ARGS)

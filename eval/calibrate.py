@@ -28,7 +28,8 @@ def best_evidence_scores(pipeline, items: Sequence[GoldItem], k: int | None = No
     out = []
     for item in items:
         passages = pipeline.retriever.retrieve(item.question, k or pipeline.settings.k)
-        scored = score_sentences(item.question, passages, pipeline.embedder)
+        scored = score_sentences(item.question, passages, pipeline.embedder,
+                                 cache=pipeline.sentence_vectors)
         out.append((scored[0].score if scored else 0.0, item.answerable))
     return out
 

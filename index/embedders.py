@@ -21,8 +21,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 # torch: sentence-transformers; onnx / onnx-int8: onnxruntime on an exported (quantized) copy;
-# openvino: OpenVINO on the exported copy (bf16 on CPUs with AMX / AVX512-BF16)
-EMBEDDING_BACKENDS = ("torch", "onnx", "onnx-int8", "openvino")
+# openvino: OpenVINO on the exported copy (bf16 on CPUs with AMX / AVX512-BF16); openvino-int8:
+# OpenVINO on a statically quantized copy (int8 weights and activations)
+EMBEDDING_BACKENDS = ("torch", "onnx", "onnx-int8", "openvino", "openvino-int8")
 
 # Model names that pip-installable packages ship, so they load with no network.
 PACKAGED_EMBEDDERS = {
@@ -156,18 +157,19 @@ def make_embedder(model: str = DEFAULT_EMBEDDING_MODEL, backend: str = "torch", 
                   cache_dir: str | os.PathLike | None = None,
                   threads: int | None = None) -> Embedder:
     """The embedder for ``backend`` (one of ``EMBEDDING_BACKENDS``). The onnx and openvino
-    backends export the model once into ``cache_dir`` [default: $RAG_HOME/models/onnx];
-    ``device`` is for torch only, ``threads`` for the others [default: all cores]. Nothing
-    loads until first use."""
+    backends export (and quantize) the model once into ``cache_dir`` [default:
+    $RAG_HOME/models/onnx]; ``device`` is for torch only, ``threads`` for the others
+    [default: all cores]. Nothing loads until first use."""
     if backend == "torch":
         return SentenceTransformerEmbedder(model, batch_size=batch_size, device=device,
                                            query_cache=query_cache)
-    if backend in ("onnx", "onnx-int8", "openvino"):
+    if backend in EMBEDDING_BACKENDS:
         from index.onnx_embedder import OnnxEmbedder
 
-        return OnnxEmbedder(model, quantized=backend == "onnx-int8", batch_size=batch_size,
+        return OnnxEmbedder(model, quantized=backend.endswith("-int8"), batch_size=batch_size,
                             cache_dir=cache_dir, threads=threads, query_cache=query_cache,
-                            runtime="openvino" if backend == "openvino" else "onnxruntime")
+                            runtime="openvino" if backend.startswith("openvino")
+                            else "onnxruntime")
     raise ValueError(f"embedding backend must be one of {', '.join(EMBEDDING_BACKENDS)}; "
                      f"got {backend!r}")
 

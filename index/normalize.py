@@ -7,6 +7,7 @@ characters, the offset of the original character it came from.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -55,15 +56,41 @@ def normalize(text: str, collapse_spaces: bool = True) -> Normalized:
         return Normalized(text, range(len(text)), len(text))  # nothing to fold: identity
     out: list[str] = []
     offsets: list[int] = []
-    for i, ch in enumerate(text):
+    last = ""  # the last character written
+    pos = 0
+    # Runs of plain ASCII between the characters that need work are copied whole. A run
+    # holds no tab, carriage return or second space in a row, so only its first character
+    # can be a space to collapse into the one before it.
+    for m in (_SPECIAL_COLLAPSE if collapse_spaces else _SPECIAL).finditer(text):
+        if m.start() > pos:
+            run_start = pos + (collapse_spaces and text[pos] == " " and last in (" ", "\t"))
+            if run_start < m.start():
+                out.append(text[run_start:m.start()])
+                offsets.extend(range(run_start, m.start()))
+                last = text[m.start() - 1]
+        i = m.start()
+        ch = text[i]
+        pos = i + 1
         if ch == "\r":
             continue
         for c in fold_char(ch):
-            if collapse_spaces and c in " \t" and out and out[-1] in " \t":
+            if collapse_spaces and c in " \t" and last in (" ", "\t"):
                 continue
-            out.append(" " if c == "\t" else c)
+            c = " " if c == "\t" else c
+            out.append(c)
             offsets.append(i)
+            last = c
+    if pos < len(text):
+        run_start = pos + (collapse_spaces and text[pos] == " " and last in (" ", "\t"))
+        out.append(text[run_start:])
+        offsets.extend(range(run_start, len(text)))
     return Normalized("".join(out), tuple(offsets), len(text))
+
+
+# characters that ``normalize`` may change: not ASCII, \r, \t, and (when collapsing) a
+# space before another space
+_SPECIAL = re.compile(r"[^\x00-\x7f]|[\r\t]")
+_SPECIAL_COLLAPSE = re.compile(r"[^\x00-\x7f]|[\r\t]| (?= )")
 
 
 def _needs_work(text: str, collapse_spaces: bool) -> bool:

@@ -1,23 +1,31 @@
-"""ONNX embedder: the sentence-transformers model exported once to ONNX (fp32, and int8 by
-dynamic quantization), tokenized with its fast tokenizer, run by ONNX Runtime (``pip install
-'cited-rag[onnx]'``) or OpenVINO (``pip install 'cited-rag[openvino]'``, fp32 export; OpenVINO
-computes in bf16 on CPUs with AMX or AVX512-BF16), pooled and L2-normalised as the model's
-sentence-transformers pipeline does.
+"""ONNX embedder: the sentence-transformers model exported once to ONNX, tokenized with its
+fast tokenizer, run by ONNX Runtime (``pip install 'cited-rag[onnx]'``) or OpenVINO (``pip
+install 'cited-rag[openvino]'``), pooled and L2-normalised as the model's sentence-transformers
+pipeline does. Four forms of the model:
+
+- fp32 export, on ONNX Runtime or on OpenVINO (which computes in bf16 on CPUs with AMX or
+  AVX512-BF16);
+- int8 weights by dynamic quantization, on ONNX Runtime;
+- int8 weights and activations by static quantization (NNCF, calibrated on
+  ``index.calibration`` texts, SmoothQuant), on OpenVINO: int8 kernels (VNNI / AMX).
 
 Exports live in ``$RAG_HOME/models/onnx/<model>-<weights hash>/`` (``model.onnx``,
-``model_qint8.onnx``); a changed weights file gets a new folder.
+``model_qint8.onnx``, ``model_int8.xml`` + ``.bin``); a changed weights file gets a new folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.util
 import inspect
+import io
 import json
 import logging
 import os
 import re
+import sys
 import threading
 import time
 import uuid
@@ -37,6 +45,7 @@ RUNTIMES = {"onnxruntime": ("onnx", ("onnxruntime", "onnx")),  # runtime: extra,
             "openvino": ("openvino", ("openvino", "onnx"))}
 FP32_FILE = "model.onnx"
 INT8_FILE = "model_qint8.onnx"
+OV_INT8_FILE = "model_int8.xml"  # OpenVINO IR; its weights in model_int8.bin
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 OPSET = 17
 _SUPPORTED_MODULES = {"Transformer", "Pooling", "Normalize"}
@@ -88,7 +97,7 @@ def export_dir(name: str, folder: Path, cache_dir: Path | None = None) -> Path:
 
 
 def _tmp_path(target: Path) -> Path:
-    return target.with_name(f".{target.stem}.{uuid.uuid4().hex[:8]}.part.onnx")
+    return target.with_name(f".{target.stem}.{uuid.uuid4().hex[:8]}.part{target.suffix}")
 
 
 def export_onnx(folder: Path, target: Path) -> Path:
@@ -162,6 +171,79 @@ def quantize_onnx(source: Path, target: Path) -> Path:
         root.removeFilter(quiet)
         tmp.unlink(missing_ok=True)
     log.info("quantized %s to %s in %.1f s", source, target, time.perf_counter() - t0)
+    return target
+
+
+def _import_nncf():
+    """nncf, with its usage telemetry off: nncf sends it unless the user opted out."""
+    if importlib.util.find_spec("nncf") is None:
+        raise ModelError("the openvino-int8 embedding backend quantizes the model with nncf, "
+                         f"which is not installed; install it with: {install_hint('openvino')}")
+    saved = sys.modules.get("openvino_telemetry")
+    sys.modules["openvino_telemetry"] = None  # nncf then falls back to its no-op telemetry
+    try:
+        import nncf
+    finally:
+        if saved is None:
+            sys.modules.pop("openvino_telemetry", None)
+        else:
+            sys.modules["openvino_telemetry"] = saved
+    wrapper = sys.modules.get("nncf.telemetry.wrapper")
+    impl = getattr(getattr(wrapper, "telemetry", None), "_impl", None)
+    if isinstance(getattr(impl, "consent", None), bool):  # nncf was imported earlier
+        impl.consent = False
+    return nncf
+
+
+def quantize_openvino(source: Path, target: Path, folder: Path,
+                      texts: list[str] | None = None) -> Path:
+    """Static int8 quantization of the fp32 export by NNCF for OpenVINO (transformer preset:
+    int8 MatMuls, weights per channel, SmoothQuant, fast bias correction), calibrated on
+    ``texts`` [default: ``index.calibration.calibration_texts``], one text per sample.
+    Saved as OpenVINO IR ``target`` (.xml) and its .bin: temporary names, then the .bin and
+    last the .xml are renamed."""
+    nncf = _import_nncf()
+    import openvino as ov
+
+    from index.calibration import calibration_texts
+
+    t0 = time.perf_counter()
+    spec = pooling_spec(folder)
+    tok = load_tokenizer(folder, spec.max_seq_length)
+    if texts is None:
+        texts = calibration_texts(list(tok.get_vocab()))
+    if spec.do_lower_case:
+        texts = [t.lower() for t in texts]
+    model = ov.Core().read_model(str(source))
+    names = [i.get_any_name() for i in model.inputs]
+    data = [_feeds(tok, [t], names) for t in texts]
+    nlog = logging.getLogger("nncf")
+    level = nlog.level
+    tmp = _tmp_path(target)
+    tmp_bin, target_bin = tmp.with_suffix(".bin"), target.with_suffix(".bin")
+    try:
+        nlog.setLevel(logging.WARNING)
+        with contextlib.redirect_stdout(io.StringIO()):  # nncf's progress bars
+            quantized = nncf.quantize(model, nncf.Dataset(data), subset_size=len(data),
+                                      model_type=nncf.ModelType.TRANSFORMER)
+        ov.save_model(quantized, str(tmp), compress_to_fp16=False)
+        os.replace(tmp_bin, target_bin)
+        os.replace(tmp, target)
+    finally:
+        nlog.setLevel(level)
+        tmp.unlink(missing_ok=True)
+        tmp_bin.unlink(missing_ok=True)
+    log.info("quantized %s to %s (int8, %d calibration texts) in %.1f s", source, target,
+             len(data), time.perf_counter() - t0)
+    return target
+
+
+def ensure_openvino_int8(name: str, cache_dir: Path | None = None) -> Path:
+    """The statically quantized OpenVINO model (.xml) for ``name``; made on first use."""
+    fp32 = ensure_onnx(name, cache_dir)
+    target = fp32.with_name(OV_INT8_FILE)
+    if not (target.is_file() and target.with_suffix(".bin").is_file()):
+        quantize_openvino(fp32, target, local_model_folder(name))
     return target
 
 
@@ -288,6 +370,14 @@ def install_hint(runtime: str) -> str:
     return f"pip install 'cited-rag[{RUNTIMES[runtime][0]}]'"
 
 
+def _feeds(tokenizer, texts: list[str], names: list[str]) -> dict[str, np.ndarray]:
+    """The model's inputs (``names``) for ``texts``, padded to the longest."""
+    enc = tokenizer.encode_batch(texts)
+    feeds = {"input_ids": [e.ids for e in enc], "attention_mask": [e.attention_mask for e in enc],
+             "token_type_ids": [e.type_ids for e in enc]}
+    return {n: np.array(feeds[n], dtype=np.int64) for n in names}
+
+
 def _ort_session(path: Path, threads: int):
     import onnxruntime as ort
 
@@ -314,8 +404,9 @@ def _openvino_session(path: Path, threads: int):
 
 class OnnxEmbedder(CachedQueryEmbedder):
     """A sentence-transformers model run by ``runtime`` (onnxruntime or openvino) on its ONNX
-    export (``quantized``: int8 weights, onnxruntime only). Exports on first use into
-    ``cache_dir`` [default: $RAG_HOME/models/onnx]; loads lazily."""
+    export; ``quantized``: int8 (onnxruntime: weights, dynamic; openvino: weights and
+    activations, static). Exports (and quantizes) on first use into ``cache_dir`` [default:
+    $RAG_HOME/models/onnx]; loads lazily."""
 
     def __init__(self, model: str = DEFAULT_EMBEDDING_MODEL, quantized: bool = False,
                  batch_size: int = 32, cache_dir: str | os.PathLike | None = None,
@@ -327,8 +418,6 @@ class OnnxEmbedder(CachedQueryEmbedder):
             raise ValueError(f"threads must be >= 1, got {threads}")
         if runtime not in RUNTIMES:
             raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}; got {runtime!r}")
-        if quantized and runtime != "onnxruntime":
-            raise ValueError("the int8 model runs on onnxruntime only")
         for package in RUNTIMES[runtime][1]:
             if importlib.util.find_spec(package) is None:
                 raise ModelError(f"the {runtime} embedding backend needs {package}, which is "
@@ -336,8 +425,8 @@ class OnnxEmbedder(CachedQueryEmbedder):
         super().__init__(model, query_cache)
         self.quantized = quantized
         self.runtime = runtime
-        self.backend = "openvino" if runtime == "openvino" else \
-            "onnx-int8" if quantized else "onnx"
+        self.backend = ("openvino" if runtime == "openvino" else "onnx") + \
+            ("-int8" if quantized else "")
         self.batch_size = batch_size
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else None
         self.threads = threads
@@ -365,7 +454,9 @@ class OnnxEmbedder(CachedQueryEmbedder):
                                  f"install it with: {install_hint(self.runtime)}") from exc
             folder = local_model_folder(self.name)
             spec = pooling_spec(folder)
-            path = ensure_onnx(self.name, self.cache_dir, self.quantized)
+            path = (ensure_openvino_int8(self.name, self.cache_dir)
+                    if self.quantized and self.runtime == "openvino"
+                    else ensure_onnx(self.name, self.cache_dir, self.quantized))
             threads = self.threads or _cores()
             try:
                 session, inputs = (_openvino_session(path, threads) if self.runtime == "openvino"
@@ -387,10 +478,7 @@ class OnnxEmbedder(CachedQueryEmbedder):
         return self._spec.dim
 
     def _run(self, texts: list[str]) -> np.ndarray:
-        enc = self._tokenizer.encode_batch(texts)
-        feeds = {"input_ids": np.array([e.ids for e in enc], dtype=np.int64),
-                 "attention_mask": np.array([e.attention_mask for e in enc], dtype=np.int64),
-                 "token_type_ids": np.array([e.type_ids for e in enc], dtype=np.int64)}
+        feeds = _feeds(self._tokenizer, texts, [*self._inputs, "attention_mask"])
         hidden = self._session({k: feeds[k] for k in self._inputs})
         return pool(hidden, feeds["attention_mask"], self._spec.modes)
 

@@ -42,8 +42,8 @@ EmbOpt = Annotated[str | None, typer.Option(
     "--embedding-model", help="sentence-transformers model name or folder.")]
 EmbBackendOpt = Annotated[str | None, typer.Option(
     "--embedding-backend", help="torch, onnx or onnx-int8 (onnxruntime; pip install "
-                                "'cited-rag[onnx]'), or openvino ('cited-rag[openvino]') "
-                                "[default: torch].")]
+                                "'cited-rag[onnx]'), or openvino or openvino-int8 "
+                                "('cited-rag[openvino]') [default: torch].")]
 
 
 def fail(message: str, code: int = 1) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,11 +61,45 @@ def candidate_sentences(passages: list[Passage]) -> list[tuple[Passage, int, int
     return out
 
 
+class SentenceVectors:
+    """Sentence vectors of one embedder, kept (least recently used out) so that sentences
+    seen by earlier questions are not embedded again."""
+
+    def __init__(self, embedder: Embedder, size: int = 20_000) -> None:
+        if size < 0:
+            raise ValueError(f"size must be >= 0, got {size}")
+        self.embedder = embedder
+        self.size = size
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._vectors)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+        fresh = self.embedder.embed_documents(missing) if missing else []
+        with self._lock:
+            found = {t: v for t, v in zip(missing, fresh, strict=True)}
+            for t in texts:
+                if t in self._vectors:
+                    found.setdefault(t, self._vectors[t])
+                    self._vectors.move_to_end(t)
+            self._vectors.update((t, np.asarray(v, np.float32)) for t, v in
+                                 zip(missing, fresh, strict=True))
+            while len(self._vectors) > self.size:
+                self._vectors.popitem(last=False)
+        return np.asarray([found[t] for t in texts], np.float32).reshape(len(texts), -1)
+
+
 def score_sentences(question: str, passages: list[Passage], embedder: Embedder,
-                    dense_weight: float = 0.6) -> list[ScoredSentence]:
+                    dense_weight: float = 0.6, cache: SentenceVectors | None = None
+                    ) -> list[ScoredSentence]:
     """Score every sentence of the passages against the question: cosine similarity of
     embeddings, idf-weighted lexical overlap, and a small prior for the passage's rank.
-    A sentence whose words repeat an earlier one's is scored once."""
+    A sentence whose words repeat an earlier one's is scored once. ``cache`` keeps the
+    sentence vectors across questions."""
     cands = []
     seen: set[str] = set()
     for p, s, e in candidate_sentences(passages):
@@ -80,7 +116,8 @@ def score_sentences(question: str, passages: list[Passage], embedder: Embedder,
     n = len(cands)
     idf = {t: math.log(1 + n / (1 + sum(t in d for d in docs_tokens))) for t in set(qtok)}
     qv = np.asarray(embedder.embed_query(normalize_text(question)), np.float32)
-    sv = embedder.embed_documents([normalize_text(c[3]) for c in cands])
+    texts = [normalize_text(c[3]) for c in cands]
+    sv = cache.embed(texts) if cache is not None else embedder.embed_documents(texts)
     dense = sv @ qv if len(sv) else np.zeros(0)
     out = []
     for (p, s, e, text), d in zip(cands, dense, strict=True):

@@ -17,7 +17,13 @@ from index.embedders import Embedder, make_embedder
 from index.loaders import instruction_like
 from rag.config import Settings
 from rag.errors import QuestionError
-from rag.evidence import is_yes_no, passages_as_evidence, score_sentences, select_evidence
+from rag.evidence import (
+    SentenceVectors,
+    is_yes_no,
+    passages_as_evidence,
+    score_sentences,
+    select_evidence,
+)
 from rag.generators import Generator, make_generator, served_generator
 from rag.prompts import (
     REFUSAL_MESSAGE,
@@ -88,6 +94,7 @@ class Pipeline:
         self._retriever: HybridRetriever | None = None
         self._lock = threading.RLock()
         self._suspicious: dict[tuple[str, str], bool] = {}
+        self.sentence_vectors = SentenceVectors(self.embedder)
 
     # ---- components -------------------------------------------------------------
     @property
@@ -234,7 +241,7 @@ class Pipeline:
         t = time.perf_counter()
         # documents that address the model (prompt injection) are shown, never evidence
         trusted = [p for p in passages if not self._addresses_model(p.doc)]
-        scored = score_sentences(q, trusted, self.embedder)
+        scored = score_sentences(q, trusted, self.embedder, cache=self.sentence_vectors)
         evidence = fit_budget(select_evidence(scored, self.settings.evidence_sentences),
                               self.evidence_budget())
         timings["evidence_s"] = time.perf_counter() - t
@@ -292,7 +299,8 @@ class Pipeline:
 
     def _refusal(self, q: str, passages: list[Passage], reason: str, best: float,
                  raw: str = "") -> Answer:
-        closest = "; ".join(f"{p.title} ({p.doc})" for p in passages[:3])
+        docs = list(dict.fromkeys((p.title, p.doc) for p in passages[:3]))  # distinct
+        closest = "; ".join(f"{title} ({doc})" for title, doc in docs)
         msg = REFUSAL_MESSAGE + (f" Closest passages: {closest}." if closest else "")
         return Answer(q, msg, True, [], passages, [], mode="verified",
                       raw_answer=raw, refusal_reason=f"{reason} (best evidence {best:.2f})")

@@ -72,3 +72,34 @@ def test_any_text_chunks_into_exact_spans(text):
         assert ch.text.strip()
         for s, e in ch.sentences:
             assert 0 <= s < e <= len(text)
+
+
+ABBREVIATED = ("Dr. Smith met Mr. Jones at 5 p.m. on Jan. 5. He paid $3.50 for No. 5, i.e. the "
+               "best one. See fig. 3 and vol. 2 of the U.S. report. St. Louis is big. Prof. X "
+               "agreed. It cost approx. 40 USD. Gen. Lee and Capt. Hook met at 10 a.m. today.")
+
+
+@pytest.mark.parametrize("text", [ABBREVIATED, (NHS_CORPUS / DHSC_DOC).read_text("utf-8"),
+                                  " ".join([ABBREVIATED] * 20)])
+def test_the_fast_abbreviation_pass_gives_pysbds_sentences(text):
+    import pysbd
+
+    from index.chunking import _pysbd_sentences
+
+    plain = pysbd.Segmenter(language="en", clean=False, char_span=False)
+    assert _pysbd_sentences(text) == plain.processor(text).process()
+    assert "Dr. Smith met Mr. Jones at 5 p.m. on Jan. 5." in _pysbd_sentences(ABBREVIATED)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(list("aB .\t\r\n") + ["Dr.", "\u2019", "\u00a0", "\u00ad",
+                                                     "No.", "  ", "U.S.", "5", "p.m."]),
+                max_size=30).map("".join))
+def test_the_fast_abbreviation_pass_matches_pysbd_on_any_text(text):
+    import pysbd
+
+    from index.chunking import _pysbd_sentences
+
+    plain = pysbd.Segmenter(language="en", clean=False, char_span=False)
+    line = text.replace("\n", " ")
+    assert _pysbd_sentences(line) == (plain.processor(line).process() if line else [])

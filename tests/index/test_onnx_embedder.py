@@ -1,12 +1,16 @@
-"""The onnxruntime (fp32, int8) and OpenVINO embedding backends against the torch one, on the
-real all-MiniLM-L6-v2; plus the plumbing (factory, errors, cache reuse, atomic export)."""
+"""The onnxruntime (fp32, int8) and OpenVINO (fp32, int8) embedding backends against the torch
+one, on the real all-MiniLM-L6-v2; plus the plumbing (factory, errors, cache reuse, atomic
+export and quantization, calibration texts)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import sys
 import typing
+from pathlib import Path
+from unittest.mock import MagicMock
 
 import numpy as np
 import pytest
@@ -64,6 +68,16 @@ def openvino_emb(onnx_cache):
     return emb
 
 
+@pytest.fixture(scope="session")
+def openvino_int8(onnx_cache):
+    """Quantized once per session (about 20 s on 2 cores), into the shared cache."""
+    pytest.importorskip("openvino")
+    pytest.importorskip("nncf")
+    emb = make_embedder(DEFAULT_EMBEDDING_MODEL, "openvino-int8", cache_dir=onnx_cache)
+    emb.warm_up()
+    return emb
+
+
 def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
 
@@ -88,6 +102,38 @@ def test_onnx_vectors_match_torch(real_embedder, onnx_fp32, onnx_int8, openvino_
 
 
 @pytest.mark.model
+def test_openvino_int8_vectors_match_torch(real_embedder, openvino_int8):
+    texts = nhs_sentences()
+    ref = real_embedder.embed_documents(texts)
+    vecs = openvino_int8.embed_documents(texts)
+    assert vecs.dtype == np.float32 and vecs.shape == ref.shape
+    assert openvino_int8.dim == real_embedder.dim and openvino_int8.backend == "openvino-int8"
+    np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+    assert cosines(vecs, ref).min() >= 0.98  # 0.997 measured (0.994 on SQuAD text)
+    q = openvino_int8.embed_query(texts[0])
+    assert float(q @ vecs[0]) >= 0.999  # alone or inside a padded batch
+
+
+@pytest.mark.model
+def test_openvino_int8_runs_int8_kernels(openvino_int8):
+    import openvino as ov
+
+    path = openvino_int8.model_path
+    assert path.name == ox.OV_INT8_FILE and path.with_suffix(".bin").is_file()
+    model = ov.Core().read_model(str(path))
+    ops = model.get_ordered_ops()
+    fake_quantize = [op for op in ops if op.get_type_name() == "FakeQuantize"]
+    int8_weights = [op for op in ops if op.get_type_name() == "Constant"
+                    and op.get_element_type() == ov.Type.i8]
+    assert len(fake_quantize) >= 36 and len(int8_weights) >= 36  # 6 layers x 6 MatMuls
+    runtime = ov.Core().compile_model(model, "CPU").get_runtime_model()
+    info = [op.get_rt_info() for op in runtime.get_ordered_ops()]
+    precisions = {i["runtimePrecision"].astype(str) for i in info
+                  if i["layerType"].astype(str) == "FullyConnected"}
+    assert precisions & {"u8", "i8", "I8"}, precisions
+
+
+@pytest.mark.model
 def test_truncates_at_max_seq_length(onnx_fp32, real_embedder):
     long = " ".join(nhs_sentences(40)) * 3  # far over 256 tokens
     assert onnx_fp32._spec.max_seq_length == 256
@@ -98,26 +144,26 @@ def test_truncates_at_max_seq_length(onnx_fp32, real_embedder):
 
 @pytest.mark.model
 def test_same_top_passage_with_each_backend(tmp_path, real_index, real_embedder, onnx_fp32,
-                                            onnx_int8, openvino_emb):
+                                            onnx_int8, openvino_emb, openvino_int8):
     from index import store
     from index.builder import build_index
     from rag.retrieval import HybridRetriever
 
     tops = {}
     for name, emb in (("torch", real_embedder), ("onnx", onnx_fp32), ("onnx-int8", onnx_int8),
-                      ("openvino", openvino_emb)):
+                      ("openvino", openvino_emb), ("openvino-int8", openvino_int8)):
         path = real_index if name == "torch" else tmp_path / name
         if name != "torch":
             build_index(NHS_CORPUS, path, emb)
         data = store.load(path, embedding_model=emb.name)
         hit = HybridRetriever(data, emb, mode="dense").retrieve(QUESTION, 1)[0]
         tops[name] = (hit.doc, hit.start, hit.end)
-    assert tops["onnx"] == tops["torch"] == tops["onnx-int8"] == tops["openvino"]
+    assert len(set(tops.values())) == 1, tops
     assert tops["torch"][0] == DHSC_DOC
 
 
 @pytest.mark.model
-def test_export_is_reused(onnx_cache, onnx_fp32, monkeypatch):
+def test_export_is_reused(onnx_cache, onnx_fp32, openvino_int8, monkeypatch):
     files = sorted(onnx_cache.rglob("*"))
     stamps = {p: p.stat().st_mtime_ns for p in files}
 
@@ -126,14 +172,16 @@ def test_export_is_reused(onnx_cache, onnx_fp32, monkeypatch):
 
     monkeypatch.setattr(ox, "export_onnx", no_export)
     monkeypatch.setattr(ox, "quantize_onnx", no_export)
-    for backend in ("onnx", "onnx-int8", "openvino"):
+    monkeypatch.setattr(ox, "quantize_openvino", no_export)
+    for backend in ("onnx", "onnx-int8", "openvino", "openvino-int8"):
         emb = make_embedder(DEFAULT_EMBEDDING_MODEL, backend, cache_dir=onnx_cache)
         emb.warm_up()
         assert emb.model_path.parent.parent == onnx_cache
     assert sorted(onnx_cache.rglob("*")) == files
     assert {p: p.stat().st_mtime_ns for p in files} == stamps
     names = {p.name for p in files if p.is_file()}
-    assert names == {ox.FP32_FILE, ox.INT8_FILE}  # no temporary file left behind
+    # no temporary file left behind
+    assert names == {ox.FP32_FILE, ox.INT8_FILE, ox.OV_INT8_FILE, "model_int8.bin"}
     assert re.fullmatch(r"all-MiniLM-L6-v2-[0-9a-f]{12}", onnx_fp32.model_path.parent.name)
 
 
@@ -147,6 +195,52 @@ def test_quantizing_leaves_logging_alone(onnx_cache, tmp_path):
     ox.quantize_onnx(fp32, tmp_path / ox.INT8_FILE)
     assert (root.handlers, root.level, root.filters) == before
     assert [p.name for p in tmp_path.iterdir()] == [ox.INT8_FILE]
+
+
+@pytest.mark.model
+def test_failed_openvino_quantization_leaves_no_model(onnx_cache, tmp_path, monkeypatch):
+    ov = pytest.importorskip("openvino")
+
+    class FakeNncf:  # the real feeds and model, without the 20 s of calibration
+        ModelType = type("ModelType", (), {"TRANSFORMER": "transformer"})
+        Dataset = list
+
+        @staticmethod
+        def quantize(model, data, **kw):
+            assert len(data) == 300 and kw["subset_size"] == 300
+            assert set(data[0]) == {"input_ids", "attention_mask", "token_type_ids"}
+            return model
+
+    def crash(model, path, **_kw):
+        Path(path).write_text("<half an")
+        Path(path).with_suffix(".bin").write_bytes(b"\0" * 16)
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(ox, "_import_nncf", lambda: FakeNncf)
+    monkeypatch.setattr(ov, "save_model", crash)
+    fp32 = next(onnx_cache.rglob(ox.FP32_FILE))
+    with pytest.raises(RuntimeError, match="disk full"):
+        ox.quantize_openvino(fp32, tmp_path / ox.OV_INT8_FILE,
+                             ox.local_model_folder(DEFAULT_EMBEDDING_MODEL))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_calibration_texts_are_fixed_and_varied(tmp_path):
+    from index.calibration import BUNDLED_CORPUS, calibration_texts
+
+    vocab = ["zebra", "quokka", "##s", "42", "xylophone", "[PAD]", "ox"]
+    texts = calibration_texts(vocab)
+    assert texts == calibration_texts(vocab) and len(texts) == 300
+    corpus = " ".join(" ".join(f.read_text(encoding="utf-8").split())
+                      for f in sorted(BUNDLED_CORPUS.glob("*.txt")))
+    assert sum(t in corpus for t in texts) == 100  # a third: windows of the bundled corpus
+    assert any(t.endswith("?") for t in texts)  # questions, as queries are
+    lengths = sorted(len(t.split()) for t in texts)
+    assert lengths[0] <= 5 and lengths[-1] >= 100
+    words = {"zebra", "quokka", "xylophone"}  # a third: whole words of the vocabulary
+    assert sum(set(t.replace(".", "").split()) <= words for t in texts) == 100
+    alone = calibration_texts(vocab, corpus=tmp_path)  # no corpus: generated text only
+    assert len(alone) == 300 and not any(t in corpus for t in alone)
 
 
 def test_default_cache_is_under_rag_home(tmp_path, monkeypatch):
@@ -171,7 +265,7 @@ def test_failed_export_leaves_no_model(tmp_path, monkeypatch):
 
 
 def test_bad_backend_names_the_valid_ones():
-    with pytest.raises(ValueError, match="torch, onnx, onnx-int8, openvino; got 'tensorrt'"):
+    with pytest.raises(ValueError, match="onnx-int8, openvino, openvino-int8; got 'tensorrt'"):
         make_embedder(backend="tensorrt")
     from rag.config import Settings
 
@@ -186,10 +280,25 @@ def test_missing_runtime_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "openvino", None)
     with pytest.raises(ModelError, match=re.escape("pip install 'cited-rag[onnx]'")):
         make_embedder(backend="onnx-int8")
-    with pytest.raises(ModelError, match=re.escape("pip install 'cited-rag[openvino]'")):
-        make_embedder(backend="openvino")
-    with pytest.raises(ValueError, match="onnxruntime only"):
-        ox.OnnxEmbedder(quantized=True, runtime="openvino")
+    for backend in ("openvino", "openvino-int8"):
+        with pytest.raises(ModelError, match=re.escape("pip install 'cited-rag[openvino]'")):
+            make_embedder(backend=backend)
+
+
+def test_nncf_imports_without_telemetry():
+    pytest.importorskip("nncf")
+    before = sys.modules.get("openvino_telemetry")
+    ox._import_nncf()
+    assert sys.modules.get("openvino_telemetry") is before
+    telemetry = sys.modules["nncf.telemetry.wrapper"].telemetry
+    assert isinstance(telemetry, MagicMock) or telemetry._impl.consent is False
+
+
+def test_missing_nncf_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "nncf", None)
+    with pytest.raises(ModelError, match=re.escape("nncf, which is not installed; install it "
+                                                   "with: pip install 'cited-rag[openvino]'")):
+        ox._import_nncf()
 
 
 def test_construction_is_lazy_and_validates(tmp_path):
@@ -203,6 +312,9 @@ def test_construction_is_lazy_and_validates(tmp_path):
     with pytest.raises(ValueError, match="threads"):
         ox.OnnxEmbedder(threads=0)
     assert isinstance(make_embedder(), SentenceTransformerEmbedder)
+    if importlib.util.find_spec("openvino"):
+        emb = make_embedder("no/such-model", "openvino-int8", cache_dir=tmp_path / "c")
+        assert emb.backend == "openvino-int8" and emb.quantized and emb.runtime == "openvino"
 
 
 def test_pipeline_builds_the_configured_backend():

@@ -52,6 +52,8 @@ def test_model_refusal_is_a_refusal_with_closest_passages(tmp_path, nhs_corpus, 
     ans = pipe.ask("Who replaced Simon Bolton as chief executive?")
     assert ans.refused and ans.citations == [] and ans.retrieved
     assert "Closest passages" in ans.answer
+    named = ans.answer.split("Closest passages: ", 1)[1].rstrip(".").split("; ")
+    assert len(named) == len(set(named)) == len({p.doc for p in ans.retrieved[:3]})
 
 
 def test_model_refusal_against_strong_evidence_quotes_it(tmp_path, nhs_corpus, fake_embedder):
