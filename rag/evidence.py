@@ -78,18 +78,17 @@ class SentenceVectors:
 
     def embed(self, texts: list[str]) -> np.ndarray:
         with self._lock:
-            missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
-        fresh = self.embedder.embed_documents(missing) if missing else []
-        with self._lock:
-            found = {t: v for t, v in zip(missing, fresh, strict=True)}
-            for t in texts:
-                if t in self._vectors:
-                    found.setdefault(t, self._vectors[t])
-                    self._vectors.move_to_end(t)
-            self._vectors.update((t, np.asarray(v, np.float32)) for t, v in
-                                 zip(missing, fresh, strict=True))
-            while len(self._vectors) > self.size:
-                self._vectors.popitem(last=False)
+            found = {t: self._vectors[t] for t in texts if t in self._vectors}
+            for t in found:
+                self._vectors.move_to_end(t)
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        if missing:
+            fresh = self.embedder.embed_documents(missing)
+            with self._lock:
+                for t, v in zip(missing, fresh, strict=True):
+                    found[t] = self._vectors[t] = np.asarray(v, np.float32)
+                while len(self._vectors) > self.size:
+                    self._vectors.popitem(last=False)
         return np.asarray([found[t] for t in texts], np.float32).reshape(len(texts), -1)
 
 
