@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eval.gold import GoldItem, load_gold
 from eval.metrics import locate, retrieval_scores
 from index import store
 from index.builder import build_index
@@ -50,7 +51,7 @@ def bench_chunks(n: int, words: int, squad: Path = SQUAD,
     return [" ".join(toks[(i * stride) % (len(toks) - words + 1):][:words]) for i in range(n)]
 
 
-def retrieval_quality(emb: Embedder, corpus: Path, work: Path, items: list[dict],
+def retrieval_quality(emb: Embedder, corpus: Path, work: Path, items: list[GoldItem],
                       k: int) -> dict[str, float]:
     """recall_all@k and MRR (in %) per retrieval mode, the corpus indexed with ``emb``."""
     build_index(corpus, work, emb)
@@ -61,8 +62,8 @@ def retrieval_quality(emb: Embedder, corpus: Path, work: Path, items: list[dict]
         retriever = HybridRetriever(data, emb, mode=mode)
         rows = []
         for it in items:
-            got = [p.brief() for p in retriever.retrieve(it["question"], k)]
-            evidence = [(e["doc"], locate(docs[e["doc"]], e["text"])) for e in it["evidence"]]
+            got = [p.brief() for p in retriever.retrieve(it.question, k)]
+            evidence = [(e.doc, locate(docs[e.doc], e.text)) for e in it.evidence]
             rows.append(retrieval_scores(got, evidence, k))
         out[f"{mode} recall"] = 100 * sum(r["recall_all"] for r in rows) / len(rows)
         out[f"{mode} MRR"] = 100 * sum(r["rr"] for r in rows) / len(rows)
@@ -80,9 +81,7 @@ def main() -> None:
     ap.add_argument("--gold", type=Path, default=GOLD)
     ap.add_argument("--corpus", type=Path, default=BUNDLED_CORPUS)
     args = ap.parse_args()
-    items = [json.loads(line) for line in args.gold.read_text(encoding="utf-8").splitlines()
-             if line.strip()]
-    items = [it for it in items if it.get("answerable") and it.get("evidence")]
+    items = [it for it in load_gold(args.gold) if it.answerable and it.evidence]
     chunks = bench_chunks(args.chunks, args.words, corpus=args.corpus)
     work = Path(tempfile.mkdtemp(prefix="embedding-backends-"))
     rows: dict[str, dict] = {}
@@ -105,7 +104,7 @@ def main() -> None:
         for backend, emb in embedders.items():
             for it in items:
                 t0 = time.perf_counter()
-                emb.embed_documents([it["question"]])
+                emb.embed_documents([it.question])
                 lat[backend].append(1e3 * (time.perf_counter() - t0))
     for backend in embedders:
         rows[backend]["query ms"] = float(np.median(lat[backend]))

@@ -10,10 +10,10 @@ answerable gold question in each retrieval mode and prints recall_all / recall_a
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from pathlib import Path
 
+from eval.gold import load_gold
 from eval.metrics import locate, retrieval_scores
 from index import store, vectorstores
 from index.builder import build_index
@@ -30,9 +30,7 @@ def main() -> None:
     ap.add_argument("--gold", type=Path, default=GOLD)
     ap.add_argument("--corpus", type=Path, default=BUNDLED_CORPUS)
     args = ap.parse_args()
-    items = [json.loads(line) for line in args.gold.read_text(encoding="utf-8").splitlines()
-             if line.strip()]
-    items = [it for it in items if it.get("answerable") and it.get("evidence")]
+    items = [it for it in load_gold(args.gold) if it.answerable and it.evidence]
     emb = SentenceTransformerEmbedder()
     work = Path(tempfile.mkdtemp(prefix="store-recall-"))
     specs = {"faiss": vectorstores.StoreSpec(),
@@ -46,9 +44,9 @@ def main() -> None:
             retriever = HybridRetriever(data, emb, mode=mode)
             rows = []
             for it in items:
-                got = [p.brief() for p in retriever.retrieve(it["question"], args.k)]
-                evidence = [(e["doc"], locate(docs[e["doc"]], e["text"]))
-                            for e in it["evidence"]]
+                got = [p.brief() for p in retriever.retrieve(it.question, args.k)]
+                evidence = [(e.doc, locate(docs[e.doc], e.text))
+                            for e in it.evidence]
                 rows.append(retrieval_scores(got, evidence, args.k))
             results[f"{name}/{mode}"] = {
                 m: round(100 * sum(r[m] for r in rows) / len(rows), 1)
