@@ -43,7 +43,8 @@ _AUX = set("is are was were am be been do does did has have had will would can c
 def answer_kind(question: str) -> str | None:
     """What the question asks for: "name", "number", "date", "duration" or None."""
     q = normalize_text(question).lower()
-    if re.match(r"\s*(who|whom|whose|where)\b", q):
+    if re.match(r"\s*(who|whom|whose|where)\b", q) or re.search(
+            r"\b(what|which) (is|was|are|were) (the|his|her|its|their) names?( of\b|\s*\?)", q):
         return "name"
     if re.search(r"\bhow (many|much)\b", q):
         return "number"

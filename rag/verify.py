@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from index.normalize import normalize_text
 from index.text import STOPWORDS, content_tokens, words
-from rag.relevance import answer_kind, relevance_problem
+from rag.relevance import answer_kind, names, relevance_problem
 from rag.types import Citation, Evidence, SentenceSupport
 
 CITE = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
@@ -38,6 +38,9 @@ class VerifyConfig:
     # how many, when, how long) that the sentence holds, since that is evidence too
     quote_typed: float = 0.5
     quote_untyped: float = 0.8
+    # the typed gate when the model said "not in the documents" (rather than giving an
+    # answer that failed verification); rag.pipeline.Thresholds says how it was fitted
+    quote_refused: float = 0.4
 
 
 def move_markers_before_punct(text: str) -> str:
@@ -251,21 +254,40 @@ def on_topic(checked: list[SentenceSupport], question: str, evidence: list[Evide
 
 
 def best_quote(question: str, evidence: list[Evidence], cfg: VerifyConfig | None = None,
-               exclude: frozenset[int] = frozenset()) -> Evidence | None:
+               exclude: frozenset[int] = frozenset(), refused: bool = False
+               ) -> Evidence | None:
     """The best-scored evidence sentence that can stand as the answer: it holds enough of
-    the question's words, every number the question states, and passes the relevance
-    checks as a quote."""
+    the question's words (``refused``: the model declined, so the lower typed gate), every
+    number and name the question states, and passes the relevance checks as a quote."""
     cfg = cfg or VerifyConfig()
-    gate = cfg.quote_typed if answer_kind(question) else cfg.quote_untyped
+    typed = cfg.quote_refused if refused else cfg.quote_typed
+    gate = typed if answer_kind(question) else cfg.quote_untyped
     for e in sorted(evidence, key=lambda e: -e.score):
         if e.n in exclude:
             continue
         numbers = set(_NUM.findall(normalize_text(e.text)))  # "in the 14th century" is
         if any(n not in numbers for n in _NUM.findall(normalize_text(question))):  # a must
             continue
+        if not names_held(question, e.text):
+            continue
         if e.lexical >= gate and not relevance_problem(question, e.text, [e.text], quote=True):
             return e
     return None
+
+
+def names_held(question: str, text: str) -> bool:
+    """Whether ``text`` names everything the question names ("How many redundancies did
+    NHSX make?" is not answered by a sentence about NHS Digital). A name matches a word it
+    begins or that begins it ("Europe", "European"). A possessor ("Robert's army") is not
+    required: the answering sentence often calls it "he" or "his"."""
+    have = set(words(text))
+    for n in names(question):
+        if re.search(r"['’]s$", n):
+            continue
+        if n not in have and not any(w.startswith(n) or (len(w) >= 4 and n.startswith(w))
+                                     for w in have):
+            return False
+    return True
 
 
 def quote(ev: Evidence, prefix: str = "") -> SentenceSupport:
@@ -286,7 +308,7 @@ def when_refused(question: str, evidence: list[Evidence], yes_no: bool,
             return []
         says = support(question, [top.text]) >= 1.0 and not has_negation(top.text)
         return [quote(top, "Yes:" if says else "No:")]
-    ev = best_quote(question, evidence, cfg)
+    ev = best_quote(question, evidence, cfg, refused=True)
     return [quote(ev)] if ev else []
 
 

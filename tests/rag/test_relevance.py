@@ -15,6 +15,8 @@ def test_answer_kind_from_the_wh_word():
     assert answer_kind("How long is the track record?") == "duration"
     assert answer_kind("Where was it located?") == "name"
     assert answer_kind("Which list did they develop?") is None
+    assert answer_kind("What was the name of Bohemond's nephew?") == "name"
+    assert answer_kind("What was the name change about?") is None
 
 
 def test_the_kind_must_be_new_to_the_question():
