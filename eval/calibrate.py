@@ -23,13 +23,10 @@ from eval.gold import GoldItem, load_gold
 
 def best_evidence_scores(pipeline, items: Sequence[GoldItem], k: int | None = None
                          ) -> list[tuple[float, bool]]:
-    from rag.evidence import score_sentences
-
     out = []
     for item in items:
         passages = pipeline.retriever.retrieve(item.question, k or pipeline.settings.k)
-        scored = score_sentences(item.question, passages, pipeline.embedder,
-                                 cache=pipeline.sentence_vectors)
+        scored, _ = pipeline.evidence_for(item.question, passages)
         out.append((scored[0].score if scored else 0.0, item.answerable))
     return out
 

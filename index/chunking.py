@@ -79,7 +79,8 @@ def _fast_sentences(text: str) -> list[str]:
 
 
 def _split_paragraph(text: str, fast: bool = False) -> list[tuple[int, int]]:
-    """Sentence spans inside one paragraph (no newlines), trimmed of whitespace."""
+    """Sentence spans inside one paragraph (no newlines), trimmed of whitespace. Text the
+    segmenter leaves out (pysbd drops " !!") becomes a span of its own, so none is lost."""
     spans: list[tuple[int, int]] = []
     pos = 0
     for sent in (_fast_sentences if fast else _pysbd_sentences)(text):
@@ -88,14 +89,21 @@ def _split_paragraph(text: str, fast: bool = False) -> list[tuple[int, int]]:
             continue
         start = text.find(s, pos)
         if start < 0:  # segmenter changed the text; fall back to the rest of the paragraph
-            rest = text[pos:].strip()
-            if rest:
-                start = text.index(rest, pos)
-                spans.append((start, start + len(rest)))
             break
+        _add_trimmed(spans, text, pos, start)
         spans.append((start, start + len(s)))
         pos = start + len(s)
+    _add_trimmed(spans, text, pos, len(text))
     return spans
+
+
+def _add_trimmed(spans: list[tuple[int, int]], text: str, start: int, end: int) -> None:
+    """Append the span of ``text[start:end]`` without its outer whitespace, if any is left."""
+    piece = text[start:end]
+    kept = piece.strip()
+    if kept:
+        a = start + piece.index(kept)
+        spans.append((a, a + len(kept)))
 
 
 # pysbd is quadratic in the length of what it is given (80 KB in one line: seconds, 1 MB:

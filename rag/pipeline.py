@@ -18,6 +18,7 @@ from index.loaders import instruction_like
 from rag.config import Settings
 from rag.errors import QuestionError
 from rag.evidence import (
+    ScoredSentence,
     SentenceVectors,
     is_yes_no,
     passages_as_evidence,
@@ -33,7 +34,7 @@ from rag.prompts import (
     verified_messages,
 )
 from rag.retrieval import HybridRetriever
-from rag.types import Answer, Citation, Passage, SentenceSupport
+from rag.types import Answer, Citation, Evidence, Passage, SentenceSupport
 from rag.verify import (
     CITE,
     VerifyConfig,
@@ -53,6 +54,12 @@ _IDK = re.compile(r"\b(i don'?t know|not in (the )?documents|cannot (be )?(answe
                   r"|no (relevant )?information|not (mentioned|provided|stated))\b", re.I)
 
 
+def declined(text: str) -> bool:
+    """Whether a verified-mode reply says the evidence does not answer."""
+    return REFUSAL_TOKEN.lower() in text.lower() or bool(_IDK.search(text) and
+                                                         not CITE.search(text))
+
+
 @dataclass(frozen=True)
 class Thresholds:
     """Refusal and support thresholds. ``refuse_below`` is fitted on the NHS and SQuAD
@@ -66,11 +73,12 @@ class Thresholds:
     # number, date or duration and the sentence holds one) and passes the relevance
     # checks (rag.relevance) and names all the question names; a yes/no question is then
     # answered from it. ``quote_refused`` replaces ``quote_typed`` when the model said
-    # "not in the documents". It was fitted on the questions the model refused in the NHS
-    # gold set and in a SQuAD sample held out from the reported one (seed 1): the lowest
-    # value that quotes no sentence for an unanswerable question there that 0.5 did not
-    # (0.35 quoted one more for SQuAD, 0.3 one for NHS). After an answer that failed
-    # verification, 0.4 quoted a wrong sentence for an NHS question, so 0.5 stays there.
+    # "not in the documents". ``python -m eval.quote_gate`` fitted it on the questions the
+    # model declines in the NHS gold set and in a SQuAD sample held out from the reported
+    # one (seed 1): the lowest value that quotes no sentence for an unanswerable question
+    # there that 0.5 did not (0.35 quoted one more for SQuAD, 0.3 one for NHS). After an
+    # answer that failed verification, 0.4 quoted a wrong sentence for an NHS question,
+    # so 0.5 stays there.
     quote_when_refused: float = 0.8
     quote_typed: float = 0.5
     quote_refused: float = 0.4
@@ -244,13 +252,19 @@ class Pipeline:
                      refusal_reason="model" if refused else "")
         yield self._finish(ans, timings, t0)
 
-    def _verified(self, q: str, passages: list[Passage], timings: dict, t0: float):
-        t = time.perf_counter()
-        # documents that address the model (prompt injection) are shown, never evidence
+    def evidence_for(self, q: str, passages: list[Passage]
+                     ) -> tuple[list[ScoredSentence], list[Evidence]]:
+        """The scored sentences of the passages, best first, and the numbered evidence
+        the verified prompt shows. Documents that address the model (prompt injection)
+        are shown to the user, never used as evidence."""
         trusted = [p for p in passages if not self._addresses_model(p.doc)]
         scored = score_sentences(q, trusted, self.embedder, cache=self.sentence_vectors)
-        evidence = fit_budget(select_evidence(scored, self.settings.evidence_sentences),
-                              self.evidence_budget())
+        return scored, fit_budget(select_evidence(scored, self.settings.evidence_sentences),
+                                  self.evidence_budget())
+
+    def _verified(self, q: str, passages: list[Passage], timings: dict, t0: float):
+        t = time.perf_counter()
+        scored, evidence = self.evidence_for(q, passages)
         timings["evidence_s"] = time.perf_counter() - t
         best = scored[0].score if scored else 0.0
         if best < self.thresholds.refuse_below:
@@ -268,7 +282,7 @@ class Pipeline:
         cfg = VerifyConfig(self.thresholds.support, quote_typed=self.thresholds.quote_typed,
                            quote_untyped=self.thresholds.quote_when_refused,
                            quote_refused=self.thresholds.quote_refused)
-        if REFUSAL_TOKEN.lower() in text.lower() or (_IDK.search(text) and not CITE.search(text)):
+        if declined(text):
             checked = when_refused(q, evidence, yes_no, cfg)
             if not checked:
                 yield self._finish(self._refusal(q, passages, "model", best, text), timings, t0)

@@ -49,6 +49,12 @@ def test_no_overlap_gives_a_partition():
     assert len(sents) == len(set(sents)) == 40
 
 
+def test_text_the_segmenter_drops_is_kept_as_a_span():
+    # pysbd returns no sentence for " !!"; the text must still be indexed
+    assert split_sentences(" !!") == [(1, 3)]
+    assert split_sentences("Fine. !!") == [(0, 5), (6, 8)]
+
+
 def test_long_sentences_are_cut_at_word_boundaries():
     text = " ".join(["word"] * 500)
     chunks = chunk_document(make_doc(text), ChunkerConfig(chunk_words=100, overlap_words=0))
