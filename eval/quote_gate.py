@@ -76,17 +76,11 @@ def sweep(cases: Sequence[Declined], gates: Sequence[float]) -> list[dict]:
 def fitted_gate(rows_by_set: dict[str, list[dict]], reference: float = 0.5) -> float:
     """The lowest gate quoting, in every set, no more unanswerable questions than
     ``reference`` does (the gates of each set's rows, swept from high to low)."""
+    quoted = [{r["gate"]: r["unanswerable_quoted"] for r in rows}
+              for rows in rows_by_set.values()]
     best = reference
-    gates = sorted({r["gate"] for rows in rows_by_set.values() for r in rows}, reverse=True)
-    for gate in gates:
-        if gate > reference:
-            continue
-        ok = True
-        for rows in rows_by_set.values():
-            by_gate = {r["gate"]: r["unanswerable_quoted"] for r in rows}
-            if by_gate[gate] > by_gate[reference]:
-                ok = False
-        if not ok:
+    for gate in sorted({g for q in quoted for g in q if g <= reference}, reverse=True):
+        if any(q[gate] > q[reference] for q in quoted):
             break
         best = gate
     return best
