@@ -11,7 +11,8 @@ import math
 import random
 from pathlib import Path
 
-BUNDLED_CORPUS = Path(__file__).resolve().parent.parent / "data" / "nhs"
+from index.home import BUNDLED_CORPUS
+
 CALIBRATION_TEXTS = 300
 SEED = 20261126
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# the sample corpus beside the package, in a source checkout
+BUNDLED_CORPUS = Path(__file__).resolve().parent.parent / "data" / "nhs"
+
 
 def data_home() -> Path:
     """``$RAG_HOME``, else ``$XDG_DATA_HOME/cited-rag``, else ``~/.local/share/cited-rag``."""

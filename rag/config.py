@@ -11,11 +11,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.ann import FLAT_MAX
 from index.embedders import DEFAULT_EMBEDDING_MODEL
-from index.home import data_home
+from index.home import BUNDLED_CORPUS, data_home
 from rag.models import DEFAULT_MODEL
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-BUNDLED_CORPUS = REPO_ROOT / "data" / "nhs"
 
 
 def default_index_for(corpus: Path) -> Path:
