@@ -7,6 +7,7 @@ characters, the offset of the original character it came from.
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -61,14 +62,17 @@ def normalize(text: str, collapse_spaces: bool = True) -> Normalized:
     # Runs of plain ASCII between the characters that need work are copied whole. A run
     # holds no tab, carriage return or second space in a row, so only its first character
     # can be a space to collapse into the one before it.
-    for m in (_SPECIAL_COLLAPSE if collapse_spaces else _SPECIAL).finditer(text):
-        if m.start() > pos:
+    specials = (m.start() for m in
+                (_SPECIAL_COLLAPSE if collapse_spaces else _SPECIAL).finditer(text))
+    for i in itertools.chain(specials, [len(text)]):  # the end closes the last run
+        if i > pos:
             run_start = pos + (collapse_spaces and text[pos] == " " and last in (" ", "\t"))
-            if run_start < m.start():
-                out.append(text[run_start:m.start()])
-                offsets.extend(range(run_start, m.start()))
-                last = text[m.start() - 1]
-        i = m.start()
+            if run_start < i:
+                out.append(text[run_start:i])
+                offsets.extend(range(run_start, i))
+                last = text[i - 1]
+        if i == len(text):
+            break
         ch = text[i]
         pos = i + 1
         if ch == "\r":
@@ -80,10 +84,6 @@ def normalize(text: str, collapse_spaces: bool = True) -> Normalized:
             out.append(c)
             offsets.append(i)
             last = c
-    if pos < len(text):
-        run_start = pos + (collapse_spaces and text[pos] == " " and last in (" ", "\t"))
-        out.append(text[run_start:])
-        offsets.extend(range(run_start, len(text)))
     return Normalized("".join(out), tuple(offsets), len(text))
 
 
