@@ -10,7 +10,8 @@ QUESTION ?= Did DHSC confirm the taskforce?
 # llama.cpp is compiled for x86-64 with AVX2, plus the AVX512 extensions this CPU reports
 # (prompt processing about 1.5x faster with them), never AMX: a native build
 # (-march=native) also compiles the AMX kernels, and on the 2-core machines this project
-# runs on those crashed every generation (SIGSEGV in ggml_backend_amx_mul_mat).
+# runs on those crashed every generation (SIGSEGV in ggml_backend_amx_mul_mat; a build
+# with only the AMX flags added stops with an illegal instruction on the first prompt).
 # --no-cache-dir keeps pip from reusing a wheel built with other flags.
 CPU_FLAGS := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
 has_cpu = $(if $(filter $(1),$(CPU_FLAGS)),$(2))
