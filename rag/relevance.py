@@ -36,6 +36,9 @@ _NUMBER_WORDS = set("one two three four five six seven eight nine ten eleven twe
                     "half".split())
 _DURATION_WORDS = set("second seconds minute minutes hour hours day days week weeks month "
                       "months year years decade decades century centuries".split())
+# role abbreviations are titles, like "chair", not names: in "Who is the CEO of NHSX?" the
+# name is NHSX, and "CEO" is the role the swapped-entity check pairs with it
+_TITLES = set("ceo cfo coo cto cio cmo ciso cdo md vp mp mep pm".split())
 _AUX = set("is are was were am be been do does did has have had will would can could "
            "should shall may might must".split())
 
@@ -72,7 +75,7 @@ def names(text: str, known: set[str] | None = None) -> list[str]:
         toks = _tokens(sent)
         for i, tok in enumerate(toks):
             low = tok.lower()
-            if not _capitalised(tok) or low in STOPWORDS:
+            if not _capitalised(tok) or low in STOPWORDS or low in _TITLES:
                 continue
             if i == 0 and not (tok.isupper() and len(tok) > 1) and not any(
                     c.isdigit() for c in tok) and low not in (known or set()):

@@ -54,6 +54,15 @@ def test_a_role_paired_with_another_name_is_a_swapped_entity():
                               [CEO])
 
 
+def test_a_role_abbreviation_is_a_role_not_a_name():
+    nhsd_ceo = "-Simon Bolton, NHSD CEO"
+    # "CEO" pairs with NHSX in the question and only with NHSD and NHS in the evidence
+    assert swapped_entity("Who is the CEO of NHSX?", "Simon Bolton, NHSD CEO", [CEO, nhsd_ceo])
+    assert not swapped_entity("Who is the CEO of NHS Digital?", "Simon Bolton", [CEO, nhsd_ceo])
+    # a sentence whose only capitalised word is the role holds no name
+    assert not has_kind("The CEO said so.", "name", "Who said so?", context=CEO)
+
+
 def test_relevance_problem_names_the_check_that_objects():
     assert relevance_problem("How many staff lost jobs?", "Bolton took over.", [TOOK]) == "type"
     assert relevance_problem("Who replaced Simon Bolton?", "Simon Bolton took over from Sarah "
