@@ -59,6 +59,30 @@ def contains(pred: str, golds: Sequence[str]) -> float:
     return float(any(normalize_answer(g) and f" {normalize_answer(g)} " in p for g in golds))
 
 
+_LIST_SEP = re.compile(r",\s+(?:and\s+)?|\s+and\s+")
+
+
+def list_items(gold: str) -> list[str]:
+    """The normalised names of a gold answer that lists names ("Simon Bolton and Matthew
+    Gould", "Denmark, Iceland and Norway"); one item for any other answer ("10th and 11th
+    centuries", "chief information officer of NHS Test and Trace")."""
+    parts = [re.sub(r"^(?:the|a|an)\s+", "", p.strip()) for p in _LIST_SEP.split(gold)]
+    if len(parts) > 1 and all(p[:1].isupper() for p in parts):
+        return [normalize_answer(p) for p in parts]
+    return [normalize_answer(gold)]
+
+
+def matches(pred: str, gold: str) -> bool:
+    """A gold that lists names matches when every name occurs in the answer: naming one
+    of two chief executives is not the answer. Any other gold matches by containment or
+    token F1 >= ``F1_CORRECT``."""
+    items = list_items(gold)
+    if len(items) > 1:
+        p = f" {normalize_answer(pred)} "
+        return all(f" {i} " in p for i in items)
+    return bool(contains(pred, [gold])) or _f1(pred, gold) >= F1_CORRECT
+
+
 def answer_polarity(text: str) -> str | None:
     """'yes'/'no' from a leading yes/no word; otherwise 'no' if a negation cue occurs,
     'yes' for any other non-empty answer; None for an empty one."""
@@ -80,7 +104,7 @@ def score_answer(pred: str, golds: Sequence[str], refused: bool) -> dict:
     """Per-question answer metrics for an answerable question.
 
     ``correct``: for yes/no gold (first answer is yes or no), the polarity matches; otherwise
-    containment or token F1 >= 0.5. A refusal is wrong (and a false refusal)."""
+    a gold answer ``matches``. A refusal is wrong (and a false refusal)."""
     yes_no = is_yes_no_gold(golds)
     out = {"em": 0.0, "f1": 0.0, "contains": 0.0, "correct": False, "contradiction": False,
            "polarity": None, "yes_no": yes_no}
@@ -95,7 +119,7 @@ def score_answer(pred: str, golds: Sequence[str], refused: bool) -> dict:
         out["correct"] = pol == gold
         out["contradiction"] = pol is not None and pol != gold
     else:
-        out["correct"] = bool(out["contains"]) or out["f1"] >= F1_CORRECT
+        out["correct"] = any(matches(pred, g) for g in golds)
     return out
 
 

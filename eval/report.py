@@ -9,10 +9,11 @@ DEFINITIONS = """\
   answers are normalised as in SQuAD (lower case, punctuation, articles and [n] markers
   removed, whitespace collapsed). A factoid answer is correct when a normalised gold answer
   is contained (on word boundaries) in the normalised answer, or its token F1 with a gold
-  answer is >= 0.5. A yes/no question (first gold answer "yes" or "no") is correct when the
-  answer's polarity equals the gold polarity: the answer's leading yes/no word, else "no"
-  if it holds a negation cue (no, not, denied, never, n't, ...), else "yes". A refused
-  answer to an answerable question is wrong.
+  answer is >= 0.5; a gold that lists names ("Simon Bolton and Matthew Gould", "Denmark,
+  Iceland and Norway") needs every name contained. A yes/no question (first gold answer
+  "yes" or "no") is correct when the answer's polarity equals the gold polarity: the
+  answer's leading yes/no word, else "no" if it holds a negation cue (no, not, denied,
+  never, n't, ...), else "yes". A refused answer to an answerable question is wrong.
 - **exact_match / f1 / containment**: SQuAD exact match, token F1 and containment, the
   maximum over the gold answers, averaged over answerable questions (refusals score 0).
 - **overall_accuracy**: correct answers on answerable questions plus refusals on

@@ -37,6 +37,22 @@ def test_score_answer_yes_no_contradiction_and_refusal():
     assert not M.score_answer("Matt Hancock", ["Laura Wade-Gery"], False)["correct"]
 
 
+def test_a_gold_that_lists_names_needs_every_name():
+    gold = ["Simon Bolton and Matthew Gould"]
+    # token F1 is 0.6 here, but the second chief executive is wrong
+    assert not M.score_answer("Simon Bolton and Sarah Wilkinson [1].", gold, False)["correct"]
+    assert M.score_answer("Simon Bolton [1] and Matthew Gould [2].", gold, False)["correct"]
+    assert M.list_items("Denmark, Iceland and Norway") == ["denmark", "iceland", "norway"]
+    assert M.score_answer("NHSX and NHSD budgets [1].", ["NHSX and NHS Digital", "NHSX and NHSD"],
+                          False)["correct"]
+    # "and" inside one name or a phrase is not a list
+    assert M.list_items("chief information officer of NHS Test and Trace") == [
+        "chief information officer of nhs test and trace"]
+    assert M.list_items("10th and 11th centuries") == ["10th and 11th centuries"]
+    assert M.score_answer("Chief information officer of NHS Test.", [
+        "chief information officer of NHS Test and Trace"], False)["correct"]
+
+
 def test_retrieval_recall_and_mrr():
     ev_text = "denied plans for a taskforce"
     spans = M.locate(DOC, ev_text)
