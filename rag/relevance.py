@@ -9,7 +9,8 @@ general to any corpus, catch the common ways a supported sentence misses:
 - inverted relation: "Who replaced X?" is not answered by a sentence whose subject is X
   ("X took over from Y");
 - swapped entity: "Who is the CEO of A?" is not answered by evidence that pairs the role
-  with another name ("CEO of B", "B chair").
+  with another name ("CEO of B", "B chair"); a quoted sentence, whose own answer is
+  unknown, only by the role's owner ("CEO of B").
 """
 
 from __future__ import annotations
@@ -169,16 +170,45 @@ def swapped_entity(question: str, sentence: str, evidence_texts: list[str]) -> b
     return False
 
 
+def _owners(text: str, known: set[str]) -> dict[str, set[str]]:
+    """Stemmed common word -> the names that own it: "CEO of (the) NHS Digital" -> ceo: nhs."""
+    toks = _CLAUSE.findall(normalize_text(text))
+    is_name = set(names(text, known))
+    out: dict[str, set[str]] = {}
+    for i, tok in enumerate(toks[:-2]):
+        low = tok.lower()
+        if low in STOPWORDS or low in is_name or not low.isalpha() or toks[i + 1].lower() != "of":
+            continue
+        j = i + 3 if toks[i + 2].lower() in ("the", "a", "an") and i + 3 < len(toks) else i + 2
+        if toks[j].lower() in is_name:
+            out.setdefault(stem([low])[0], set()).add(toks[j].lower())
+    return out
+
+
+def other_owner(question: str, sentence: str) -> bool:
+    """The question asks for the X of a name ("the CEO of NHSX") and ``sentence`` gives the
+    X of another name ("CEO of the NHS Digital"). The check a quote can take: the names
+    next to a role in a quote may be its answer, but the owner after "of" is not."""
+    known = set(names(sentence))
+    q_names = set(names(question, known))
+    mine = _owners(sentence, known)
+    return any(mine.get(role) and not mine[role] & q_names
+               for role in _owners(question, known))
+
+
 def relevance_problem(question: str, sentence: str, evidence_texts: list[str],
                       quote: bool = False) -> str:
     """Why ``sentence`` (supported by ``evidence_texts``) does not answer ``question``:
     "type", "inverted" or "entity"; "" when none of the checks objects. A ``quote`` (the
-    sentence is the evidence) skips the swapped-entity check: its own answer is unknown."""
+    sentence is the evidence) takes the owner check instead of the swapped-entity one: its
+    own answer is unknown."""
     context = " ".join(evidence_texts)
     if not has_kind(sentence, answer_kind(question), question, context):
         return "type"
     if inverted(question, sentence):
         return "inverted"
+    if quote and other_owner(question, sentence):
+        return "entity"
     if not quote and swapped_entity(question, sentence, evidence_texts):
         return "entity"
     return ""

@@ -38,3 +38,10 @@ def test_every_answer_sentence_is_supported(pipeline):
 def test_unrelated_question_is_refused(pipeline):
     ans = pipeline.ask("What is the boiling point of mercury in kelvin?")
     assert ans.refused and ans.retrieved and ans.citations == []
+
+
+def test_the_chief_of_another_body_is_not_the_answer(pipeline):
+    # the retrieved passages name NHSD's CEO, not NHSX's: whatever the model says, the
+    # answer must not present Simon Bolton as the CEO of NHSX
+    ans = pipeline.ask("Who is the CEO of NHSX?")
+    assert ans.refused or "Gould" in ans.answer, ans.answer

@@ -1,4 +1,10 @@
-from rag.relevance import answer_kind, has_kind, inverted, relevance_problem, swapped_entity
+from rag.relevance import (
+    answer_kind,
+    has_kind,
+    inverted,
+    relevance_problem,
+    swapped_entity,
+)
 
 CEO = ("CEO of the NHS Digital (NHSD), Simon Bolton stressed the importance of working "
        "relationships between NHS England and NHSX, during a board meeting on 21 July.")
@@ -59,6 +65,12 @@ def test_a_role_abbreviation_is_a_role_not_a_name():
     # "CEO" pairs with NHSX in the question and only with NHSD and NHS in the evidence
     assert swapped_entity("Who is the CEO of NHSX?", "Simon Bolton, NHSD CEO", [CEO, nhsd_ceo])
     assert not swapped_entity("Who is the CEO of NHS Digital?", "Simon Bolton", [CEO, nhsd_ceo])
+    # a quote gives the CEO of NHS Digital, even if it names NHSX elsewhere
+    assert relevance_problem("Who is the CEO of NHSX?", CEO, [CEO], quote=True) == "entity"
+    assert relevance_problem("Who is the CEO of NHS Digital?", CEO, [CEO], quote=True) == ""
+    # the names beside a role in a quote may be its answer; only the owner counts
+    assert relevance_problem("Who was Bohemond's nephew?", "Bohemond of Taranto and his nephew "
+                             "Tancred joined them.", [], quote=True) == ""
     # a sentence whose only capitalised word is the role holds no name
     assert not has_kind("The CEO said so.", "name", "Who said so?", context=CEO)
 
