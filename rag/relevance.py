@@ -136,8 +136,17 @@ def _near_names(toks: list[str], i: int, is_name: set[str]) -> set[str]:
     return out
 
 
-def _role_pairs(text: str, known: set[str]) -> dict[str, set[str]]:
-    """Stemmed common word -> the names right next to it ("chairs NHSX" -> chair: nhsx)."""
+def _owner_after(toks: list[str], i: int, is_name: set[str]) -> set[str]:
+    """The name that owns token ``i``: "CEO of (the) NHS Digital" -> nhs."""
+    if i + 2 >= len(toks) or toks[i + 1].lower() != "of":
+        return set()
+    j = i + 3 if toks[i + 2].lower() in ("the", "a", "an") and i + 3 < len(toks) else i + 2
+    return {toks[j].lower()} if toks[j].lower() in is_name else set()
+
+
+def _role_pairs(text: str, known: set[str], near=_near_names) -> dict[str, set[str]]:
+    """Stemmed common word -> the names ``near`` it (by default right next to it: "chairs
+    NHSX" -> chair: nhsx)."""
     toks = _CLAUSE.findall(normalize_text(text))
     is_name = set(names(text, known))
     pairs: dict[str, set[str]] = {}
@@ -145,7 +154,7 @@ def _role_pairs(text: str, known: set[str]) -> dict[str, set[str]]:
         low = tok.lower()
         if low in STOPWORDS or low in is_name or not low.isalpha():
             continue
-        got = _near_names(toks, i, is_name)
+        got = near(toks, i, is_name)
         if got:
             pairs.setdefault(stem([low])[0], set()).update(got)
     return pairs
@@ -170,30 +179,15 @@ def swapped_entity(question: str, sentence: str, evidence_texts: list[str]) -> b
     return False
 
 
-def _owners(text: str, known: set[str]) -> dict[str, set[str]]:
-    """Stemmed common word -> the names that own it: "CEO of (the) NHS Digital" -> ceo: nhs."""
-    toks = _CLAUSE.findall(normalize_text(text))
-    is_name = set(names(text, known))
-    out: dict[str, set[str]] = {}
-    for i, tok in enumerate(toks[:-2]):
-        low = tok.lower()
-        if low in STOPWORDS or low in is_name or not low.isalpha() or toks[i + 1].lower() != "of":
-            continue
-        j = i + 3 if toks[i + 2].lower() in ("the", "a", "an") and i + 3 < len(toks) else i + 2
-        if toks[j].lower() in is_name:
-            out.setdefault(stem([low])[0], set()).add(toks[j].lower())
-    return out
-
-
 def other_owner(question: str, sentence: str) -> bool:
     """The question asks for the X of a name ("the CEO of NHSX") and ``sentence`` gives the
     X of another name ("CEO of the NHS Digital"). The check a quote can take: the names
     next to a role in a quote may be its answer, but the owner after "of" is not."""
     known = set(names(sentence))
     q_names = set(names(question, known))
-    mine = _owners(sentence, known)
+    mine = _role_pairs(sentence, known, _owner_after)
     return any(mine.get(role) and not mine[role] & q_names
-               for role in _owners(question, known))
+               for role in _role_pairs(question, known, _owner_after))
 
 
 def relevance_problem(question: str, sentence: str, evidence_texts: list[str],
