@@ -21,24 +21,34 @@ def evaluate(out: Path, gold: Path | None = None, corpus: Path | None = None,
              squad: Path | None = None, k: int | None = None, model: str | None = None,
              backend: str | None = None, answer_mode: str = "both", limit: int | None = None,
              seed: int | None = None, retrieval: str | None = None, index: Path | None = None,
-             pipeline=None, progress: bool = True) -> dict:
+             pipeline=None, progress: bool = True, per_article: int | None = None,
+             out_of_fold: bool = False) -> dict:
     """Load the gold set, index the corpus, answer and score; returns the summary.
     Raises ``GoldError`` / ``RagError`` / ``ValueError`` for user errors."""
     from eval.gold import GoldError, load_gold
     from eval.runner import MODES, run_eval
-    from eval.squad import build_corpus, read_squad, sample, squad_items
+    from eval.signals import per_group_sample
+    from eval.squad import build_corpus, item_articles, read_squad, sample, squad_items
     from rag.config import BUNDLED_CORPUS, Settings, data_home
 
     if answer_mode not in ("verified", "naive", "both"):
         raise GoldError(f"--answer-mode must be verified, naive or both; got {answer_mode!r}")
     modes = MODES if answer_mode == "both" else (answer_mode,)
+    group_of = None
     if squad is not None:
         if gold is not None or corpus is not None:
             raise GoldError("give either --squad or --gold/--corpus, not both")
-        items = squad_items(read_squad(squad))
+        data = read_squad(squad)
+        items = squad_items(data)
+        articles = item_articles(data)
+        group_of = lambda it: articles.get(it.id, "")  # noqa: E731
+        if per_article:
+            items = per_group_sample(items, group_of, per_article, seed or 0)
         corpus = build_corpus(squad, data_home() / "eval-corpora")
         source = str(squad)
     else:
+        if per_article:
+            raise GoldError("--per-article needs --squad (a gold set with articles)")
         gold = gold or GOLD_DEFAULT
         corpus = corpus or BUNDLED_CORPUS
         items = load_gold(gold)
@@ -51,15 +61,77 @@ def evaluate(out: Path, gold: Path | None = None, corpus: Path | None = None,
                                              backend=backend, retrieval=retrieval)
         pipeline = make_pipeline(settings)
     pipeline.index(Path(corpus))
+    decisions = fold_decisions(pipeline.decision) if out_of_fold else None
     meta = {"gold": source, "corpus": str(corpus), "model": pipeline.settings.model,
-            "retrieval": pipeline.settings.retrieval, "limit": limit, "seed": seed}
-    return run_eval(pipeline, items, out, modes=modes, k=k, meta=meta, progress=progress)
+            "retrieval": pipeline.settings.retrieval, "limit": limit, "seed": seed,
+            "per_article": per_article, "out_of_fold": out_of_fold}
+    return run_eval(pipeline, items, out, modes=modes, k=k, meta=meta, progress=progress,
+                    group_of=group_of, decisions=decisions)
+
+
+def fold_decisions(decision) -> dict:
+    """Article -> the decision fitted without it (the decision file's folds); articles
+    it was never fitted on use the shipped decision itself."""
+    from dataclasses import replace
+
+    from eval.gold import GoldError
+    from rag.decision import DecisionModel
+
+    folds = decision.meta.get("folds") if decision.fitted else None
+    if not folds:
+        raise GoldError("--out-of-fold needs a fitted decision with its folds for this model "
+                        "(rag fit-decision writes them)")
+    return {g: replace(DecisionModel.from_dict(d), generator=decision.generator)
+            for g, d in folds.items()}
 
 
 def register(app: typer.Typer) -> None:
     from eval.bench_cli import register as register_bench
 
     register_bench(app)
+
+    @app.command("fit-decision")
+    def fit_decision(
+        squad: Annotated[Path, typer.Option(
+            help="SQuAD v2 file with many articles (questions are sampled per article).")],
+        out: Annotated[Path, typer.Option(help="Report folder.")] = Path("decision-out"),
+        per_article: Annotated[int, typer.Option(
+            min=1, help="Answerable and unanswerable questions sampled per article.")] = 40,
+        holdout: Annotated[int, typer.Option(
+            min=0, help="Articles left out of all fitting and only scored.")] = 3,
+        seed: Annotated[int, typer.Option(help="Sampling and hold-out seed.")] = 0,
+        nhs: Annotated[bool, typer.Option(
+            help="Also score the bundled NHS gold set (never fitted on).")] = True,
+        decision_file: Annotated[Path | None, typer.Option(
+            help="Where to write the model [default: the package's rag/decision.json]."
+        )] = None,
+        model: Annotated[str | None, typer.Option(help="Generator model.")] = None,
+    ) -> None:
+        """Fit the answer-or-refuse decision across articles, with leave-one-article-out
+        cross-validation. One model pass per sampled question, cached under
+        $RAG_HOME/decision-signals, so a re-fit takes seconds.
+
+        Example: rag fit-decision --squad ../shared/datasets/squad_v2_dev12.json
+        """
+        from eval.decision import run
+        from eval.gold import GoldError
+        from rag.config import Settings
+        from rag.errors import RagError
+        from rag.pipeline import Pipeline
+
+        try:
+            pipe = Pipeline(Settings().with_overrides(model=model))
+            result = run(squad, out, per_article=per_article, holdout=holdout, seed=seed,
+                         nhs=nhs, decision_path=decision_file, pipeline=pipe)
+        except (GoldError, RagError, ValueError) as exc:
+            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            typer.secho(f"Error: {msg}", err=True, fg=typer.colors.RED)
+            raise typer.Exit(1) from None
+        p = result.oof["pooled"]
+        typer.echo(f"out of fold: answers {p['answer_accuracy']:.3f}, refusals "
+                   f"{p['refusal_accuracy']:.3f}, false refusals "
+                   f"{p['false_refusal_rate']:.3f}; threshold {result.model.threshold:.3f}")
+        typer.echo(f"Wrote {out}/report.md, curve.png and the decision file")
 
     @app.command("eval")
     def eval_command(
@@ -83,6 +155,12 @@ def register(app: typer.Typer) -> None:
         retrieval: Annotated[str | None, typer.Option(help="hybrid, dense or bm25.")] = None,
         index: Annotated[Path | None, typer.Option(
             "--index", help="Index folder [default: one per corpus under $RAG_HOME].")] = None,
+        per_article: Annotated[int | None, typer.Option(
+            min=1, help="With --squad: N answerable and N unanswerable questions of each "
+                        "article (seeded by --seed).")] = None,
+        out_of_fold: Annotated[bool, typer.Option(
+            help="Decide each article's questions with the decision fitted without that "
+                 "article (the decision file's folds).")] = False,
     ) -> None:
         """Score answers against a gold set: accuracy, refusals, retrieval, citations,
         latency. Writes results.jsonl, summary.json and report.md to --out.
@@ -96,7 +174,8 @@ def register(app: typer.Typer) -> None:
         try:
             summary = evaluate(out, gold=gold, corpus=corpus, squad=squad, k=k, model=model,
                                backend=backend, answer_mode=answer_mode, limit=limit,
-                               seed=seed, retrieval=retrieval, index=index)
+                               seed=seed, retrieval=retrieval, index=index,
+                               per_article=per_article, out_of_fold=out_of_fold)
         except (GoldError, RagError, ValueError) as exc:
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             typer.secho(f"Error: {msg}", err=True, fg=typer.colors.RED)

@@ -218,6 +218,33 @@ def citation_validity(citations: Sequence[dict], documents: dict[str, str]) -> d
             "citation_validity": valid / len(citations) if citations else None}
 
 
+def gold_sentences(doc_text: str, spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The gold evidence of a span as a sentence: the sentences of the document (its
+    lines split by pysbd, index.chunking.split_sentences) that the span touches; a span
+    that is already one or more whole sentences stays itself."""
+    from index.chunking import split_sentences
+
+    sents = split_sentences(doc_text, max_words=10_000)
+    out = []
+    for s, e in spans:
+        touched = [(a, b) for a, b in sents if a < max(e, s + 1) and s < b]
+        out.append((min(a for a, _ in touched), max(b for _, b in touched)) if touched
+                   else (s, e))
+    return out
+
+
+def citation_judge(citations: Sequence[dict], gold: Sequence[tuple[str, int, int]]
+                   ) -> dict:
+    """The independent citation judge: a citation is correct when its span overlaps a
+    gold evidence span of the question (same document). It looks only at positions, never
+    at words, so it shares nothing with the verifier's support rule.
+    ``gold``: (doc, start, end) spans, e.g. from ``gold_sentences``."""
+    correct = sum(1 for c in citations if any(
+        c["doc"] == d and c["start"] < e and s < c["end"] for d, s, e in gold))
+    return {"citations": len(citations), "citations_correct": correct,
+            "answer_cites_gold": bool(correct)}
+
+
 # ---- aggregation -------------------------------------------------------------------
 def percentile(values: Sequence[float], q: float) -> float | None:
     """Linear-interpolated percentile, q in [0, 100]."""

@@ -38,6 +38,18 @@ DEFINITIONS = """\
   then averaged.
 - **citation_validity**: share of all citations whose text equals the characters
   [start:end] of the cited document as stored in the index.
+- **citations_correct** (the independent citation judge): over the citations of answers
+  to answerable questions, the share whose span overlaps the question's gold evidence:
+  the sentence(s) around each SQuAD answer's `answer_start`, or the sentence(s) holding
+  the gold evidence text of a JSONL gold set (sentences by pysbd). It compares positions
+  only and shares nothing with the verifier's support rule.
+- **evidence_has_answer**: share of answerable questions whose evidence sentences (the
+  numbered sentences the verified prompt shows) contain a gold answer.
+- **confidence** (per question, verified mode): the answer-or-refuse decision's
+  probability that the draft answer is right (rag/decision.json). The decision curve
+  sweeps its threshold over this run's confidences: at each threshold, the share of
+  unanswerable questions refused against the share of answerable ones answered, and
+  answered correctly (a refused draft is scored as if it had been shown).
 - **latency_p50_s / latency_p95_s**: percentiles of the total answer time
   (`Answer.timings["total_s"]`: retrieval, evidence selection, generation, verification).
   **first_token_p50_s**: median time from the question to the first generated token.
@@ -48,8 +60,8 @@ DEFINITIONS = """\
 _KEYS = ["answer_accuracy", "exact_match", "f1", "containment", "overall_accuracy",
          "refusal_accuracy", "false_refusal_rate", "yes_no_accuracy", "contradictions",
          "recall_at_k", "recall_any_at_k", "mrr", "citation_recall", "citation_precision",
-         "citation_validity", "latency_p50_s", "latency_p95_s", "first_token_p50_s",
-         "tokens_per_s"]
+         "citation_validity", "citations_correct", "evidence_has_answer", "latency_p50_s",
+         "latency_p95_s", "first_token_p50_s", "tokens_per_s"]
 
 
 def fmt(v) -> str:
@@ -106,7 +118,51 @@ def _plots(out_dir: Path, summary: dict, rows: dict[str, list[dict]]) -> list[st
     fig.savefig(out_dir / "accuracy_by_type.png", dpi=100)
     plt.close(fig)
     files.append("accuracy_by_type.png")
+    verified = [r for r in rows.get("verified", []) if r.get("confidence") is not None]
+    if verified and any(not r["answerable"] for r in verified):
+        pts = decision_curve(verified)
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ra = [p["refusal_accuracy"] for p in pts]
+        ax.plot(ra, [p["answered"] for p in pts], label="answerable questions answered")
+        ax.plot(ra, [p["answer_accuracy"] for p in pts], label="answered correctly")
+        run = summary["modes"].get("verified", {})
+        ax.scatter([run.get("refusal_accuracy") or 0], [run.get("answer_accuracy") or 0],
+                   color="black", zorder=3, label="this run")
+        ax.set_xlabel("refusal accuracy")
+        ax.set_ylabel("share of answerable questions")
+        ax.set_title("Answer or refuse: the decision's threshold swept")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out_dir / "decision_curve.png", dpi=100)
+        plt.close(fig)
+        files.append("decision_curve.png")
     return files
+
+
+def decision_curve(rows: list[dict]) -> list[dict]:
+    """Refusal accuracy, answered share and answer accuracy at thresholds 0..1 over the
+    verified rows' confidences; a question answers when its confidence reaches the
+    threshold and it has a draft (shown or withheld)."""
+    pts = []
+    ans = [r for r in rows if r["answerable"]]
+    una = [r for r in rows if not r["answerable"]]
+    def draft(r):
+        return bool(r["answer"] if not r["refused"] else r.get("withheld"))
+
+    def right(r):
+        return r["correct"] if not r["refused"] else bool(r.get("withheld_correct"))
+
+    for i in range(101):
+        t = i / 100
+        shown = {id(r) for r in rows if r["confidence"] >= t and draft(r)}
+        pts.append({"threshold": t,
+                    "refusal_accuracy": sum(id(r) not in shown for r in una)
+                    / max(len(una), 1),
+                    "answered": sum(id(r) in shown for r in ans) / max(len(ans), 1),
+                    "answer_accuracy": sum(id(r) in shown and right(r) for r in ans)
+                    / max(len(ans), 1)})
+    return pts
 
 
 def write_report(out_dir: Path, summary: dict, rows: dict[str, list[dict]]) -> Path:
@@ -121,6 +177,20 @@ def write_report(out_dir: Path, summary: dict, rows: dict[str, list[dict]]) -> P
         by_type.append(f"| {t} | {first.get('n_by_type', {}).get(t, 0)} | "
                        + " | ".join(fmt(s["accuracy_by_type"].get(t)) for s in modes.values())
                        + " |")
+    groups = first.get("by_group") or {}
+    per_group = []
+    if groups:
+        per_group = ["| article | n | " + " | ".join(
+            f"{m}: answers / refusals / false refusals / evidence" for m in modes) + " |",
+            "|---" * (len(modes) + 2) + "|"]
+        for g in groups:
+            cells = []
+            for s in modes.values():
+                d = s.get("by_group", {}).get(g, {})
+                cells.append(" / ".join(fmt(d.get(k)) for k in (
+                    "answer_accuracy", "refusal_accuracy", "false_refusal_rate",
+                    "evidence_has_answer")))
+            per_group.append(f"| {g} | {groups[g]['n']} | " + " | ".join(cells) + " |")
     wrong = []
     for mode, rs in rows.items():
         for r in rs:
@@ -133,6 +203,7 @@ def write_report(out_dir: Path, summary: dict, rows: dict[str, list[dict]]) -> P
         "\n".join(f"- {k}: `{v}`" for k, v in meta.items()),
         "## Summary\n\n" + summary_table(modes),
         "## Accuracy by question type\n\n" + "\n".join(by_type),
+        "## By article\n\n" + ("\n".join(per_group) or "One corpus."),
         "\n".join(f"![{p}]({p})" for p in plots),
         "## Metric definitions\n\n" + DEFINITIONS,
         "## Wrong answers\n\n" + ("\n".join(wrong) or "None."),

@@ -13,12 +13,24 @@ from eval.gold import GoldItem, check_evidence
 MODES = ("naive", "verified")
 
 
-def score_row(item: GoldItem, answer: dict, documents: dict[str, str], k: int) -> dict:
+def gold_spans(item: GoldItem, documents: dict[str, str]) -> list[tuple[str, int, int]]:
+    """The question's gold evidence as whole sentences (doc, start, end): what the
+    independent citation judge compares citations with."""
+    out = []
+    for ev in item.evidence:
+        text = documents.get(ev.doc, "")
+        out += [(ev.doc, s, e) for s, e in M.gold_sentences(text, ev.spans(text))]
+    return out
+
+
+def score_row(item: GoldItem, answer: dict, documents: dict[str, str], k: int,
+              group: str = "") -> dict:
     """One results.jsonl row: the answer, its timings and every per-question metric."""
     t = answer.get("timings", {})
     gen_s = t.get("generate_s")
+    gold = gold_spans(item, documents) if item.answerable else []
     row = {
-        "id": item.id, "question": item.question, "mode": answer.get("mode"),
+        "id": item.id, "group": group, "question": item.question, "mode": answer.get("mode"),
         "type": item.kind, "answerable": item.answerable, "gold": item.answers,
         "answer": answer["answer"], "refused": answer["refused"],
         "refusal_reason": answer.get("refusal_reason", ""),
@@ -28,6 +40,11 @@ def score_row(item: GoldItem, answer: dict, documents: dict[str, str], k: int) -
                       for p in answer.get("retrieved", [])],
         "latency_s": t.get("total_s"), "first_token_s": t.get("first_token_s"),
         "generate_s": gen_s, "tokens": answer.get("tokens_generated", 0),
+        "confidence": answer.get("confidence"), "withheld": answer.get("withheld", ""),
+        # the evidence sentences shown to the model hold a gold answer (containment)
+        "evidence_has_answer": (any(M.contains(e["text"], item.answers)
+                                    for e in answer.get("evidence", []))
+                                if item.answerable and answer.get("evidence") else None),
     }
     evidence = [(ev.doc, ev.spans(documents.get(ev.doc, ""))) for ev in item.evidence]
     if item.answerable and evidence:
@@ -38,10 +55,16 @@ def score_row(item: GoldItem, answer: dict, documents: dict[str, str], k: int) -
         row.update(M.score_answer(answer["answer"], item.answers, answer["refused"]))
         row["false_refusal"] = bool(answer["refused"])
         row["refusal_correct"] = None
+        row["withheld_correct"] = (M.score_answer(row["withheld"], item.answers, False)
+                                   ["correct"] if row["withheld"] else None)
     else:
         row.update(em=None, f1=None, contains=None, correct=bool(answer["refused"]),
                    contradiction=False, polarity=None, yes_no=False, false_refusal=None,
-                   refusal_correct=bool(answer["refused"]))
+                   refusal_correct=bool(answer["refused"]), withheld_correct=None)
+    row.update(n_judged=0, n_judged_correct=0)
+    if not answer["refused"] and item.answerable and gold:
+        cj = M.citation_judge(answer.get("citations", []), gold)
+        row.update(n_judged=cj["citations"], n_judged_correct=cj["citations_correct"])
     if answer["refused"]:
         row.update(citation_recall=None, citation_precision=None, citation_validity=None,
                    n_citations=0, n_valid_citations=0)
@@ -64,6 +87,7 @@ def summarize(rows: Sequence[dict]) -> dict:
     ret = [r for r in ans if r["recall_all"] is not None]
     types = sorted({r["type"] for r in rows})
     n_cit = sum(r["n_citations"] for r in rows)
+    n_judged = sum(r.get("n_judged", 0) for r in rows)
     # decoding speed: tokens after the first over the time after the first token
     streamed = [r for r in rows if (r["tokens"] or 0) > 1 and r["first_token_s"] is not None]
     decode_s = sum(r["latency_s"] - r["first_token_s"] for r in streamed)
@@ -86,6 +110,9 @@ def summarize(rows: Sequence[dict]) -> dict:
         "citation_precision": M.mean(r["citation_precision"] for r in rows),
         "citation_validity": (sum(r["n_valid_citations"] for r in rows) / n_cit
                               if n_cit else None),
+        "citations_correct": (sum(r["n_judged_correct"] for r in rows) / n_judged
+                              if n_judged else None),
+        "evidence_has_answer": M.mean(r.get("evidence_has_answer") for r in ans),
         "n_citations": n_cit,
         "latency_p50_s": M.percentile([r["latency_s"] for r in rows], 50),
         "latency_p95_s": M.percentile([r["latency_s"] for r in rows], 95),
@@ -95,13 +122,31 @@ def summarize(rows: Sequence[dict]) -> dict:
         "accuracy_by_type": {t: M.mean(r["correct"] for r in rows if r["type"] == t)
                              for t in types},
         "n_by_type": {t: sum(r["type"] == t for r in rows) for t in types},
+        "by_group": by_group(rows),
     }
 
 
+def by_group(rows: Sequence[dict]) -> dict[str, dict]:
+    """Answer and refusal accuracy per group (SQuAD article), with evidence recall."""
+    out = {}
+    for g in sorted({r.get("group", "") for r in rows} - {""}):
+        rs = [r for r in rows if r.get("group") == g]
+        ans = [r for r in rs if r["answerable"]]
+        out[g] = {"n": len(rs), "answer_accuracy": M.mean(r["correct"] for r in ans),
+                  "refusal_accuracy": M.mean(r["refusal_correct"] for r in rs
+                                             if not r["answerable"]),
+                  "false_refusal_rate": M.mean(r["false_refusal"] for r in ans),
+                  "evidence_has_answer": M.mean(r.get("evidence_has_answer") for r in ans)}
+    return out
+
+
 def run_eval(pipeline, items: Sequence[GoldItem], out_dir: Path, modes: Sequence[str] = MODES,
-             k: int | None = None, meta: dict | None = None, progress: bool = True) -> dict:
+             k: int | None = None, meta: dict | None = None, progress: bool = True,
+             group_of=None, decisions: dict | None = None) -> dict:
     """Answer ``items`` with ``pipeline`` (already indexed) in each mode; write
-    results.jsonl, summary.json and report.md (+ plots) to ``out_dir``. Returns the summary."""
+    results.jsonl, summary.json and report.md (+ plots) to ``out_dir``. Returns the summary.
+    ``group_of(item)`` names its group (SQuAD article); ``decisions`` maps a group to the
+    decision to use for it (out of fold: a model fitted without that article)."""
     from tqdm import tqdm
 
     from eval.report import write_report
@@ -116,10 +161,14 @@ def run_eval(pipeline, items: Sequence[GoldItem], out_dir: Path, modes: Sequence
                disable=not progress)
     with open(out_dir / "results.jsonl", "w", encoding="utf-8") as f:
         for item in items:
+            group = group_of(item) if group_of else ""
+            pipe = pipeline
+            if decisions and group in decisions:
+                pipe = pipeline.with_decision(decisions[group])
             for mode in modes:
-                answer = pipeline.ask(item.question, k=k, mode=mode).to_dict()
+                answer = pipe.ask(item.question, k=k, mode=mode).to_dict()
                 answer["mode"] = mode
-                row = score_row(item, answer, documents, k)
+                row = score_row(item, answer, documents, k, group)
                 rows[mode].append(row)
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
                 f.flush()

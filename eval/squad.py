@@ -60,6 +60,12 @@ def squad_items(data: dict) -> list[GoldItem]:
     return items
 
 
+def item_articles(data: dict) -> dict[str, str]:
+    """Question id -> the document id of its article (answerable or not)."""
+    return {str(qa["id"]): _doc_name(i, a.get("title", ""))
+            for i, a in enumerate(data["data"]) for p in a["paragraphs"] for qa in p["qas"]}
+
+
 def build_corpus(path: Path, cache_root: Path) -> Path:
     """Write the corpus folder under ``cache_root/<hash of the file>``, reused if present."""
     raw = Path(path).read_bytes()

@@ -9,7 +9,10 @@ import logging
 import os
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Protocol
+
+import numpy as np
 
 from rag.errors import GenerationError, ModelError
 from rag.models import resolve_model
@@ -20,13 +23,69 @@ BACKENDS = ("auto", "llama", "transformers", "openai")
 Messages = list[dict[str, str]]
 
 
+@dataclass
+class Probe:
+    """What a generation reports about itself, read from the logits it computes anyway.
+
+    ``refusal`` is the reply that means "the evidence does not answer". A generator that
+    can read its logits sets ``p_refusal``, the probability that the reply begins with it
+    (any letter case) at the first step, and, with ``suppress``, takes that first token
+    away, so the reply is the model's best attempt at an answer; ``logprobs`` are the
+    log-probabilities of the tokens it chose (the last one may be missing), under the
+    distribution before suppression.
+    A generator that cannot leave ``p_refusal`` None and ``suppressed`` False."""
+
+    refusal: str
+    suppress: bool = True
+    p_refusal: float | None = None
+    suppressed: bool = False
+    logprobs: list[float] = field(default_factory=list)
+
+
 class Generator(Protocol):
     name: str
 
     def warm_up(self) -> None: ...
 
     def stream(self, messages: Messages, max_tokens: int = 200, temperature: float = 0.0,
-               stop: list[str] | None = None) -> Iterator[str]: ...
+               stop: list[str] | None = None, probe: Probe | None = None
+               ) -> Iterator[str]: ...
+
+
+def refusal_starts(refusal: str) -> list[str]:
+    """The ways a reply may begin the refusal: its first word in each letter case."""
+    first = refusal.split()[0] if refusal.split() else refusal
+    return list(dict.fromkeys([first, first.lower(), first.capitalize(), first.upper()]))
+
+
+class ProbeRecorder:
+    """A logits processor (numpy scores over the vocabulary, one call per step) that fills
+    a ``Probe``: ``refusal_ids`` are the token ids that begin the refusal."""
+
+    def __init__(self, probe: Probe, refusal_ids: set[int]) -> None:
+        self.probe = probe
+        self.refusal_ids = sorted(refusal_ids)
+        self._prev: np.ndarray | None = None  # last step's log-probabilities
+        self._n_prompt: int | None = None
+
+    def __call__(self, input_ids, scores):
+        logp = _log_softmax(np.asarray(scores, np.float64))
+        if self._n_prompt is None:
+            self._n_prompt = len(input_ids)
+            if self.refusal_ids:
+                self.probe.p_refusal = float(np.exp(logp[self.refusal_ids]).sum())
+                if self.probe.suppress:
+                    scores[self.refusal_ids] = -np.inf
+                    self.probe.suppressed = True
+        elif self._prev is not None and len(input_ids) > self._n_prompt:
+            self.probe.logprobs.append(float(self._prev[int(input_ids[-1])]))
+        self._prev = logp
+        return scores
+
+
+def _log_softmax(x: np.ndarray) -> np.ndarray:
+    m = x[np.isfinite(x)].max()
+    return x - (m + np.log(np.exp(x - m).sum()))
 
 
 def _llama_available() -> bool:
@@ -74,15 +133,28 @@ class LlamaCppGenerator:
         self.warm_up()
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False))
 
-    def stream(self, messages: Messages, max_tokens: int = 200, temperature: float = 0.0,
-               stop: list[str] | None = None) -> Iterator[str]:
+    def refusal_ids(self, refusal: str) -> set[int]:
+        """First token ids of the refusal's first word, in each letter case."""
         self.warm_up()
+        return {self._llm.tokenize(w.encode("utf-8"), add_bos=False, special=False)[0]
+                for w in refusal_starts(refusal)}
+
+    def stream(self, messages: Messages, max_tokens: int = 200, temperature: float = 0.0,
+               stop: list[str] | None = None, probe: Probe | None = None
+               ) -> Iterator[str]:
+        self.warm_up()
+        processors = None
+        if probe is not None:
+            from llama_cpp import LogitsProcessorList
+
+            processors = LogitsProcessorList([ProbeRecorder(probe,
+                                                            self.refusal_ids(probe.refusal))])
         with self._lock:  # one generation at a time on this model
             try:
                 for part in self._llm.create_chat_completion(
                         messages=messages, max_tokens=max_tokens, temperature=temperature,
                         top_k=1 if temperature == 0 else 40, stop=stop or [], stream=True,
-                        seed=self.seed):
+                        seed=self.seed, logits_processor=processors):
                     piece = part["choices"][0]["delta"].get("content")
                     if piece:
                         yield piece
@@ -123,10 +195,11 @@ class TransformersGenerator:
         self._model.eval()
 
     def stream(self, messages: Messages, max_tokens: int = 200, temperature: float = 0.0,
-               stop: list[str] | None = None) -> Iterator[str]:
+               stop: list[str] | None = None, probe: Probe | None = None
+               ) -> Iterator[str]:
         self.warm_up()
         import torch
-        from transformers import TextIteratorStreamer
+        from transformers import LogitsProcessorList, TextIteratorStreamer
 
         inputs = self._tok.apply_chat_template(messages, add_generation_prompt=True,
                                                return_tensors="pt", return_dict=True)
@@ -136,6 +209,16 @@ class TransformersGenerator:
                           pad_token_id=self._tok.pad_token_id or self._tok.eos_token_id)
         if temperature > 0:
             gen_kwargs["temperature"] = temperature
+        if probe is not None:
+            ids = {self._tok.encode(w, add_special_tokens=False)[0]
+                   for w in refusal_starts(probe.refusal)}
+            recorder = ProbeRecorder(probe, ids)
+
+            def on_scores(input_ids, scores):  # one sequence: numpy in, torch out
+                out = recorder(input_ids[0].tolist(), scores[0].float().numpy().copy())
+                return torch.from_numpy(out).to(scores.dtype).unsqueeze(0)
+
+            gen_kwargs["logits_processor"] = LogitsProcessorList([on_scores])
         errors: list[BaseException] = []
 
         def run() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import copy
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,16 +16,17 @@ from index.chunking import ChunkerConfig
 from index.embedders import Embedder, make_embedder
 from index.loaders import instruction_like
 from rag.config import Settings
+from rag.decision import DecisionModel, decision_for
+from rag.draft import IDK, DraftRules, settle
 from rag.errors import QuestionError
 from rag.evidence import (
     ScoredSentence,
     SentenceVectors,
-    is_yes_no,
     passages_as_evidence,
     score_sentences,
     select_evidence,
 )
-from rag.generators import Generator, make_generator, served_generator
+from rag.generators import Generator, Probe, make_generator, served_generator
 from rag.prompts import (
     REFUSAL_MESSAGE,
     REFUSAL_TOKEN,
@@ -35,54 +36,12 @@ from rag.prompts import (
 )
 from rag.retrieval import HybridRetriever
 from rag.types import Answer, Citation, Evidence, Passage, SentenceSupport
-from rag.verify import (
-    CITE,
-    VerifyConfig,
-    extractive,
-    on_topic,
-    render,
-    split_answer,
-    verify_answer,
-    when_refused,
-)
+from rag.verify import VerifyConfig, render, split_answer
 
 # the system prompt (with its examples), the question and the chat template, in tokens
 PROMPT_OVERHEAD_TOKENS = 700
 # a verified answer is one or two short sentences; more tokens only cost time
 VERIFIED_MAX_TOKENS = 64
-_IDK = re.compile(r"\b(i don'?t know|not in (the )?documents|cannot (be )?(answer|determine)"
-                  r"|no (relevant )?information|not (mentioned|provided|stated))\b", re.I)
-
-
-def declined(text: str) -> bool:
-    """Whether a verified-mode reply says the evidence does not answer."""
-    return REFUSAL_TOKEN.lower() in text.lower() or bool(_IDK.search(text) and
-                                                         not CITE.search(text))
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Refusal and support thresholds. ``refuse_below`` is fitted on the NHS and SQuAD
-    gold sets by ``python -m eval.calibrate`` (largest value with at most 2% of answerable
-    questions refused: 0.4233 over 131 answerable / 124 unanswerable questions)."""
-
-    refuse_below: float = 0.42  # best evidence score under which the answer is refused
-    # When the model says "not in the documents" or its answer fails verification, the
-    # best evidence sentence is quoted instead if it holds at least this idf-weighted share
-    # of the question's content words (``quote_typed`` when the question asks for a name,
-    # number, date or duration and the sentence holds one) and passes the relevance
-    # checks (rag.relevance) and names all the question names; a yes/no question is then
-    # answered from it. ``quote_refused`` replaces ``quote_typed`` when the model said
-    # "not in the documents". ``python -m eval.quote_gate`` fitted it on the questions the
-    # model declines in the NHS gold set and in a SQuAD sample held out from the reported
-    # one (seed 1): the lowest value that quotes no sentence for an unanswerable question
-    # there that 0.5 did not (0.35 quoted one more for SQuAD, 0.3 one for NHS). After an
-    # answer that failed verification, 0.4 quoted a wrong sentence for an NHS question,
-    # so 0.5 stays there.
-    quote_when_refused: float = 0.8
-    quote_typed: float = 0.5
-    quote_refused: float = 0.4
-    support: float = 0.6  # share of a sentence's content words its evidence must hold
 
 
 @dataclass
@@ -96,8 +55,8 @@ class Pipeline:
     """retrieve -> select evidence -> generate -> verify. Models load lazily."""
 
     def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None,
-                 generator: Generator | None = None, thresholds: Thresholds | None = None
-                 ) -> None:
+                 generator: Generator | None = None, decision: DecisionModel | None = None,
+                 rules: DraftRules | None = None) -> None:
         self.settings = settings or Settings()
         self.chunker = ChunkerConfig(self.settings.chunk_words, self.settings.overlap_words)
         self.embedder = embedder or make_embedder(
@@ -105,7 +64,9 @@ class Pipeline:
         self._generator = generator
         if generator is None and self.settings.backend == "openai":
             self._generator = served_generator(self.settings)  # checks the URL up front
-        self.thresholds = thresholds or Thresholds()
+        self._decision = decision
+        self.rules = rules or DraftRules()
+        self.verify_config = VerifyConfig()
         self._retriever: HybridRetriever | None = None
         self._lock = threading.RLock()
         self._suspicious: dict[tuple[str, str], bool] = {}
@@ -124,6 +85,18 @@ class Pipeline:
                                make_generator(s.model, s.backend, seed=s.seed,
                                               n_ctx=s.n_ctx, n_threads=s.threads))
         return self._generator
+
+    @property
+    def decision(self) -> DecisionModel:
+        """The answer-or-refuse decision fitted for this generator (rag.decision)."""
+        return self._decision or decision_for(self.generator.name)
+
+    def with_decision(self, decision: DecisionModel) -> Pipeline:
+        """A pipeline that shares this one's models and index but decides with
+        ``decision`` (the eval's out-of-fold runs)."""
+        other = copy.copy(self)
+        other._decision = decision
+        return other
 
     def set_model(self, model: str, backend: str = "auto") -> None:
         """Switch the generator (UI settings); the new model loads on next use."""
@@ -202,20 +175,29 @@ class Pipeline:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         yield StreamEvent("status", "retrieving")
-        passages = self.retriever.retrieve(q, k)
+        pool = self.retriever.retrieve(q, k if mode == "naive" else self.pool_size(k))
         timings["retrieve_s"] = time.perf_counter() - t0
         if mode == "naive":
-            yield from self._naive(q, passages, timings, t0)
+            yield from self._naive(q, pool, timings, t0)
         else:
-            yield from self._verified(q, passages, timings, t0)
+            yield from self._verified(q, pool, k, timings, t0)
 
-    def _generate(self, messages, timings: dict, t0: float, max_tokens: int | None = None
-                  ) -> Iterator[StreamEvent | str]:
+    def pool_size(self, k: int) -> int:
+        """Passages whose sentences compete to be evidence: ``evidence_pool``, at least k."""
+        return max(k, self.settings.evidence_pool)
+
+    def verified_request(self, q: str, evidence: list[Evidence]) -> dict:
+        """The generator arguments of a verified answer (the eval replays them)."""
+        return {"messages": verified_messages(q, evidence),
+                "max_tokens": min(self.settings.max_tokens, VERIFIED_MAX_TOKENS),
+                "temperature": self.settings.temperature}
+
+    def _generate(self, request: dict, timings: dict, t0: float,
+                  probe: Probe | None = None) -> Iterator[StreamEvent | str]:
         t = time.perf_counter()
         text, n = "", 0
-        for piece in self.generator.stream(messages,
-                                           max_tokens=max_tokens or self.settings.max_tokens,
-                                           temperature=self.settings.temperature):
+        kwargs = {"probe": probe} if probe is not None else {}
+        for piece in self.generator.stream(**request, **kwargs):
             if n == 0:
                 timings["first_token_s"] = time.perf_counter() - t0
             n += 1
@@ -235,12 +217,15 @@ class Pipeline:
     def _naive(self, q: str, passages: list[Passage], timings: dict, t0: float):
         sources = fit_budget(passages_as_evidence(passages), self.evidence_budget())
         text = ""
-        for ev in self._generate(naive_messages(q, sources), timings, t0):
+        request = {"messages": naive_messages(q, sources),
+                   "max_tokens": self.settings.max_tokens,
+                   "temperature": self.settings.temperature}
+        for ev in self._generate(request, timings, t0):
             if isinstance(ev, str):
                 text = ev
             else:
                 yield ev
-        refused = bool(_IDK.search(text)) or not passages
+        refused = bool(IDK.search(text)) or not passages
         by_n = {e.n: e for e in sources}
         used = sorted({n for _, ns in split_answer(text) for n in ns if n in by_n})
         citations = [Citation(n, by_n[n].doc, by_n[n].start, by_n[n].end, by_n[n].text,
@@ -262,46 +247,38 @@ class Pipeline:
         return scored, fit_budget(select_evidence(scored, self.settings.evidence_sentences),
                                   self.evidence_budget())
 
-    def _verified(self, q: str, passages: list[Passage], timings: dict, t0: float):
+    def _verified(self, q: str, pool: list[Passage], k: int, timings: dict, t0: float):
         t = time.perf_counter()
-        scored, evidence = self.evidence_for(q, passages)
+        scored, evidence = self.evidence_for(q, pool)
+        passages = pool[:k]
         timings["evidence_s"] = time.perf_counter() - t
-        best = scored[0].score if scored else 0.0
-        if best < self.thresholds.refuse_below:
-            yield self._finish(self._refusal(q, passages, "retrieval", best), timings, t0)
+        if not evidence:
+            yield self._finish(self._refusal(q, passages, "retrieval"), timings, t0)
             return
         text = ""
-        limit = min(self.settings.max_tokens, VERIFIED_MAX_TOKENS)
-        for ev in self._generate(verified_messages(q, evidence), timings, t0, limit):
+        probe = Probe(REFUSAL_TOKEN)
+        for ev in self._generate(self.verified_request(q, evidence), timings, t0, probe):
             if isinstance(ev, str):
                 text = ev
             else:
                 yield ev
         t = time.perf_counter()
-        yes_no = is_yes_no(q)
-        cfg = VerifyConfig(self.thresholds.support, quote_typed=self.thresholds.quote_typed,
-                           quote_untyped=self.thresholds.quote_when_refused,
-                           quote_refused=self.thresholds.quote_refused)
-        if declined(text):
-            checked = when_refused(q, evidence, yes_no, cfg)
-            if not checked:
-                yield self._finish(self._refusal(q, passages, "model", best, text), timings, t0)
-                return
-        else:
-            checked = verify_answer(text, q, evidence, cfg, yes_no=yes_no)
-            if not yes_no:
-                checked = on_topic(checked, q, evidence)
-            if not any(s.supported for s in checked):
-                checked = extractive(q, evidence, checked, yes_no, cfg) + checked
-        answer_text, citations, kept = render(checked, evidence)
-        flagged = [s for s in checked if not s.supported]
+        decision = self.decision
+        out = settle(q, scored, evidence, text, probe, decision, self.verify_config,
+                     self.rules)
+        answer_text, citations, kept = render(out.draft.sentences, evidence)
+        flagged = [s for s in out.draft.sentences if not s.supported]
         timings["verify_s"] = time.perf_counter() - t
-        if not citations:
-            yield self._finish(self._refusal(q, passages, "unsupported", best, text),
-                               timings, t0)
+        if not out.answered or not citations:
+            why = (f"decision (confidence {out.confidence:.2f} < {decision.threshold:.2f})"
+                   if out.draft.shown else "unsupported")
+            ans = self._refusal(q, passages, why, text)
+            ans.confidence, ans.evidence, ans.withheld = out.confidence, evidence, answer_text
+            yield self._finish(ans, timings, t0)
             return
         ans = Answer(q, answer_text, False, citations, passages, kept + flagged,
-                     mode="verified", raw_answer=text)
+                     mode="verified", raw_answer=text, confidence=out.confidence,
+                     evidence=evidence)
         yield self._finish(ans, timings, t0)
 
     def evidence_budget(self) -> int:
@@ -319,10 +296,10 @@ class Pipeline:
             self._suspicious[key] = instruction_like(doc.text) is not None
         return self._suspicious[key]
 
-    def _refusal(self, q: str, passages: list[Passage], reason: str, best: float,
-                 raw: str = "") -> Answer:
+    def _refusal(self, q: str, passages: list[Passage], reason: str, raw: str = ""
+                 ) -> Answer:
         docs = list(dict.fromkeys((p.title, p.doc) for p in passages[:3]))  # distinct
         closest = "; ".join(f"{title} ({doc})" for title, doc in docs)
         msg = REFUSAL_MESSAGE + (f" Closest passages: {closest}." if closest else "")
         return Answer(q, msg, True, [], passages, [], mode="verified",
-                      raw_answer=raw, refusal_reason=f"{reason} (best evidence {best:.2f})")
+                      raw_answer=raw, refusal_reason=reason)

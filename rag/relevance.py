@@ -136,14 +136,6 @@ def _near_names(toks: list[str], i: int, is_name: set[str]) -> set[str]:
     return out
 
 
-def _owner_after(toks: list[str], i: int, is_name: set[str]) -> set[str]:
-    """The name that owns token ``i``: "CEO of (the) NHS Digital" -> nhs."""
-    if i + 2 >= len(toks) or toks[i + 1].lower() != "of":
-        return set()
-    j = i + 3 if toks[i + 2].lower() in ("the", "a", "an") and i + 3 < len(toks) else i + 2
-    return {toks[j].lower()} if toks[j].lower() in is_name else set()
-
-
 def _role_pairs(text: str, known: set[str], near=_near_names) -> dict[str, set[str]]:
     """Stemmed common word -> the names ``near`` it (by default right next to it: "chairs
     NHSX" -> chair: nhsx)."""
@@ -179,30 +171,19 @@ def swapped_entity(question: str, sentence: str, evidence_texts: list[str]) -> b
     return False
 
 
-def other_owner(question: str, sentence: str) -> bool:
-    """The question asks for the X of a name ("the CEO of NHSX") and ``sentence`` gives the
-    X of another name ("CEO of the NHS Digital"). The check a quote can take: the names
-    next to a role in a quote may be its answer, but the owner after "of" is not."""
-    known = set(names(sentence))
-    q_names = set(names(question, known))
-    mine = _role_pairs(sentence, known, _owner_after)
-    return any(mine.get(role) and not mine[role] & q_names
-               for role in _role_pairs(question, known, _owner_after))
+RELEVANCE_CHECKS = ("type", "inverted", "entity")
 
 
 def relevance_problem(question: str, sentence: str, evidence_texts: list[str],
-                      quote: bool = False) -> str:
+                      checks: tuple[str, ...] = RELEVANCE_CHECKS) -> str:
     """Why ``sentence`` (supported by ``evidence_texts``) does not answer ``question``:
-    "type", "inverted" or "entity"; "" when none of the checks objects. A ``quote`` (the
-    sentence is the evidence) takes the owner check instead of the swapped-entity one: its
-    own answer is unknown."""
+    "type", "inverted" or "entity", among the ``checks`` asked for; "" when none of them
+    objects."""
     context = " ".join(evidence_texts)
-    if not has_kind(sentence, answer_kind(question), question, context):
+    if "type" in checks and not has_kind(sentence, answer_kind(question), question, context):
         return "type"
-    if inverted(question, sentence):
+    if "inverted" in checks and inverted(question, sentence):
         return "inverted"
-    if quote and other_owner(question, sentence):
-        return "entity"
-    if not quote and swapped_entity(question, sentence, evidence_texts):
+    if "entity" in checks and swapped_entity(question, sentence, evidence_texts):
         return "entity"
     return ""

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Iterator
 
 import httpx
 
 from rag.errors import GenerationError
+from rag.generators import Probe, refusal_starts
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +65,17 @@ class OpenAIGenerator:
                                   f"{r.status_code} to GET /models: {_error_text(r)}")
 
     def stream(self, messages: Messages, max_tokens: int = 200, temperature: float = 0.0,
-               stop: list[str] | None = None) -> Iterator[str]:
+               stop: list[str] | None = None, probe: Probe | None = None
+               ) -> Iterator[str]:
+        """Stream the reply. With a ``probe``, the server is asked for log-probabilities
+        (``logprobs``, ``top_logprobs``): the refusal's probability at the first step is
+        read from the top alternatives; a served model's first token is not suppressed."""
         body = {"model": self.name, "messages": messages, "max_tokens": max_tokens,
                 "temperature": temperature, "stream": True, "seed": self.seed}
         if stop:
             body["stop"] = stop
+        if probe is not None:
+            body.update(logprobs=True, top_logprobs=TOP_LOGPROBS)
         last, tries = "", 0
         for attempt in range(self.retries + 1):
             tries = attempt + 1
@@ -78,7 +86,7 @@ class OpenAIGenerator:
                 time.sleep(delay)
             started = [False]
             try:
-                yield from self._attempt(body, started)
+                yield from self._attempt(dict(body, probe=probe) if probe else body, started)
                 return
             except _Retryable as exc:
                 last = str(exc)
@@ -91,7 +99,8 @@ class OpenAIGenerator:
         url = f"{self.url}/chat/completions"
         try:
             with httpx.Client(timeout=self._timeout, headers=self._headers) as client, \
-                    client.stream("POST", url, json=body) as r:
+                    client.stream("POST", url, json={k: v for k, v in body.items()
+                                                     if k != "probe"}) as r:
                 if r.status_code >= 500:
                     r.read()
                     raise _Retryable(f"HTTP {r.status_code}: {_error_text(r)}")
@@ -101,7 +110,7 @@ class OpenAIGenerator:
                         f"the model server at {self.url} refused the request "
                         f"(HTTP {r.status_code}: {_error_text(r)}); check --model "
                         f"{self.name!r} and the server's settings")
-                for piece in _sse_pieces(r.iter_lines(), self.url):
+                for piece in _sse_pieces(r.iter_lines(), self.url, body.get("probe")):
                     started[0] = True
                     yield piece
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as exc:
@@ -116,8 +125,10 @@ class OpenAIGenerator:
                                   f"({type(exc).__name__}: {exc})") from exc
 
 
-def _sse_pieces(lines: Iterator[str], url: str) -> Iterator[str]:
-    """Content pieces of an OpenAI chat-completion event stream."""
+def _sse_pieces(lines: Iterator[str], url: str, probe: Probe | None = None
+                ) -> Iterator[str]:
+    """Content pieces of an OpenAI chat-completion event stream; log-probabilities, when
+    the server sends them, go to ``probe``."""
     for line in lines:
         if not line.startswith("data:"):
             continue
@@ -133,9 +144,30 @@ def _sse_pieces(lines: Iterator[str], url: str) -> Iterator[str]:
             raise GenerationError(f"the model server at {url} reported an error: "
                                   f"{_message(event['error'])}")
         for choice in event.get("choices") or []:
+            if probe is not None:
+                _read_logprobs(choice.get("logprobs"), probe)
             piece = (choice.get("delta") or {}).get("content")
             if piece:
                 yield piece
+
+
+TOP_LOGPROBS = 20  # the most the OpenAI API allows
+
+
+def _read_logprobs(logprobs, probe: Probe) -> None:
+    """Fill ``probe`` from one event's ``logprobs.content`` entries."""
+    entries = (logprobs or {}).get("content") if isinstance(logprobs, dict) else None
+    starts = {w.lower() for w in refusal_starts(probe.refusal)}
+    for entry in entries or []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("logprob"), int | float):
+            continue
+        if probe.p_refusal is None:
+            top = entry.get("top_logprobs") or []
+            probe.p_refusal = float(sum(
+                math.exp(t["logprob"]) for t in top
+                if isinstance(t, dict) and str(t.get("token", "")).strip().lower() in starts
+                and isinstance(t.get("logprob"), int | float)))
+        probe.logprobs.append(float(entry["logprob"]))
 
 
 def _message(err) -> str:

@@ -75,6 +75,26 @@ class SentenceSupport:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Draft:
+    """The answer the pipeline would give: its sentences (the supported ones are shown)
+    and where it came from: "model" (the model's own supported words), "pointer" (the
+    model replied with a bare [n]: that sentence is quoted), "quote" (its words failed
+    verification: the sentence it cites is quoted) or "declined" (it declined anyway: the
+    best evidence sentence is quoted)."""
+
+    sentences: list[SentenceSupport]
+    source: str
+
+    @property
+    def shown(self) -> list[SentenceSupport]:
+        return [s for s in self.sentences if s.supported]
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text for s in self.shown)
+
+
 @dataclass
 class Answer:
     question: str
@@ -89,6 +109,9 @@ class Answer:
     raw_answer: str = ""
     refusal_reason: str = ""
     tokens_generated: int = 0
+    confidence: float | None = None  # the decision's P(the answer is right), rag.decision
+    evidence: list[Evidence] = field(default_factory=list)  # numbered sentences shown
+    withheld: str = ""  # the draft answer a decision refused, for inspection
 
     def to_dict(self) -> dict:
         return {
@@ -101,6 +124,10 @@ class Answer:
             "sentences": [s.to_dict() for s in self.sentences],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "tokens_generated": self.tokens_generated,
+            "confidence": None if self.confidence is None else round(self.confidence, 4),
+            "evidence": [{"n": e.n, "doc": e.doc, "start": e.start, "end": e.end,
+                          "text": e.text} for e in self.evidence],
+            "withheld": self.withheld,
             "mode": self.mode,
             "model": self.model,
             "raw_answer": self.raw_answer,

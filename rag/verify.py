@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from index.normalize import normalize_text
 from index.text import STOPWORDS, content_tokens, words
-from rag.relevance import answer_kind, names, relevance_problem
+from rag.relevance import RELEVANCE_CHECKS, relevance_problem
 from rag.types import Citation, Evidence, SentenceSupport
 
 CITE = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
@@ -32,15 +32,12 @@ class VerifyConfig:
     # words, unless it is among the ``relevant_top`` best-scored evidence sentences
     relevance: float = 0.3
     relevant_top: int = 3
-    # an evidence sentence is quoted as the answer (when the model's answer fails or it
-    # says "not in the documents") only if it holds this idf-weighted share of the
-    # question's content words: less when the question asks for a type of answer (who,
-    # how many, when, how long) that the sentence holds, since that is evidence too
-    quote_typed: float = 0.5
-    quote_untyped: float = 0.8
-    # the typed gate when the model said "not in the documents" (rather than giving an
-    # answer that failed verification); rag.pipeline.Thresholds says how it was fitted
-    quote_refused: float = 0.4
+    # the hand-written steps a rule switch can turn off (rag.draft.DraftRules): citations
+    # only to relevant evidence; repair a sentence's citations from other evidence; cut an
+    # unsupported sentence to its new words when those are supported
+    relevant_only: bool = True
+    repair: bool = True
+    short_answer: bool = True
 
 
 def move_markers_before_punct(text: str) -> str:
@@ -116,7 +113,8 @@ def verify_answer(text: str, question: str, evidence: list[Evidence],
     cfg = cfg or VerifyConfig()
     by_n = {e.n: e for e in evidence}
     top = sorted(evidence, key=lambda e: -e.score)[:cfg.relevant_top]
-    relevant = {e.n for e in evidence if e in top or e.lexical >= cfg.relevance}
+    relevant = {e.n for e in evidence
+                if not cfg.relevant_only or e in top or e.lexical >= cfg.relevance}
     context = [e.text for e in top]  # what a "Yes" may lean on besides its citations
     out: list[SentenceSupport] = []
     pending: tuple[str, str, list[int]] | None = None  # a bare yes/no waiting for a reason
@@ -129,7 +127,7 @@ def verify_answer(text: str, question: str, evidence: list[Evidence],
             continue
         checked = _check_sentence(sent, [n for n in cited if n in relevant], question,
                                   evidence, relevant, cfg, yes_no, context)
-        if not yes_no and not checked.supported:
+        if not yes_no and not checked.supported and cfg.short_answer:
             checked = short_answer(sent, question, evidence, cfg) or checked
         if pending is not None and checked.supported and not checked.conflict:
             bare, pol0, _ = pending
@@ -184,7 +182,7 @@ def _check_sentence(sent: str, cited: list[int], question: str, evidence: list[E
     by_n = {e.n: e for e in evidence}
     best = _best_citations(sent, cited, evidence, cfg) if cited else None
     repaired = False
-    if best is None:
+    if best is None and cfg.repair:
         best = _best_citations(sent, sorted(relevant), evidence, cfg)
         if best is None:
             best = _completing_pair(sent, relevant, evidence, cfg)
@@ -239,77 +237,23 @@ def _best_citations(sent: str, pool: list[int], evidence: list[Evidence],
     return None
 
 
-def on_topic(checked: list[SentenceSupport], question: str, evidence: list[Evidence]
-             ) -> list[SentenceSupport]:
-    """Flag the supported sentences that do not answer the question (``rag.relevance``);
-    a flagged sentence keeps the citations it was checked against."""
+def on_topic(checked: list[SentenceSupport], question: str, evidence: list[Evidence],
+             checks: tuple[str, ...] = RELEVANCE_CHECKS) -> list[SentenceSupport]:
+    """Flag the supported sentences that do not answer the question (``rag.relevance``,
+    the ``checks`` named); a flagged sentence keeps the citations it was checked against."""
     by_n = {e.n: e for e in evidence}
     out = []
     for s in checked:
-        problem = (relevance_problem(question, s.text, [by_n[n].text for n in s.citations])
-                   if s.supported and not s.quote else "")
+        problem = (relevance_problem(question, s.text, [by_n[n].text for n in s.citations],
+                                     checks) if s.supported and not s.quote else "")
         out.append(SentenceSupport(s.text, s.citations, False, s.score, problem=problem)
                    if problem else s)
     return out
 
 
-def best_quote(question: str, evidence: list[Evidence], cfg: VerifyConfig | None = None,
-               exclude: frozenset[int] = frozenset(), refused: bool = False
-               ) -> Evidence | None:
-    """The best-scored evidence sentence that can stand as the answer: it holds enough of
-    the question's words (``refused``: the model declined, so the lower typed gate), every
-    number and name the question states, and passes the relevance checks as a quote."""
-    cfg = cfg or VerifyConfig()
-    typed = cfg.quote_refused if refused else cfg.quote_typed
-    gate = typed if answer_kind(question) else cfg.quote_untyped
-    for e in sorted(evidence, key=lambda e: -e.score):
-        if e.n in exclude:
-            continue
-        numbers = set(_NUM.findall(normalize_text(e.text)))  # "in the 14th century" is
-        if any(n not in numbers for n in _NUM.findall(normalize_text(question))):  # a must
-            continue
-        if not names_held(question, e.text):
-            continue
-        if e.lexical >= gate and not relevance_problem(question, e.text, [e.text], quote=True):
-            return e
-    return None
-
-
-def names_held(question: str, text: str) -> bool:
-    """Whether ``text`` names everything the question names ("How many redundancies did
-    NHSX make?" is not answered by a sentence about NHS Digital). A name matches a word it
-    begins or that begins it ("Europe", "European"). A possessor ("Robert's army") is not
-    required: the answering sentence often calls it "he" or "his"."""
-    have = set(words(text))
-    for n in names(question):
-        if re.search(r"['’]s$", n):
-            continue
-        if n not in have and not any(w.startswith(n) or (len(w) >= 4 and n.startswith(w))
-                                     for w in have):
-            return False
-    return True
-
-
 def quote(ev: Evidence, prefix: str = "") -> SentenceSupport:
     return SentenceSupport(" ".join(ev.text.split()), [ev.n], True, 1.0, quote=True,
                            prefix=prefix)
-
-
-def when_refused(question: str, evidence: list[Evidence], yes_no: bool,
-                 cfg: VerifyConfig | None = None) -> list[SentenceSupport]:
-    """The model said "not in the documents". A yes/no question whose best evidence holds
-    the question's topic (``quote_untyped``) is answered from it: "Yes" only if it states
-    the whole claim without negation, else "No", quoting it. Another question gets the
-    best quotable evidence (``best_quote``). Empty when neither applies: a refusal."""
-    cfg = cfg or VerifyConfig()
-    if yes_no:
-        top = max(evidence, key=lambda e: e.lexical, default=None)
-        if top is None or top.lexical < cfg.quote_untyped:
-            return []
-        says = support(question, [top.text]) >= 1.0 and not has_negation(top.text)
-        return [quote(top, "Yes:" if says else "No:")]
-    ev = best_quote(question, evidence, cfg, refused=True)
-    return [quote(ev)] if ev else []
 
 
 def _completing_pair(sent: str, relevant: set[int], evidence: list[Evidence],
@@ -329,30 +273,21 @@ def _completing_pair(sent: str, relevant: set[int], evidence: list[Evidence],
     return best
 
 
-def extractive(question: str, evidence: list[Evidence], checked: list[SentenceSupport],
-               yes_no: bool, cfg: VerifyConfig | None = None) -> list[SentenceSupport]:
-    """Quote evidence verbatim when no sentence of the model's answer survives. A yes/no
-    answer rejected for contradicting its evidence becomes the opposite polarity, quoting
-    that evidence; another yes/no answer quotes the best evidence; any other question the
-    best quotable evidence (``best_quote``), or nothing (a refusal)."""
-    if not evidence:
-        return []
+def flip_conflict(evidence: list[Evidence], checked: list[SentenceSupport]
+                  ) -> SentenceSupport | None:
+    """A yes/no answer rejected for contradicting its evidence, turned around: the
+    evidence quoted with the opposite polarity ("No:" and the evidence that negates)."""
     by_n = {e.n: e for e in evidence}
     conflict = next((s for s in checked if s.conflict and s.citations), None)
-    if yes_no and conflict is not None:
-        pol = polarity(conflict.text)
-        cited = [by_n[n] for n in conflict.citations]
-        if pol == "yes":  # quote the evidence that negates
-            cited = [e for e in cited if has_negation(e.text)] or cited
-        prefix = {"yes": "No:", "no": "Yes:"}.get(pol or "", "")
-        return [quote(cited[0], prefix)]
-    if yes_no:
-        return [quote(evidence[0])]
-    # evidence that a model's sentence was found not to answer from is not quoted either
-    wrong = frozenset(n for s in checked if s.problem in ("inverted", "entity")
-                      for n in s.citations)
-    ev = best_quote(question, evidence, cfg, wrong)
-    return [quote(ev)] if ev else []
+    if conflict is None:
+        return None
+    pol = polarity(conflict.text)
+    cited = [by_n[n] for n in conflict.citations if n in by_n]
+    if not cited:
+        return None
+    if pol == "yes":  # quote the evidence that negates
+        cited = [e for e in cited if has_negation(e.text)] or cited
+    return quote(cited[0], {"yes": "No:", "no": "Yes:"}.get(pol or "", ""))
 
 
 def render(sentences: list[SentenceSupport], evidence: list[Evidence]

@@ -12,6 +12,8 @@ from tests.fakes import HashEmbedder
 
 REPO = Path(__file__).resolve().parent.parent
 NHS_CORPUS = REPO / "data" / "nhs"
+# two short documents written for the tests (no gold set uses them)
+KARROW_CORPUS = REPO / "tests" / "data" / "karrow"
 DHSC_DOC = "002_460e449dcac45b62.txt"
 NHSD_DOC = "000_d1addedd5fe89df8.txt"
 
@@ -31,6 +33,14 @@ def nhs_corpus(tmp_path) -> Path:
     """A private copy of the bundled corpus that a test may change."""
     dst = tmp_path / "nhs"
     shutil.copytree(NHS_CORPUS, dst)
+    return dst
+
+
+@pytest.fixture
+def karrow_corpus(tmp_path) -> Path:
+    """A private copy of the synthetic test corpus that a test may change."""
+    dst = tmp_path / "karrow"
+    shutil.copytree(KARROW_CORPUS, dst)
     return dst
 
 

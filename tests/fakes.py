@@ -48,18 +48,26 @@ class HashEmbedder:
 
 class ScriptedGenerator:
     """Replies with a fixed text, in pieces, whatever the prompt: for testing what the
-    pipeline does with a model's output. Records the messages it was sent."""
+    pipeline does with a model's output. Records the messages it was sent. With
+    ``p_refusal`` it reports that first-step probability to a probe, as a model would."""
 
-    def __init__(self, reply: str, name: str = "test/scripted") -> None:
+    def __init__(self, reply: str, name: str = "test/scripted",
+                 p_refusal: float | None = None) -> None:
         self.reply = reply
         self.name = name
+        self.p_refusal = p_refusal
         self.messages: list = []
+        self.max_tokens: int | None = None
 
     def warm_up(self) -> None:
         pass
 
     def stream(self, messages, max_tokens: int = 200, temperature: float = 0.0,
-               stop=None) -> Iterator[str]:
+               stop=None, probe=None) -> Iterator[str]:
         self.messages.append(messages)
-        for i in range(0, len(self.reply), 4):
-            yield self.reply[i:i + 4]
+        self.max_tokens = max_tokens
+        pieces = [self.reply[i:i + 4] for i in range(0, len(self.reply), 4)]
+        if probe is not None and self.p_refusal is not None:
+            probe.p_refusal, probe.suppressed = self.p_refusal, True
+            probe.logprobs.extend([-0.1] * len(pieces))
+        yield from pieces

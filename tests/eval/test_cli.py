@@ -8,10 +8,11 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from tests.conftest import KARROW_CORPUS
 from tests.fakes import HashEmbedder, ScriptedGenerator
 
 REPO = Path(__file__).resolve().parents[2]
-REPLY = "No, the DHSC denied speculation that it plans to create a new tech unit [1]."
+REPLY = "No, Karrow Town Council has denied reports that it plans to sell the land [1]."
 
 
 def _app(monkeypatch, tmp_path):
@@ -22,7 +23,8 @@ def _app(monkeypatch, tmp_path):
 
     def fake_pipeline(settings):
         settings = settings.with_overrides(index=tmp_path / "index")
-        return Pipeline(settings, embedder=HashEmbedder(), generator=ScriptedGenerator(REPLY))
+        return Pipeline(settings, embedder=HashEmbedder(),
+                        generator=ScriptedGenerator(REPLY, p_refusal=0.1))
 
     monkeypatch.setattr(ecli, "make_pipeline", fake_pipeline)
     app = typer.Typer()
@@ -37,13 +39,12 @@ def _app(monkeypatch, tmp_path):
 
 def _gold(tmp_path) -> Path:
     rows = [
-        {"id": "y", "type": "yesno", "question": "Did DHSC confirm the taskforce?",
+        {"id": "y", "type": "yesno", "question": "Did the council agree to sell the harbour?",
          "answers": ["no"], "answerable": True,
-         "evidence": [{"doc": "002_460e449dcac45b62.txt", "text": "has denied speculation"}]},
-        {"id": "f", "question": "Who is the CEO of NHS Digital?", "answers": ["Simon Bolton"],
-         "answerable": True, "evidence": [{"doc": "000_d1addedd5fe89df8.txt",
-                                           "text": "Simon Bolton"}]},
-        {"id": "u", "question": "How many people did Org2 hire?", "answers": [],
+         "evidence": [{"doc": "council.txt", "text": "has denied reports"}]},
+        {"id": "f", "question": "Who leads the town council?", "answers": ["Peter Lindqvist"],
+         "answerable": True, "evidence": [{"doc": "council.txt", "text": "Peter Lindqvist"}]},
+        {"id": "u", "question": "How many boats does the cooperative own?", "answers": [],
          "answerable": False, "evidence": []},
     ]
     path = tmp_path / "gold.jsonl"
@@ -52,8 +53,8 @@ def _gold(tmp_path) -> Path:
 
 
 def test_rag_eval_end_to_end(monkeypatch, tmp_path):
-    corpus = tmp_path / "nhs"
-    shutil.copytree(REPO / "data" / "nhs", corpus)
+    corpus = tmp_path / "karrow"
+    shutil.copytree(KARROW_CORPUS, corpus)
     out = tmp_path / "out"
     res = CliRunner().invoke(_app(monkeypatch, tmp_path), [
         "eval", "--gold", str(_gold(tmp_path)), "--corpus", str(corpus), "--out", str(out),
@@ -71,11 +72,16 @@ def test_rag_eval_end_to_end(monkeypatch, tmp_path):
         assert s["n"] == 3 and s["n_answerable"] == 2 and s["n_unanswerable"] == 1
         for key in ("answer_accuracy", "refusal_accuracy", "false_refusal_rate",
                     "recall_at_k", "mrr", "citation_recall", "citation_precision",
-                    "citation_validity", "latency_p50_s", "latency_p95_s", "contradictions"):
+                    "citation_validity", "citations_correct", "evidence_has_answer",
+                    "latency_p50_s", "latency_p95_s", "contradictions"):
             assert key in s
         assert s["recall_at_k"] is not None
     naive_y = next(r for r in rows if r["id"] == "y" and r["mode"] == "naive")
     assert naive_y["correct"] and naive_y["citation_validity"] == 1.0
+    # the independent judge: the cited span overlaps the sentence holding the evidence
+    ver_y = next(r for r in rows if r["id"] == "y" and r["mode"] == "verified")
+    assert ver_y["n_judged"] >= 1 and ver_y["n_judged_correct"] >= 1
+    assert ver_y["confidence"] is not None and (out / "decision_curve.png").is_file()
     assert "Metric definitions" in (out / "report.md").read_text()
 
 
@@ -92,10 +98,10 @@ def test_user_errors_are_one_line(monkeypatch, tmp_path):
     assert res.exit_code == 1 and "gold file not found" in res.output
     wrong = tmp_path / "wrong.jsonl"
     wrong.write_text(json.dumps({"id": "a", "question": "Q?", "answers": ["x"],
-                                 "evidence": [{"doc": "000_d1addedd5fe89df8.txt",
+                                 "evidence": [{"doc": "council.txt",
                                                "text": "not in the article"}]}) + "\n")
     res = CliRunner().invoke(app, ["eval", "--gold", str(wrong), "--corpus",
-                                   str(REPO / "data" / "nhs"), "--out", str(tmp_path / "o")])
+                                   str(KARROW_CORPUS), "--out", str(tmp_path / "o")])
     assert res.exit_code == 1 and "evidence text not found" in res.output
 
 
@@ -104,7 +110,7 @@ def test_summary_rebuilt_from_results(monkeypatch, tmp_path):
 
     out = tmp_path / "out"
     res = CliRunner().invoke(_app(monkeypatch, tmp_path), [
-        "eval", "--gold", str(_gold(tmp_path)), "--corpus", str(REPO / "data" / "nhs"),
+        "eval", "--gold", str(_gold(tmp_path)), "--corpus", str(KARROW_CORPUS),
         "--out", str(out), "--answer-mode", "verified"])
     assert res.exit_code == 0, res.output
     before = json.loads((out / "summary.json").read_text())["modes"]

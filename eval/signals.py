@@ -1,0 +1,136 @@
+"""One model pass per question, kept: what the answer-or-refuse decision is fitted on.
+
+For each gold question the pipeline retrieves, selects evidence and generates once with
+the refusal's first token suppressed (rag.generators.Probe). The row keeps everything the
+steps after generation need (rag.draft.settle), so drafts, rules and decisions are
+replayed on the cache in seconds, without the model:
+
+    question, gold answers and evidence spans, the article (the group for
+    cross-validation), the scored evidence sentences, the numbered evidence, the reply,
+    P(refusal) at the first step and the reply's token log-probabilities.
+
+The cache is one JSONL file per set, named by a hash of everything that changes a reply
+(model, prompt, evidence settings); an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import asdict
+from pathlib import Path
+
+from eval.gold import GoldItem
+from rag.evidence import ScoredSentence
+from rag.generators import Probe
+from rag.prompts import REFUSAL_TOKEN, VERIFIED_SYSTEM
+from rag.types import Evidence
+
+
+def cache_key(pipeline) -> str:
+    """A hash of what changes the model's reply or the evidence it sees."""
+    s = pipeline.settings
+    parts = [s.model, VERIFIED_SYSTEM, s.embedding_model, s.retrieval, str(s.k),
+             str(s.evidence_sentences), str(s.evidence_pool), str(s.chunk_words),
+             str(s.overlap_words), str(s.context_tokens), str(s.seed)]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:12]
+
+
+def per_group_sample(items: list[GoldItem], group_of: Callable[[GoldItem], str],
+                     per_group: int | None, seed: int = 0) -> list[GoldItem]:
+    """Up to ``per_group`` answerable and ``per_group`` unanswerable questions of each
+    group (article), drawn with ``seed``; all of them, in that order, when ``per_group``
+    is None. Each
+    group is shuffled on its own, so a larger sample holds a smaller one, and the result
+    takes the groups in turn (one question of each, then the next), so any prefix of it
+    is a balanced sample too."""
+    by: dict[tuple[str, bool], list[GoldItem]] = defaultdict(list)
+    for it in items:
+        by[(group_of(it), it.answerable)].append(it)
+    queues = []
+    for key in sorted(by):
+        pool = list(by[key])
+        random.Random(f"{seed}:{key[0]}:{key[1]}").shuffle(pool)
+        queues.append(pool if per_group is None else pool[:per_group])
+    return [q[i] for i in range(max(map(len, queues), default=0)) for q in queues
+            if i < len(q)]
+
+
+def scored_to_dict(s: ScoredSentence) -> dict:
+    return asdict(s)
+
+
+def row_scored(row: dict) -> list[ScoredSentence]:
+    return [ScoredSentence(**d) for d in row["scored"]]
+
+
+def row_evidence(row: dict) -> list[Evidence]:
+    return [Evidence(**d) for d in row["evidence"]]
+
+
+def row_probe(row: dict) -> Probe:
+    return Probe("", p_refusal=row["p_refusal"], suppressed=row["suppressed"],
+                 logprobs=list(row["logprobs"]))
+
+
+def read_cache(path: Path) -> list[dict]:
+    path = Path(path)
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:  # a line cut by an interrupted run
+                continue
+    return rows
+
+
+def collect(pipeline, items: Iterable[GoldItem], cache: Path, group_of: Callable[[GoldItem], str],
+            gold_spans: Callable[[GoldItem], list[tuple[str, int, int]]],
+            keep_scored: int = 12, progress: bool = True) -> list[dict]:
+    """Answer each item once (verified prompt, probe on) unless ``cache`` has it; returns
+    the cached rows of ``items``, in order."""
+    from tqdm import tqdm
+
+    items = list(items)
+    cache = Path(cache)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    have = {r["id"]: r for r in read_cache(cache)}
+    todo = [it for it in items if it.id not in have]
+    k = pipeline.settings.k
+    with open(cache, "a", encoding="utf-8") as f:
+        for it in tqdm(todo, desc="signals", unit="q", disable=not progress or not todo):
+            t0 = time.perf_counter()
+            pool = pipeline.retriever.retrieve(it.question, pipeline.pool_size(k))
+            scored, evidence = pipeline.evidence_for(it.question, pool)
+            passages = pool[:k]
+            probe = Probe(REFUSAL_TOKEN)
+            reply, first = "", None
+            if evidence:
+                for piece in pipeline.generator.stream(
+                        **pipeline.verified_request(it.question, evidence), probe=probe):
+                    first = first or time.perf_counter() - t0
+                    reply += piece
+            row = {
+                "id": it.id, "group": group_of(it), "question": it.question,
+                "answerable": it.answerable, "answers": it.answers, "type": it.kind,
+                "gold_spans": [list(s) for s in gold_spans(it)],
+                "passages": [{"doc": p.doc, "start": p.start, "end": p.end,
+                              "score": p.score, "dense_score": p.dense_score,
+                              "bm25_score": p.bm25_score} for p in passages],
+                "scored": [scored_to_dict(s) for s in scored[:keep_scored]],
+                "evidence": [asdict(e) for e in evidence],
+                "reply": reply, "p_refusal": probe.p_refusal, "suppressed": probe.suppressed,
+                "logprobs": [round(x, 5) for x in probe.logprobs],
+                "first_token_s": first, "total_s": time.perf_counter() - t0,
+            }
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            f.flush()
+            have[it.id] = row
+    return [have[it.id] for it in items]

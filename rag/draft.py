@@ -1,0 +1,129 @@
+"""From the model's reply to a draft answer: its own verified words, or the sentence it
+points to, quoted exactly.
+
+The reply is generated with the refusal's first token taken away (rag.generators.Probe),
+so it is the model's best attempt even when it would rather decline; whether to show the
+draft at all is decided afterwards (rag.decision). Here:
+
+- a reply that is only a citation ("[2]") points to the sentence that answers: it is
+  quoted;
+- the model's sentences are verified against the evidence they cite (rag.verify), with
+  their citations repaired; the supported ones are the draft;
+- when none is supported, the sentence the reply cites is quoted (else the best-scored
+  evidence sentence); so is the best evidence when the reply still declines in words.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from rag.decision import DecisionModel, features
+from rag.evidence import ScoredSentence, is_yes_no
+from rag.generators import Probe
+from rag.prompts import REFUSAL_TOKEN
+from rag.types import Draft, Evidence
+from rag.verify import (
+    CITE,
+    VerifyConfig,
+    flip_conflict,
+    on_topic,
+    quote,
+    split_answer,
+    verify_answer,
+)
+
+IDK = re.compile(r"\b(i don'?t know|not in (the )?documents|cannot (be )?(answer|determine)"
+                 r"|no (relevant )?information|not (mentioned|provided|stated))\b", re.I)
+
+
+def declined(text: str) -> bool:
+    """Whether a reply says the evidence does not answer."""
+    return REFUSAL_TOKEN.lower() in text.lower() or bool(IDK.search(text) and
+                                                         not CITE.search(text))
+
+
+def reply_kind(text: str) -> str:
+    """"declined", "pointer" (only citations, no words) or "answer"."""
+    if declined(text):
+        return "declined"
+    return "answer" if split_answer(text) else "pointer"
+
+
+def pointed(text: str, evidence: list[Evidence]) -> Evidence | None:
+    """The first evidence sentence the reply cites, if any."""
+    by_n = {e.n: e for e in evidence}
+    for m in CITE.finditer(text):
+        for n in re.split(r"\s*[,;]\s*", m.group(1)):
+            if int(n) in by_n:
+                return by_n[int(n)]
+    return None
+
+
+@dataclass(frozen=True)
+class DraftRules:
+    """The hand-written checks a draft may take. Each is kept only for its measured gain
+    across articles (rag fit-decision; eval/README.md lists the gains)."""
+
+    relevance_type: bool = True  # "who" wants a name, "how many" a number, ...
+    relevance_inverted: bool = True  # "Who replaced X?" is not answered by "X replaced Y"
+    relevance_entity: bool = True  # a role the evidence pairs only with another name
+    yes_no: bool = True  # a yes/no answer against its evidence is turned around
+    short_answer: bool = True  # an unsupported sentence cut to its supported new words
+    repair: bool = True  # citations repaired from the other evidence
+    relevant_only: bool = True  # citations only to evidence that shares the question's words
+
+    def verify_config(self, base: VerifyConfig | None = None) -> VerifyConfig:
+        return replace(base or VerifyConfig(), repair=self.repair,
+                       short_answer=self.short_answer, relevant_only=self.relevant_only)
+
+    @property
+    def relevance_checks(self) -> tuple[str, ...]:
+        return tuple(name for name, on in (("type", self.relevance_type),
+                                           ("inverted", self.relevance_inverted),
+                                           ("entity", self.relevance_entity)) if on)
+
+
+def make_draft(question: str, evidence: list[Evidence], reply: str,
+               cfg: VerifyConfig | None = None, rules: DraftRules | None = None) -> Draft:
+    """The draft answer for ``reply`` (see the module's text)."""
+    rules = rules or DraftRules()
+    cfg = rules.verify_config(cfg)
+    if not evidence:
+        return Draft([], "declined")
+    kind = reply_kind(reply)
+    if kind != "answer":
+        target = (pointed(reply, evidence) if kind == "pointer" else None) or evidence[0]
+        return Draft([quote(target)], kind)
+    yes_no = is_yes_no(question) and rules.yes_no
+    checked = verify_answer(reply, question, evidence, cfg, yes_no=yes_no)
+    if not yes_no and rules.relevance_checks:
+        checked = on_topic(checked, question, evidence, rules.relevance_checks)
+    if any(s.supported for s in checked):
+        return Draft(checked, "model")
+    flipped = flip_conflict(evidence, checked) if yes_no else None
+    if flipped is not None:
+        return Draft([flipped] + checked, "quote")
+    target = pointed(reply, evidence) or evidence[0]
+    return Draft([quote(target)] + checked, "quote")
+
+
+@dataclass(frozen=True)
+class Settled:
+    """A draft with its decision: ``confidence`` is P(the draft is right)."""
+
+    draft: Draft
+    features: dict[str, float]
+    confidence: float
+    answered: bool
+
+
+def settle(question: str, scored: list[ScoredSentence], evidence: list[Evidence],
+           reply: str, probe: Probe | None, decision: DecisionModel,
+           cfg: VerifyConfig | None = None, rules: DraftRules | None = None) -> Settled:
+    """Everything after generation, with no model: the draft, its signals, the decision.
+    The eval replays it on stored replies (eval.decision)."""
+    draft = make_draft(question, evidence, reply, cfg, rules)
+    feats = features(question, scored, evidence, reply_kind(reply), probe, draft)
+    p = decision.probability(feats)
+    return Settled(draft, feats, p, bool(draft.shown) and p >= decision.threshold)
