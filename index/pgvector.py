@@ -31,6 +31,7 @@ import json
 import re
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -131,6 +132,9 @@ class PgIndex:
         self.where = redact(url)
         self._pool = None
         self._lock = threading.Lock()
+        # connections with pgvector's types; one opened before the first index run created
+        # the extension is configured again on its next use
+        self._with_vector: weakref.WeakSet = weakref.WeakSet()
 
     def __repr__(self) -> str:
         return f"PgIndex({self.location!r})"
@@ -178,6 +182,7 @@ class PgIndex:
         if has:
             register_vector(conn)
             conn.execute(f"SET hnsw.ef_search = {EF_SEARCH}")
+            self._with_vector.add(conn)
         if not conn.autocommit:
             conn.commit()
 
@@ -214,6 +219,8 @@ class PgIndex:
 
         try:
             with self.pool.connection() as conn:
+                if conn not in self._with_vector:
+                    self._configure(conn)
                 yield conn
         except psycopg.errors.UndefinedTable:
             raise self._missing() from None

@@ -16,7 +16,7 @@ from index.chunking import ChunkerConfig
 from index.embedders import Embedder, make_embedder
 from index.loaders import instruction_like
 from rag.config import Settings
-from rag.errors import QuestionError
+from rag.errors import QuestionError, RagError
 from rag.evidence import (
     ScoredSentence,
     SentenceVectors,
@@ -155,8 +155,13 @@ class Pipeline:
         return shared_index(s.pg_url.get_secret_value(), s.pg_schema, s.pg_pool_size)
 
     def index_exists(self) -> bool:
-        return self.pg_index.exists() if self.settings.uses_pgvector else \
-            store.exists(self.index_path)
+        """Whether the index is there (False too while its PostgreSQL is unreachable)."""
+        if not self.settings.uses_pgvector:
+            return store.exists(self.index_path)
+        try:
+            return self.pg_index.exists()
+        except RagError:
+            return False
 
     @property
     def index_location(self) -> str:
