@@ -87,18 +87,23 @@ class LocalPostgres:
                 if parent.stat().st_mode & 0o001 == 0:
                     os.chmod(parent, parent.stat().st_mode | 0o011)
             os.chown(self.folder, entry.pw_uid, entry.pw_gid)
-        pwfile = self.folder / "pwfile"
-        pwfile.write_text(self.password + "\n", encoding="utf-8")
-        if self._user:
-            shutil.chown(pwfile, self._user)
         data = self.folder / "data"
-        try:
-            if not (data / "PG_VERSION").is_file():
+        kept = self.folder / "password"  # a restart reuses the password of the first start
+        if (data / "PG_VERSION").is_file() and kept.is_file():
+            self.password = kept.read_text(encoding="utf-8").strip()
+        elif not (data / "PG_VERSION").is_file():
+            kept.touch(mode=0o600)
+            kept.write_text(self.password + "\n", encoding="utf-8")
+            pwfile = self.folder / "pwfile"
+            pwfile.write_text(self.password + "\n", encoding="utf-8")
+            if self._user:
+                shutil.chown(pwfile, self._user)
+            try:
                 self._run("initdb", "-D", str(data), "-U", "postgres", "-E", "UTF8",
                           "--locale=C", "--auth-host=scram-sha-256", "--auth-local=trust",
                           f"--pwfile={pwfile}")
-        finally:
-            pwfile.unlink(missing_ok=True)
+            finally:
+                pwfile.unlink(missing_ok=True)
         self.port = self.port or free_port()
         opts = " ".join([f"-h 127.0.0.1 -p {self.port} -k {self.folder}"] +
                         [f"-c {k}={v}" for k, v in self.settings.items()])
@@ -126,3 +131,39 @@ class LocalPostgres:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m index.pgserver FOLDER``: start a local server (data in FOLDER, kept),
+    write its URL, password included, to FOLDER/url (readable by you only), and run until
+    Ctrl-C."""
+    import argparse
+    import signal
+    import time
+
+    from index.pgvector import redact
+
+    ap = argparse.ArgumentParser(prog="python -m index.pgserver", description=main.__doc__)
+    ap.add_argument("folder", type=Path)
+    ap.add_argument("--port", type=int, default=None)
+    args = ap.parse_args(argv)
+    server = LocalPostgres(args.folder, port=args.port).start()
+    url_file = args.folder / "url"
+    url_file.touch(mode=0o600)
+    url_file.write_text(server.url + "\n", encoding="utf-8")
+    print(f"PostgreSQL with pgvector at {redact(server.url)}; its URL (with the password) "
+          f"is in {url_file}: export RAG_PG_URL=$(cat {url_file})", flush=True)
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    try:
+        while not stop:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        print("stopped", flush=True)
+
+
+if __name__ == "__main__":
+    main()
