@@ -46,8 +46,9 @@ from index.vectorstores import VectorStoreError
 FORMAT = 1
 DEFAULT_SCHEMA = "cited_rag"
 BM25_K1, BM25_B = 1.5, 0.75  # bm25s' defaults (method "lucene")
-HNSW_M, HNSW_EF_CONSTRUCTION = 16, 64  # pgvector's defaults
-EF_SEARCH = 128  # candidates an HNSW search explores (the FAISS path's efSearch)
+# the HNSW graph of the FAISS path (index.ann.DenseSpec): 32 links per node, 80 candidates
+# while building, 128 while searching (pgvector's defaults, 16/64/40, keep fewer)
+HNSW_M, HNSW_EF_CONSTRUCTION, EF_SEARCH = 32, 80, 128
 CONNECT_TIMEOUT = 5  # seconds
 _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 PGVECTOR_HINT = "install the client with: pip install 'cited-rag[pgvector]'"
