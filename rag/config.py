@@ -90,6 +90,15 @@ class Settings(BaseSettings):
         """Whether the index is the one in PostgreSQL at ``pg_url``."""
         return self.pg_url is not None and self.store in (None, "pgvector")
 
+    @property
+    def index_location(self) -> str:
+        """The index folder, or the PostgreSQL server and schema (no password)."""
+        if not self.uses_pgvector:
+            return str(self.index_path)
+        from index.pgvector import redact
+
+        return f"{redact(self.pg_url.get_secret_value())} (schema {self.pg_schema})"
+
     def with_overrides(self, **kw) -> Settings:
         """A copy with the given non-None values replaced (CLI flags), validated."""
         data = self.model_dump()

@@ -166,7 +166,7 @@ class Pipeline:
     @property
     def index_location(self) -> str:
         """The index folder, or the PostgreSQL server and schema (no password)."""
-        return self.pg_index.location if self.settings.uses_pgvector else str(self.index_path)
+        return self.settings.index_location
 
     def warm_up(self) -> None:
         if hasattr(self.embedder, "warm_up"):

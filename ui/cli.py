@@ -55,8 +55,7 @@ def register(app: typer.Typer) -> None:
                           pg_url=pg_url, pg_schema=pg_schema)
         from ui.app import build_app, launch_options
 
-        pipe = make_pipeline(s)
-        demo = build_app(pipe)
-        typer.echo(f"Serving {s.corpus} (index {pipe.index_location}) on http://{host}:{port}")
+        demo = build_app(make_pipeline(s))
+        typer.echo(f"Serving {s.corpus} (index {s.index_location}) on http://{host}:{port}")
         demo.launch(server_name=host, server_port=port, auth=creds, show_error=True,
                     **launch_options())
