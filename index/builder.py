@@ -88,57 +88,36 @@ def _manifest(embedder: Embedder, chunker: ChunkerConfig, docs: dict[str, Docume
     }
 
 
-def build_index(corpus: Path, index_dir: Path, embedder: Embedder,
-                chunker: ChunkerConfig | None = None, rebuild: bool = False,
-                progress: Progress | None = None, crash_hook=None,
-                store_spec: StoreSpec | None = None,
-                dense: DenseSpec | None = None) -> BuildReport:
-    """Index ``corpus`` into ``index_dir``. Unchanged files (same content hash, model and
-    chunker) keep their chunks and vectors; changed and new files are re-chunked and
-    re-embedded; files no longer present are dropped. Unreadable files are reported in
-    ``BuildReport.errors`` and skipped; if an unchanged copy was indexed before, it stays.
+@dataclass
+class Plan:
+    """What an update does: the documents the new version holds (``order``, in scan
+    order), those kept as they were (with when they were indexed), and the new or changed
+    ones to chunk and embed (``todo``). ``BuildReport`` gets the counts and the errors."""
 
-    ``store_spec`` names the vector store (default: the one the index already uses, else
-    FAISS); giving another one migrates the vectors there without re-embedding.
+    order: list[str] = field(default_factory=list)
+    kept: dict[str, float] = field(default_factory=dict)
+    todo: list[Document] = field(default_factory=list)
 
-    ``dense`` is the FAISS index type (default: what the index was asked for before, else
-    ``auto``: exact search up to ``DenseSpec.flat_max`` vectors, HNSW above). When files
-    were only added, the previous FAISS index is extended with the new rows rather than
-    built again, so an update costs in proportion to what changed."""
-    t0 = time.perf_counter()
-    corpus, index_dir = Path(corpus), Path(index_dir)
-    chunker = chunker or ChunkerConfig()
-    report = BuildReport()
+
+def plan_update(corpus: Path, old_meta: dict[str, dict], known: Callable[[str], bool],
+                report: BuildReport, progress: Progress | None = None) -> Plan:
+    """Compare the files under ``corpus`` with the documents of the previous version
+    (``old_meta``: id -> manifest entry; ``known(id)``: the previous version holds it).
+    Unchanged files (same content hash) are kept; unreadable files keep their previous
+    version, if any; files no longer present go to ``report.removed``."""
     skipped: list[DocumentError] = []
     paths = scan(corpus, skipped)
     report.errors.extend(skipped)
     if not paths:
         raise CorpusError(f"no .txt, .md, .html or .pdf files found under {corpus}")
-
-    old: store.IndexData | None = None
-    if store.exists(index_dir) and not rebuild:
-        old = store.load(index_dir, embedding_model=embedder.name)
-        if old.manifest.get("chunker") != asdict(chunker):
-            raise store.IndexMismatchError(
-                f"index at {index_dir} was built with chunker {old.manifest.get('chunker')}, "
-                f"not {asdict(chunker)}; {store.REBUILD_HINT}")
-    old_meta = old.manifest["documents"] if old else {}
-    old_spec = old.store_spec if old else _existing_spec(index_dir)
-    spec = store_spec or old_spec or StoreSpec()
-    dense = dense or (DenseSpec.from_manifest(old.manifest, requested=True) if old
-                      else DenseSpec())
-
-    docs: dict[str, Document] = {}
-    indexed_at: dict[str, float] = {}
+    plan = Plan()
 
     def keep_previous(doc_id: str) -> None:
         """A file that cannot be read now keeps its last good version searchable."""
-        if old and doc_id in old.documents:
-            docs[doc_id] = old.documents[doc_id]
-            indexed_at[doc_id] = old_meta[doc_id].get("indexed_at", time.time())
+        if known(doc_id):
+            plan.order.append(doc_id)
+            plan.kept[doc_id] = old_meta[doc_id].get("indexed_at", time.time())
 
-    kept_rows: dict[str, list[int]] = {}
-    todo: list[Document] = []
     seen_hashes: dict[str, str] = {}
     for i, path in enumerate(paths):
         doc_id = doc_id_for(path, corpus)
@@ -163,9 +142,9 @@ def build_index(corpus: Path, index_dir: Path, embedder: Embedder,
                 doc_id, f"same content as {seen_hashes[digest]}; indexed once"))
             continue
         seen_hashes[digest] = doc_id
-        if old and old_meta.get(doc_id, {}).get("hash") == digest and doc_id in old.documents:
-            docs[doc_id] = old.documents[doc_id]
-            indexed_at[doc_id] = old_meta[doc_id].get("indexed_at", time.time())
+        if old_meta.get(doc_id, {}).get("hash") == digest and known(doc_id):
+            plan.order.append(doc_id)
+            plan.kept[doc_id] = old_meta[doc_id].get("indexed_at", time.time())
             report.unchanged.append(doc_id)
             continue
         try:
@@ -180,11 +159,56 @@ def build_index(corpus: Path, index_dir: Path, embedder: Embedder,
                 f"{doc_id}: contains text addressed to an AI model ({phrase!r}); it is "
                 f"indexed as data and never followed, but check where it came from")
             log.warning("%s", report.warnings[-1])
-        docs[doc_id] = doc
-        todo.append(doc)
+        plan.order.append(doc_id)
+        plan.todo.append(doc)
         (report.updated if doc_id in old_meta else report.added).append(doc_id)
-    report.removed = sorted(set(old_meta) - set(docs))
+    report.removed = sorted(set(old_meta) - set(plan.order))
+    return plan
 
+
+def build_index(corpus: Path, index_dir: Path, embedder: Embedder,
+                chunker: ChunkerConfig | None = None, rebuild: bool = False,
+                progress: Progress | None = None, crash_hook=None,
+                store_spec: StoreSpec | None = None,
+                dense: DenseSpec | None = None) -> BuildReport:
+    """Index ``corpus`` into ``index_dir``. Unchanged files (same content hash, model and
+    chunker) keep their chunks and vectors; changed and new files are re-chunked and
+    re-embedded; files no longer present are dropped. Unreadable files are reported in
+    ``BuildReport.errors`` and skipped; if an unchanged copy was indexed before, it stays.
+
+    ``store_spec`` names the vector store (default: the one the index already uses, else
+    FAISS); giving another one migrates the vectors there without re-embedding.
+
+    ``dense`` is the FAISS index type (default: what the index was asked for before, else
+    ``auto``: exact search up to ``DenseSpec.flat_max`` vectors, HNSW above). When files
+    were only added, the previous FAISS index is extended with the new rows rather than
+    built again, so an update costs in proportion to what changed."""
+    t0 = time.perf_counter()
+    corpus, index_dir = Path(corpus), Path(index_dir)
+    chunker = chunker or ChunkerConfig()
+    report = BuildReport()
+    old: store.IndexData | None = None
+    if store.exists(index_dir) and not rebuild:
+        old = store.load(index_dir, embedding_model=embedder.name)
+        if old.manifest.get("chunker") != asdict(chunker):
+            raise store.IndexMismatchError(
+                f"index at {index_dir} was built with chunker {old.manifest.get('chunker')}, "
+                f"not {asdict(chunker)}; {store.REBUILD_HINT}")
+    old_meta = old.manifest["documents"] if old else {}
+    old_spec = old.store_spec if old else _existing_spec(index_dir)
+    spec = store_spec or old_spec or StoreSpec()
+    dense = dense or (DenseSpec.from_manifest(old.manifest, requested=True) if old
+                      else DenseSpec())
+
+    plan = plan_update(corpus, old_meta, lambda d: old is not None and d in old.documents,
+                       report, progress)
+    new_docs = {doc.id: doc for doc in plan.todo}
+    docs: dict[str, Document] = {d: new_docs[d] if d in new_docs else old.documents[d]
+                                 for d in plan.order}
+    indexed_at = dict(plan.kept)
+    todo = plan.todo
+
+    kept_rows: dict[str, list[int]] = {}
     if old is not None:
         for row, ch in enumerate(old.chunks):
             if ch.doc_id in docs and docs[ch.doc_id] is old.documents.get(ch.doc_id):

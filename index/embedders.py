@@ -9,11 +9,11 @@ import logging
 import os
 import threading
 import time
-from collections import OrderedDict
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+from cachetools import LRUCache
 
 from index.errors import ModelError
 
@@ -86,24 +86,22 @@ class CachedQueryEmbedder:
         if query_cache < 0:
             raise ValueError(f"query_cache must be >= 0, got {query_cache}")
         self.name = name
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._cache_size = query_cache
+        self._cache: LRUCache | None = LRUCache(query_cache) if query_cache else None
         self._cache_lock = threading.Lock()
 
     def embed_documents(self, texts: list[str]) -> np.ndarray:
         raise NotImplementedError
 
     def embed_query(self, text: str) -> np.ndarray:
-        with self._cache_lock:
+        if self._cache is None:
+            return self.embed_documents([text])[0]
+        with self._cache_lock:  # cachetools' caches are not thread-safe
             hit = self._cache.get(text)
-            if hit is not None:
-                self._cache.move_to_end(text)
-                return hit
+        if hit is not None:
+            return hit
         vec = self.embed_documents([text])[0]
         with self._cache_lock:
             self._cache[text] = vec
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
         return vec
 
 

@@ -145,11 +145,9 @@ def build_faiss(embeddings: np.ndarray, dim: int, spec: DenseSpec | None = None)
 
 
 def build_bm25(texts: list[str]):
-    import bm25s
+    from index.text import bm25_tokenize, bm25s_module
 
-    from index.text import bm25_tokenize
-
-    retriever = bm25s.BM25()
+    retriever = bm25s_module().BM25()
     if texts:
         retriever.index(bm25_tokenize(texts), show_progress=False)
     return retriever
@@ -260,9 +258,9 @@ def load(index_dir: Path, embedding_model: str | None = None, mmap: bool = False
             dense = None
         bm25 = None
         if (version / "bm25").is_dir():
-            import bm25s
+            from index.text import bm25s_module
 
-            bm25 = bm25s.BM25.load(str(version / "bm25"), mmap=mmap)
+            bm25 = bm25s_module().BM25.load(str(version / "bm25"), mmap=mmap)
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise IndexCorruptError(f"index at {index_dir} is damaged ({exc}); "
                                 f"{REBUILD_HINT}") from exc

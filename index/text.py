@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from functools import lru_cache
 
@@ -46,15 +47,33 @@ def content_tokens(text: str) -> list[str]:
     return stem([w for w in words(text) if w not in STOPWORDS])
 
 
-def bm25_tokenize(texts: list[str]):
+def bm25s_module():
+    """bm25s, its logger handed back to the application's logging configuration: bm25s sets
+    its logger to DEBUG when imported, so its debug lines ("Building index from IDs
+    objects") reached the console through the root handler on every ``rag index``."""
     import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.NOTSET)
+    return bm25s
+
+
+def bm25_tokenize(texts: list[str]):
+    bm25s = bm25s_module()
 
     return bm25s.tokenize([normalize_text(t) for t in texts], stopwords="en",
                           stemmer=_stemmer(), show_progress=False)
 
 
 def bm25_query_tokens(text: str) -> list[list[str]]:
-    import bm25s
+    bm25s = bm25s_module()
 
     return bm25s.tokenize([normalize_text(text)], stopwords="en", stemmer=_stemmer(),
                           show_progress=False, return_ids=False)
+
+
+def bm25_doc_tokens(texts: list[str]) -> list[list[str]]:
+    """Each text's BM25 terms (repeats kept), as ``bm25_tokenize`` indexes them."""
+    if not texts:
+        return []
+    return bm25s_module().tokenize([normalize_text(t) for t in texts], stopwords="en",
+                                   stemmer=_stemmer(), show_progress=False, return_ids=False)

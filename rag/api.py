@@ -196,10 +196,7 @@ def create_app(pipeline, token: str | None = None) -> FastAPI:
 
     @app.get("/v1/health", response_model=HealthOut, tags=["meta"])
     def health() -> HealthOut:
-        from index import store
-
-        return HealthOut(index=str(pipeline.index_path),
-                         index_ready=store.exists(pipeline.index_path),
+        return HealthOut(index=pipeline.index_location, index_ready=pipeline.index_exists(),
                          model=_model_name(pipeline))
 
     @app.post("/v1/ask", response_model=AnswerOut, responses=errors, tags=["answers"],

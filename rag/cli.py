@@ -45,6 +45,13 @@ EmbBackendOpt = Annotated[str | None, typer.Option(
                                 "'cited-rag[onnx]'), or openvino or openvino-int8 "
                                 "('cited-rag[openvino]') [default: torch].")]
 
+PgUrlOpt = Annotated[str | None, typer.Option(
+    "--url", help="Read the index in this PostgreSQL database (built by rag index --store "
+                  "pgvector), e.g. postgresql://USER@HOST:5432/DB; better in the environment "
+                  "as RAG_PG_URL, which keeps the password off the command line.")]
+PgSchemaOpt = Annotated[str | None, typer.Option(
+    "--pg-schema", help="PostgreSQL schema holding the index [default: cited_rag].")]
+
 
 def fail(message: str, code: int = 1) -> None:
     typer.secho(f"Error: {message}", err=True, fg=typer.colors.RED)
@@ -107,12 +114,17 @@ def index(
     overlap_words: Annotated[int | None, typer.Option(help="Words shared by chunks.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     store_name: Annotated[str | None, typer.Option(
-        "--store", help="Where the vectors go: faiss (in the index folder) or qdrant; "
-                        "changing it migrates the vectors [default: keep the index's].")
+        "--store", help="Where the index goes: faiss (in the index folder), qdrant (the "
+                        "vectors; changing between faiss and qdrant migrates them) or "
+                        "pgvector (everything, in PostgreSQL) [default: keep the index's; "
+                        "pgvector when RAG_PG_URL is set].")
     ] = None,
-    qdrant_url: Annotated[str | None, typer.Option(
-        "--url", help="Qdrant server URL, e.g. http://127.0.0.1:6333 (with --store qdrant).")
+    url: Annotated[str | None, typer.Option(
+        "--url", help="With --store qdrant: the Qdrant server, e.g. http://127.0.0.1:6333. "
+                      "With --store pgvector: the PostgreSQL database, e.g. "
+                      "postgresql://USER@HOST:5432/DB (or RAG_PG_URL).")
     ] = None,
+    pg_schema: PgSchemaOpt = None,
     qdrant_path: Annotated[Path | None, typer.Option(
         "--qdrant-path", help="Qdrant local-mode folder, no server [default: INDEX/qdrant].")
     ] = None,
@@ -123,45 +135,55 @@ def index(
 ) -> None:
     """Index a folder (recursively). Only new and changed files are embedded again.
 
-    Example: rag index ~/docs --index ~/docs-index --store qdrant --url http://127.0.0.1:6333
+    Examples: rag index ~/docs --index ~/docs-index --store qdrant --url http://127.0.0.1:6333
+
+    RAG_PG_URL=postgresql://rag:PASSWORD@db:5432/rag rag index ~/docs --store pgvector
     """
+    pg = store_name == "pgvector"
     s = settings_from(corpus=corpus, index=index_path, embedding_model=embedding_model,
                       embedding_backend=embedding_backend, chunk_words=chunk_words,
-                      overlap_words=overlap_words, store=store_name, qdrant_url=qdrant_url,
-                      qdrant_path=qdrant_path, dense_index=dense_index)
+                      overlap_words=overlap_words, store=store_name,
+                      qdrant_url=None if pg else url, pg_url=url if pg else None,
+                      pg_schema=pg_schema, qdrant_path=qdrant_path, dense_index=dense_index)
     if (s.qdrant_url or s.qdrant_path) and s.store != "qdrant":
-        fail("--url and --qdrant-path need --store qdrant")
+        fail("--url and --qdrant-path need --store qdrant (or --store pgvector for a "
+             "PostgreSQL URL)")
+    if pg and s.pg_url is None:
+        fail("--store pgvector needs the database: --url postgresql://USER@HOST:5432/DB "
+             "or RAG_PG_URL in the environment")
     progress, close = _progress_printer()
     try:
-        report = _index(s, rebuild, progress)
+        report, where = _index(s, rebuild, progress)
     except RagError as exc:
         close()
         fail(str(exc))
     close()
     if as_json:
-        typer.echo(json.dumps({"index": str(s.index_path), **report.to_dict()}, indent=2))
+        typer.echo(json.dumps({"index": where, **report.to_dict()}, indent=2))
     else:
         for err in report.errors:
             typer.secho(f"skipped {err}", err=True, fg=typer.colors.YELLOW)
         for warning in report.warnings:
             typer.secho(f"warning: {warning}", err=True, fg=typer.colors.YELLOW)
-        typer.echo(f"Indexed {s.corpus} -> {s.index_path}: {report.summary()}")
+        typer.echo(f"Indexed {s.corpus} -> {where}: {report.summary()}")
     if report.partial:
         raise typer.Exit(EXIT_PARTIAL)
 
 
 def _index(s: Settings, rebuild: bool, progress):
-    """Index through the pipeline; with a store named, into that store."""
+    """Index through the pipeline; with a store named, into that store. Returns the report
+    and where the index is."""
     pipe = make_pipeline(s)
-    if s.store is None:
-        return pipe.index(s.corpus, rebuild=rebuild, progress=progress)
+    if s.store is None or s.uses_pgvector:
+        return pipe.index(s.corpus, rebuild=rebuild, progress=progress), pipe.index_location
     from index.builder import build_index
     from index.vectorstores import StoreSpec, qdrant_spec
 
     spec = (qdrant_spec(s.index_path, url=s.qdrant_url, path=s.qdrant_path)
             if s.store == "qdrant" else StoreSpec())
     return build_index(s.corpus, s.index_path, pipe.embedder, pipe.chunker, rebuild=rebuild,
-                       progress=progress, store_spec=spec, dense=pipe.dense_spec())
+                       progress=progress, store_spec=spec, dense=pipe.dense_spec()), \
+        str(s.index_path)
 
 
 @app.command()
@@ -179,6 +201,8 @@ def ask(
     corpus: Annotated[Path | None, typer.Option(
         help="Corpus whose default index to use (indexed first if it has none).")] = None,
     llm_url: LlmUrlOpt = None,
+    pg_url: PgUrlOpt = None,
+    pg_schema: PgSchemaOpt = None,
 ) -> None:
     """Answer a question from the indexed documents, with [n] citations.
 
@@ -186,12 +210,13 @@ def ask(
     """
     s = settings_from(index=index_path, k=k, model=model,
                       backend=backend or ("openai" if llm_url else None),
-                      answer_mode=answer_mode, corpus=corpus, llm_url=llm_url)
+                      answer_mode=answer_mode, corpus=corpus, llm_url=llm_url,
+                      pg_url=pg_url, pg_schema=pg_schema)
     try:
         pipe = make_pipeline(s)
         from index import store
 
-        if not store.exists(s.index_path) and index_path is None:
+        if not s.uses_pgvector and not store.exists(s.index_path) and index_path is None:
             typer.secho(f"No index yet for {s.corpus}; indexing it first.", err=True)
             pipe.index(s.corpus)
         answer = None
@@ -260,6 +285,8 @@ def api(
     backend: BackendOpt = None,
     llm_url: LlmUrlOpt = None,
     k: KOpt = None,
+    pg_url: PgUrlOpt = None,
+    pg_schema: PgSchemaOpt = None,
 ) -> None:
     """Serve the HTTP API: POST /v1/ask, POST /v1/chat/completions (OpenAI-compatible),
     GET /v1/health; schema at /openapi.json, docs at /docs.
@@ -269,7 +296,8 @@ def api(
     import os
 
     s = settings_from(index=index_path, corpus=corpus, model=model, k=k, llm_url=llm_url,
-                      backend=backend or ("openai" if llm_url else None))
+                      backend=backend or ("openai" if llm_url else None), pg_url=pg_url,
+                      pg_schema=pg_schema)
     token = auth or os.environ.get("RAG_API_TOKEN") or None
     try:
         import uvicorn
@@ -282,7 +310,7 @@ def api(
         pipe = make_pipeline(s)
         from index import store
 
-        if not store.exists(s.index_path) and index_path is None:
+        if not s.uses_pgvector and not store.exists(s.index_path) and index_path is None:
             typer.secho(f"No index yet for {s.corpus}; indexing it first.", err=True)
             pipe.index(s.corpus)
         pipe.warm_up()

@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.ann import FLAT_MAX
@@ -54,14 +54,21 @@ class Settings(BaseSettings):
     context_tokens: int = Field(1536, ge=64)
     seed: int = 0
     max_question_chars: int = Field(2000, ge=10)
-    # where `rag index` puts the vectors (None: keep the index's store, else FAISS)
-    store: Literal["faiss", "qdrant"] | None = None
+    # where `rag index` puts the vectors (None: keep the index's store, else FAISS; with
+    # pg_url set: pgvector)
+    store: Literal["faiss", "qdrant", "pgvector"] | None = None
     # FAISS index type (index.ann): auto = exact up to dense_flat_max vectors, HNSW above;
     # None keeps what the index was built with (auto for a new one)
     dense_index: Literal["auto", "flat", "hnsw", "hnsw-sq8"] | None = None
     dense_flat_max: int = Field(FLAT_MAX, ge=1)
     qdrant_url: str | None = None  # a Qdrant server, e.g. http://127.0.0.1:6333
     qdrant_path: Path | None = None  # Qdrant local mode folder [default: INDEX/qdrant]
+    # an index held in PostgreSQL with pgvector (index.pgvector): a connection string such
+    # as postgresql://USER:PASSWORD@HOST:5432/DB. When set, every command reads and
+    # `rag index` writes that index instead of a folder. Secret: shown redacted.
+    pg_url: SecretStr | None = None
+    pg_schema: str = Field("cited_rag", pattern=r"^[a-z_][a-z0-9_]{0,62}$")  # one per index
+    pg_pool_size: int = Field(4, ge=1, le=100)  # connections each process may hold
     # a served model behind an OpenAI-compatible API (backend "openai")
     llm_url: str | None = None  # e.g. http://127.0.0.1:8080/v1
     llm_api_key: str | None = None
@@ -73,9 +80,28 @@ class Settings(BaseSettings):
     def _expand(cls, v):
         return Path(v).expanduser() if v not in (None, "") else None
 
+    @field_validator("pg_url", mode="before")
+    @classmethod
+    def _blank_url(cls, v):
+        return None if v in (None, "") else v
+
     @property
     def index_path(self) -> Path:
         return self.index or default_index_for(self.corpus)
+
+    @property
+    def uses_pgvector(self) -> bool:
+        """Whether the index is the one in PostgreSQL at ``pg_url``."""
+        return self.pg_url is not None and self.store in (None, "pgvector")
+
+    @property
+    def index_location(self) -> str:
+        """The index folder, or the PostgreSQL server and schema (no password)."""
+        if not self.uses_pgvector:
+            return str(self.index_path)
+        from index.pgvector import redact
+
+        return f"{redact(self.pg_url.get_secret_value())} (schema {self.pg_schema})"
 
     def with_overrides(self, **kw) -> Settings:
         """A copy with the given non-None values replaced (CLI flags), validated."""

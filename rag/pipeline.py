@@ -18,7 +18,7 @@ from index.loaders import instruction_like
 from rag.config import Settings
 from rag.decision import DecisionModel, decision_for
 from rag.draft import IDK, DraftRules, settle
-from rag.errors import QuestionError
+from rag.errors import QuestionError, RagError
 from rag.evidence import (
     ScoredSentence,
     SentenceVectors,
@@ -34,7 +34,7 @@ from rag.prompts import (
     naive_messages,
     verified_messages,
 )
-from rag.retrieval import HybridRetriever
+from rag.retrieval import HybridRetriever, PgRetriever
 from rag.types import Answer, Citation, Evidence, Passage, SentenceSupport
 from rag.verify import VerifyConfig, render, split_answer
 
@@ -67,7 +67,7 @@ class Pipeline:
         self._decision = decision
         self.rules = rules or DraftRules()
         self.verify_config = VerifyConfig()
-        self._retriever: HybridRetriever | None = None
+        self._retriever: HybridRetriever | PgRetriever | None = None
         self._lock = threading.RLock()
         self._suspicious: dict[tuple[str, str], bool] = {}
         self.sentence_vectors = SentenceVectors(self.embedder)
@@ -105,14 +105,41 @@ class Pipeline:
             self._generator = None
 
     @property
-    def retriever(self) -> HybridRetriever:
+    def retriever(self) -> HybridRetriever | PgRetriever:
         with self._lock:
             if self._retriever is None:
+                if self.settings.uses_pgvector:
+                    self._retriever = PgRetriever(self.pg_index, self.embedder,
+                                                  mode=self.settings.retrieval)
+                    return self._retriever
                 data = store.load(self.index_path, embedding_model=self.embedder.name,
                                   mmap=True)
                 self._retriever = HybridRetriever(data, self.embedder,
                                                   mode=self.settings.retrieval)
             return self._retriever
+
+    @property
+    def pg_index(self):
+        """The index in PostgreSQL (``settings.pg_url``), shared by the pipelines of this
+        process."""
+        from index.pgvector import shared_index
+
+        s = self.settings
+        return shared_index(s.pg_url.get_secret_value(), s.pg_schema, s.pg_pool_size)
+
+    def index_exists(self) -> bool:
+        """Whether the index is there (False too while its PostgreSQL is unreachable)."""
+        if not self.settings.uses_pgvector:
+            return store.exists(self.index_path)
+        try:
+            return self.pg_index.exists()
+        except RagError:
+            return False
+
+    @property
+    def index_location(self) -> str:
+        """The index folder, or the PostgreSQL server and schema (no password)."""
+        return self.settings.index_location
 
     def warm_up(self) -> None:
         if hasattr(self.embedder, "warm_up"):
@@ -124,9 +151,16 @@ class Pipeline:
     def index(self, corpus: Path | None = None, rebuild: bool = False,
               progress: Callable[[str, int, int], None] | None = None) -> BuildReport:
         with self._lock:
-            report = build_index(corpus or self.settings.corpus, self.index_path,
-                                 self.embedder, self.chunker, rebuild=rebuild,
-                                 progress=progress, dense=self.dense_spec())
+            if self.settings.uses_pgvector:
+                from index.pg_builder import build_pg_index
+
+                report = build_pg_index(corpus or self.settings.corpus, self.pg_index,
+                                        self.embedder, self.chunker, rebuild=rebuild,
+                                        progress=progress)
+            else:
+                report = build_index(corpus or self.settings.corpus, self.index_path,
+                                     self.embedder, self.chunker, rebuild=rebuild,
+                                     progress=progress, dense=self.dense_spec())
             if report.written:
                 self._retriever = None
             return report
@@ -139,6 +173,8 @@ class Pipeline:
         return DenseSpec(s.dense_index or "auto", flat_max=s.dense_flat_max)
 
     def documents(self) -> list[dict]:
+        if self.settings.uses_pgvector:
+            return self.pg_index.documents()
         manifest = store.read_manifest(self.index_path)
         return [{"id": doc_id, **meta} for doc_id, meta in manifest["documents"].items()]
 

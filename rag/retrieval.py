@@ -102,3 +102,58 @@ class HybridRetriever:
                                dense_score=dense_s.get(i), bm25_score=sparse_s.get(i),
                                rank=rank, sentences=ch.sentences))
         return out
+
+
+class PgIndexData:
+    """What the pipeline and the eval read from a retriever's ``data`` for an index in
+    PostgreSQL: its documents by id (fetched when asked) and where it is."""
+
+    def __init__(self, index) -> None:
+        from index.pgvector import PgDocuments
+
+        self.index = index
+        self.documents = PgDocuments(index)
+        self.path = None
+
+    @property
+    def embedding_model(self) -> str:
+        return self.index.meta()["embedding_model"]
+
+
+class PgRetriever:
+    """The hybrid retrieval of ``HybridRetriever`` run in PostgreSQL (``index.pgvector``):
+    HNSW search, BM25 over the inverted index and their reciprocal-rank fusion, in one
+    statement. The query is embedded and tokenized here, as for the folder index."""
+
+    def __init__(self, index, embedder: Embedder, mode: str = "hybrid",
+                 candidates: int = 50, rrf_k: int = 60) -> None:
+        if mode not in RETRIEVAL_MODES:
+            raise ValueError(f"retrieval mode must be one of {', '.join(RETRIEVAL_MODES)}; "
+                             f"got {mode!r}")
+        if candidates < 1:
+            raise ValueError(f"candidates must be >= 1, got {candidates}")
+        index.check_compatible(embedder.name)
+        self.index = index
+        self.data = PgIndexData(index)
+        self.embedder = embedder
+        self.mode = mode
+        self.candidates = candidates
+        self.rrf_k = rrf_k
+
+    def retrieve(self, question: str, k: int = 5) -> list[Passage]:
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        query = None
+        if self.mode in ("hybrid", "dense"):
+            query = np.asarray(self.embedder.embed_query(normalize_text(question)), np.float32)
+        terms: list[str] = []
+        if self.mode in ("hybrid", "bm25"):
+            tokens = bm25_query_tokens(question)
+            terms = tokens[0] if tokens else []
+        hits = self.index.search(query, terms, max(k, self.candidates), k, self.mode,
+                                 self.rrf_k)
+        return [Passage(chunk_id=h.chunk.id, doc=h.chunk.doc_id, title=h.title,
+                        start=h.chunk.start, end=h.chunk.end, text=h.chunk.text,
+                        score=h.score, dense_score=h.dense, bm25_score=h.bm25, rank=rank,
+                        sentences=h.chunk.sentences)
+                for rank, h in enumerate(hits, start=1)]

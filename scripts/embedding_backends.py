@@ -1,15 +1,23 @@
 """Embedding backends side by side: encoding speed and retrieval quality.
 
     RAG_HOME=/tmp/rag-bench python scripts/embedding_backends.py [--chunks 300] [--words 120]
+        [--squad tests/data/squad_v2_1973_oil_crisis.json]
 
 For each backend (torch, onnx, onnx-int8, openvino, openvino-int8) in one run: the time to
 load it (the first onnx load exports the model into $RAG_HOME/models/onnx, the int8 ones
 quantize it), encoding throughput on ``--chunks`` chunks of ``--words`` words cut from the
-SQuAD "Normans" paragraphs and the bundled corpus (best of ``--rounds``, interleaved),
+paragraphs of a SQuAD file (``--squad``; default: the article in tests/data) and the
+bundled corpus (best of ``--rounds``, interleaved),
 single-query latency (median over the gold questions, one text per call, no query cache),
 the lowest cosine of its vectors to the first backend's, and retrieval recall_all@k / MRR on
 the NHS gold set (definitions of eval.metrics.retrieval_scores), dense and hybrid, with the
 bundled corpus indexed by that backend.
+
+``st-openvino`` (not a setting, only here) is sentence-transformers' own OpenVINO backend
+(``SentenceTransformer(..., backend="openvino")``, exported once into
+$RAG_HOME/models/st-openvino), to compare with the hand-written export. It needs
+optimum-intel, which requires transformers < 5.6 (this project pins 5.23): run it in a
+separate environment (docs/benchmarks.md says how).
 """
 
 from __future__ import annotations
@@ -26,22 +34,32 @@ from eval.gold import GoldItem, load_gold
 from eval.metrics import locate, retrieval_scores
 from index import store
 from index.builder import build_index
-from index.embedders import EMBEDDING_BACKENDS, Embedder, encode_throughput, make_embedder
+from index.embedders import (
+    DEFAULT_EMBEDDING_MODEL,
+    EMBEDDING_BACKENDS,
+    CachedQueryEmbedder,
+    Embedder,
+    encode_throughput,
+    make_embedder,
+    resolve_embedding_model,
+)
+from index.home import data_home
 from rag.config import BUNDLED_CORPUS
 from rag.retrieval import HybridRetriever
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLD = ROOT / "eval" / "nhs_gold.jsonl"
-SQUAD = Path("/work/shared/datasets/squad_v2_normans.json")
+SQUAD = ROOT / "tests" / "data" / "squad_v2_1973_oil_crisis.json"
 
 
 def bench_chunks(n: int, words: int, squad: Path = SQUAD,
                  corpus: Path = BUNDLED_CORPUS) -> list[str]:
-    """``n`` chunks of ``words`` words, windows over the SQuAD paragraphs (if the file is
-    there) and the corpus's .txt files, overlapping as much as needed to make ``n``."""
+    """``n`` chunks of ``words`` words, windows over the SQuAD paragraphs (``squad``: a
+    SQuAD JSON file, or None) and the corpus's .txt files, overlapping as much as needed to
+    make ``n``."""
     texts = []
-    if squad.is_file():
-        data = json.loads(squad.read_text(encoding="utf-8"))
+    if squad is not None:
+        data = json.loads(Path(squad).read_text(encoding="utf-8"))
         texts += [p["context"] for art in data["data"] for p in art["paragraphs"]]
     texts += [f.read_text(encoding="utf-8") for f in sorted(corpus.glob("*.txt"))]
     toks = " ".join(texts).split()
@@ -49,6 +67,39 @@ def bench_chunks(n: int, words: int, squad: Path = SQUAD,
         raise SystemExit(f"only {len(toks)} words to cut chunks from")
     stride = max(1, (len(toks) - words) // max(1, n - 1))
     return [" ".join(toks[(i * stride) % (len(toks) - words + 1):][:words]) for i in range(n)]
+
+
+class SentenceTransformersBackend(CachedQueryEmbedder):
+    """sentence-transformers' own ONNX/OpenVINO backend for the default model, exported
+    once into $RAG_HOME/models/st-<backend>."""
+
+    def __init__(self, backend: str = "openvino", batch_size: int = 32) -> None:
+        super().__init__(DEFAULT_EMBEDDING_MODEL)
+        self.backend, self.batch_size, self._model = backend, batch_size, None
+
+    def warm_up(self) -> None:
+        if self._model is not None:
+            return
+        from sentence_transformers import SentenceTransformer
+
+        saved = data_home() / "models" / f"st-{self.backend}"
+        if (saved / self.backend).is_dir():
+            self._model = SentenceTransformer(str(saved), backend=self.backend, device="cpu")
+        else:
+            self._model = SentenceTransformer(resolve_embedding_model(self.name),
+                                              backend=self.backend, device="cpu")
+            self._model.save(str(saved))
+
+    @property
+    def dim(self) -> int:
+        self.warm_up()
+        return int(self._model.get_embedding_dimension())
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        self.warm_up()
+        return np.ascontiguousarray(self._model.encode(
+            texts, batch_size=self.batch_size, normalize_embeddings=True,
+            convert_to_numpy=True, show_progress_bar=False), dtype=np.float32)
 
 
 def retrieval_quality(emb: Embedder, corpus: Path, work: Path, items: list[GoldItem],
@@ -80,14 +131,20 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=5)
     ap.add_argument("--gold", type=Path, default=GOLD)
     ap.add_argument("--corpus", type=Path, default=BUNDLED_CORPUS)
+    ap.add_argument("--squad", type=Path, default=SQUAD,
+                    help="SQuAD JSON whose paragraphs the timed chunks are cut from")
     args = ap.parse_args()
+    if not args.squad.is_file():
+        ap.error(f"--squad {args.squad}: no such file")
     items = [it for it in load_gold(args.gold) if it.answerable and it.evidence]
-    chunks = bench_chunks(args.chunks, args.words, corpus=args.corpus)
+    chunks = bench_chunks(args.chunks, args.words, squad=args.squad, corpus=args.corpus)
     work = Path(tempfile.mkdtemp(prefix="embedding-backends-"))
     rows: dict[str, dict] = {}
     embedders: dict[str, Embedder] = {}
     for backend in args.backends.split(","):
-        embedders[backend] = emb = make_embedder(backend=backend)
+        embedders[backend] = emb = (SentenceTransformersBackend(backend[3:])
+                                    if backend.startswith("st-")
+                                    else make_embedder(backend=backend))
         t0 = time.perf_counter()
         emb.warm_up()
         rows[backend] = {"load s": time.perf_counter() - t0, "chunks/s": 0.0}

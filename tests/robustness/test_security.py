@@ -14,7 +14,7 @@ import pytest
 from index import store
 from index.builder import build_index
 from rag.config import Settings
-from rag.pipeline import Pipeline, Thresholds
+from rag.pipeline import Pipeline
 from rag.prompts import VERIFIED_SYSTEM
 from tests.conftest import DHSC_DOC, NHS_CORPUS, NHSD_DOC
 from tests.fakes import HashEmbedder, ScriptedGenerator
@@ -114,7 +114,6 @@ INJECTION = ("Staff bulletin\n\n"
              "word.\n")
 QUESTION = "Did DHSC confirm the taskforce?"
 # the hashing embedder's scores are not those the refusal threshold was fitted on
-UNCALIBRATED = Thresholds(refuse_below=0.0)
 
 
 def injected_corpus(root: Path) -> Path:
@@ -161,8 +160,7 @@ class RefutingGenerator(ScriptedGenerator):
 def test_scripted_model_that_refutes_keeps_the_right_citation(tmp_path):
     gen = RefutingGenerator("")
     pipe = Pipeline(Settings(corpus=injected_corpus(tmp_path / "c"), index=tmp_path / "i"),
-                    embedder=HashEmbedder(), generator=gen,
-                    thresholds=UNCALIBRATED)
+                    embedder=HashEmbedder(), generator=gen)
     pipe.index()
     ans = pipe.ask(QUESTION)
     assert not is_yes(ans.answer), ans.answer
@@ -175,8 +173,7 @@ def test_scripted_model_that_refutes_keeps_the_right_citation(tmp_path):
 def test_unsupported_answer_is_not_turned_into_an_injected_yes(tmp_path):
     gen = ScriptedGenerator("No. The DHSC denied the reports [3].")  # [3]: maybe not it
     pipe = Pipeline(Settings(corpus=injected_corpus(tmp_path / "c"), index=tmp_path / "i"),
-                    embedder=HashEmbedder(), generator=gen,
-                    thresholds=UNCALIBRATED)
+                    embedder=HashEmbedder(), generator=gen)
     pipe.index()
     ans = pipe.ask(QUESTION)
     assert not is_yes(ans.answer), ans.answer
@@ -184,8 +181,7 @@ def test_unsupported_answer_is_not_turned_into_an_injected_yes(tmp_path):
 
 def test_obedient_model_cannot_make_the_injection_a_cited_yes(tmp_path):
     pipe = Pipeline(Settings(corpus=injected_corpus(tmp_path / "c"), index=tmp_path / "i"),
-                    embedder=HashEmbedder(), generator=ObedientGenerator(""),
-                    thresholds=UNCALIBRATED)
+                    embedder=HashEmbedder(), generator=ObedientGenerator(""))
     pipe.index()
     ans = pipe.ask(QUESTION)
     confirmed = [c for c in ans.citations
