@@ -158,16 +158,11 @@ def retrieval_scores(retrieved: Sequence[dict], evidence: Sequence[tuple[str, li
 # ---- citations ---------------------------------------------------------------------
 def split_cited(answer: str) -> list[tuple[str, list[int]]]:
     """Answer sentences with the [n] numbers they carry; markers removed from the text.
-    A marker just after a sentence's full stop belongs to that sentence."""
-    text = re.sub(r"([.!?])\s*((?:\[\d+(?:\s*[,;]\s*\d+)*\]\s*)+)",
-                  lambda m: " " + m.group(2).strip() + m.group(1) + " ", " ".join(answer.split()))
-    out = []
-    for raw in re.split(r"(?<=[.!?])\s+(?=[\"'“‘A-Z0-9(])", text.strip()):
-        nums = [int(n) for m in _CITE.finditer(raw) for n in re.split(r"\s*[,;]\s*", m.group(1))]
-        clean = re.sub(r"\s+([.!?,;:])", r"\1", " ".join(_CITE.sub(" ", raw).split()))
-        if re.search(r"[A-Za-z0-9]", clean):
-            out.append((clean, list(dict.fromkeys(nums))))
-    return out
+    A marker just after a sentence's full stop belongs to that sentence. The sentences are
+    the project's one segmenter's (rag.verify.split_answer, pysbd)."""
+    from rag.verify import split_answer
+
+    return split_answer(answer)
 
 
 def lexical_support(sentence: str, texts: Sequence[str],

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 import re
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
+from cachetools import LRUCache
 
 from index.embedders import Embedder
 from index.normalize import normalize_text
@@ -62,33 +62,29 @@ def candidate_sentences(passages: list[Passage]) -> list[tuple[Passage, int, int
 
 
 class SentenceVectors:
-    """Sentence vectors of one embedder, kept (least recently used out) so that sentences
-    seen by earlier questions are not embedded again."""
+    """Sentence vectors of one embedder, kept in a least-recently-used cache (cachetools)
+    so that sentences seen by earlier questions are not embedded again."""
 
     def __init__(self, embedder: Embedder, size: int = 20_000) -> None:
-        if size < 0:
-            raise ValueError(f"size must be >= 0, got {size}")
+        if size < 1:
+            raise ValueError(f"size must be >= 1, got {size}")
         self.embedder = embedder
         self.size = size
-        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
+        self._vectors: LRUCache = LRUCache(size)
+        self._lock = threading.Lock()  # cachetools' caches are not thread-safe
 
     def __len__(self) -> int:
         return len(self._vectors)
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        with self._lock:
+        with self._lock:  # a hit also marks the vector as recently used
             found = {t: self._vectors[t] for t in texts if t in self._vectors}
-            for t in found:
-                self._vectors.move_to_end(t)
         missing = [t for t in dict.fromkeys(texts) if t not in found]
         if missing:
             fresh = self.embedder.embed_documents(missing)
             with self._lock:
                 for t, v in zip(missing, fresh, strict=True):
                     found[t] = self._vectors[t] = np.asarray(v, np.float32)
-                while len(self._vectors) > self.size:
-                    self._vectors.popitem(last=False)
         return np.asarray([found[t] for t in texts], np.float32).reshape(len(texts), -1)
 
 

@@ -251,7 +251,8 @@ class Pipeline:
         return StreamEvent("answer", answer=answer)
 
     def _naive(self, q: str, passages: list[Passage], timings: dict, t0: float):
-        sources = fit_budget(passages_as_evidence(passages), self.evidence_budget())
+        sources = fit_budget(passages_as_evidence(passages), self.evidence_budget(),
+                             self.token_counter())
         text = ""
         request = {"messages": naive_messages(q, sources),
                    "max_tokens": self.settings.max_tokens,
@@ -281,7 +282,7 @@ class Pipeline:
         trusted = [p for p in passages if not self._addresses_model(p.doc)]
         scored = score_sentences(q, trusted, self.embedder, cache=self.sentence_vectors)
         return scored, fit_budget(select_evidence(scored, self.settings.evidence_sentences),
-                                  self.evidence_budget())
+                                  self.evidence_budget(), self.token_counter())
 
     def _verified(self, q: str, pool: list[Passage], k: int, timings: dict, t0: float):
         t = time.perf_counter()
@@ -316,6 +317,11 @@ class Pipeline:
                      mode="verified", raw_answer=text, confidence=out.confidence,
                      evidence=evidence)
         yield self._finish(ans, timings, t0)
+
+    def token_counter(self):
+        """The generator's own token count (llama.cpp's tokenizer), when it has one."""
+        count = getattr(self.generator, "count_tokens", None)
+        return count if callable(count) else None
 
     def evidence_budget(self) -> int:
         """Tokens of evidence a prompt may hold: ``context_tokens``, and never more than

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rag.types import Evidence
 
 REFUSAL_TOKEN = "NOT IN DOCUMENTS"
@@ -29,18 +31,25 @@ NAIVE_SYSTEM = (
 )
 
 
-# English text runs at about four characters a token in these models' vocabularies; the
-# estimate only has to keep a prompt inside its budget, so it errs long (3.5).
+# Without the generator's tokenizer (a served model, a test double), English text is taken
+# at 3.5 characters a token: these models' vocabularies average about four, so it errs long.
 CHARS_PER_TOKEN = 3.5
 
 
-def fit_budget(items: list[Evidence], budget_tokens: int) -> list[Evidence]:
-    """The leading items (best first) whose text fits in ``budget_tokens``; the first is
-    always kept. Keeps prompts short, and inside the model's context window."""
+def estimate_tokens(text: str) -> int:
+    return int(len(text) / CHARS_PER_TOKEN) + 1
+
+
+def fit_budget(items: list[Evidence], budget_tokens: int,
+               count: Callable[[str], int] | None = None) -> list[Evidence]:
+    """The leading items (best first) whose lines, as the prompt formats them, fit in
+    ``budget_tokens``, counted by ``count`` (the generator's tokenizer) or estimated; the
+    first is always kept. Keeps prompts short, and inside the model's context window."""
+    count = count or estimate_tokens
     out: list[Evidence] = []
-    used = 0.0
+    used = 0
     for e in items:
-        cost = len(" ".join(e.text.split())) / CHARS_PER_TOKEN + 4  # "[n] " and newline
+        cost = count(format_evidence([e])) + 1  # the line and its newline
         if out and used + cost > budget_tokens:
             break
         out.append(e)

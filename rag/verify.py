@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from index.chunking import split_sentences
 from index.normalize import normalize_text
 from index.text import STOPWORDS, content_tokens, words
 from rag.relevance import RELEVANCE_CHECKS, relevance_problem
@@ -47,10 +48,12 @@ def move_markers_before_punct(text: str) -> str:
 
 
 def split_answer(text: str) -> list[tuple[str, list[int]]]:
-    """Answer sentences with their cited numbers; markers removed from the text."""
+    """Answer sentences (the project's one segmenter, index.chunking.split_sentences) with
+    their cited numbers; markers removed from the text."""
     text = move_markers_before_punct(normalize_text(text).replace("\n", " "))
     out = []
-    for raw in re.split(r"(?<=[.!?])\s+(?=[\"'A-Z0-9(])", text):
+    for a, b in split_sentences(text, max_words=10_000):
+        raw = text[a:b]
         nums = [int(n) for m in CITE.finditer(raw) for n in re.split(r"\s*[,;]\s*", m.group(1))]
         clean = re.sub(r"\s+([.!?,;:])", r"\1", CITE.sub("", raw)).strip()
         clean = re.sub(r"\s{2,}", " ", clean)
