@@ -63,6 +63,16 @@ class Settings(BaseSettings):
     llm_api_key: str | None = None
     llm_timeout: float = Field(60.0, gt=0)  # seconds to wait for the next streamed piece
     llm_retries: int = Field(2, ge=0, le=10)  # retries on connection errors and 5xx
+    # questions that may wait for the model while it answers one; more get BusyError
+    # (HTTP 503 with Retry-After in the API)
+    queue_limit: int = Field(16, ge=0)
+    # llama.cpp: keep the fixed part of the prompts (instructions, template) in a saved
+    # prompt cache under $RAG_HOME/cache/prompts, so a new process does not process it
+    prompt_cache: bool = True
+    # `rag ask` and `rag eval` hand questions to a background worker that keeps the
+    # models loaded (rag.worker); it exits after worker_idle seconds without questions
+    worker: bool = True
+    worker_idle: float = Field(300.0, gt=0)
 
     @field_validator("corpus", "index", "qdrant_path", mode="before")
     @classmethod

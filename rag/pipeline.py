@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +16,7 @@ from index.chunking import ChunkerConfig
 from index.embedders import Embedder, make_embedder
 from index.loaders import instruction_like
 from rag.config import Settings
-from rag.errors import QuestionError
+from rag.errors import QuestionError, RagError
 from rag.evidence import (
     ScoredSentence,
     SentenceVectors,
@@ -33,6 +33,7 @@ from rag.prompts import (
     naive_messages,
     verified_messages,
 )
+from rag.queue import GenerationQueue, Ticket
 from rag.retrieval import HybridRetriever
 from rag.types import Answer, Citation, Evidence, Passage, SentenceSupport
 from rag.verify import (
@@ -85,19 +86,51 @@ class Thresholds:
     support: float = 0.6  # share of a sentence's content words its evidence must hold
 
 
+STREAM_KINDS = ("status", "sources", "queued", "token", "answer")
+
+
 @dataclass
 class StreamEvent:
-    kind: str  # "status", "token" or "answer"
+    """One step of an answer as it happens, in this order: ``status`` (text), ``sources``
+    (the retrieved passages, as soon as retrieval ends), ``queued`` (``position`` in the
+    line for the model: 1 = next; repeated while it waits), ``token`` (raw model text),
+    and last ``answer`` (the verified ``Answer``)."""
+
+    kind: str
     text: str = ""
     answer: Answer | None = None
+    passages: list[Passage] | None = None
+    position: int = 0
+
+    def to_dict(self) -> dict:
+        """A JSON-ready form (the worker's and the API's wire format)."""
+        out: dict = {"kind": self.kind}
+        if self.text:
+            out["text"] = self.text
+        if self.kind == "queued":
+            out["position"] = self.position
+        if self.passages is not None:
+            out["sources"] = [p.brief() for p in self.passages]
+        if self.answer is not None:
+            out["answer"] = self.answer.to_dict()
+        return out
+
+
+def prompt_cache_folder(settings: Settings) -> Path | None:
+    """Where the generator saves its fixed prompt states (None: not saved)."""
+    if not settings.prompt_cache:
+        return None
+    from rag.prompt_cache import default_folder
+
+    return default_folder()
 
 
 class Pipeline:
     """retrieve -> select evidence -> generate -> verify. Models load lazily."""
 
     def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None,
-                 generator: Generator | None = None, thresholds: Thresholds | None = None
-                 ) -> None:
+                 generator: Generator | None = None, thresholds: Thresholds | None = None,
+                 queue: GenerationQueue | None = None) -> None:
         self.settings = settings or Settings()
         self.chunker = ChunkerConfig(self.settings.chunk_words, self.settings.overlap_words)
         self.embedder = embedder or make_embedder(
@@ -107,9 +140,14 @@ class Pipeline:
             self._generator = served_generator(self.settings)  # checks the URL up front
         self.thresholds = thresholds or Thresholds()
         self._retriever: HybridRetriever | None = None
+        self._version: str | None = None  # the index version the retriever holds
         self._lock = threading.RLock()
+        self._gen_lock = threading.Lock()
         self._suspicious: dict[tuple[str, str], bool] = {}
         self.sentence_vectors = SentenceVectors(self.embedder)
+        # pipelines that share a generator share its queue (the worker passes one)
+        self.queue = queue or GenerationQueue(self.settings.queue_limit)
+        self._primed: set[tuple[int, str]] = set()
 
     # ---- components -------------------------------------------------------------
     @property
@@ -118,16 +156,18 @@ class Pipeline:
 
     @property
     def generator(self) -> Generator:
-        if self._generator is None:
-            s = self.settings
-            self._generator = (served_generator(s) if s.backend == "openai" else
-                               make_generator(s.model, s.backend, seed=s.seed,
-                                              n_ctx=s.n_ctx, n_threads=s.threads))
-        return self._generator
+        with self._gen_lock:
+            if self._generator is None:
+                s = self.settings
+                self._generator = (served_generator(s) if s.backend == "openai" else
+                                   make_generator(s.model, s.backend, seed=s.seed,
+                                                  n_ctx=s.n_ctx, n_threads=s.threads,
+                                                  prompt_cache=prompt_cache_folder(s)))
+            return self._generator
 
     def set_model(self, model: str, backend: str = "auto") -> None:
         """Switch the generator (UI settings); the new model loads on next use."""
-        with self._lock:
+        with self._lock, self._gen_lock:
             self.settings = self.settings.with_overrides(model=model, backend=backend)
             self._generator = None
 
@@ -135,17 +175,84 @@ class Pipeline:
     def retriever(self) -> HybridRetriever:
         with self._lock:
             if self._retriever is None:
+                version = store.current_version(self.index_path).name
                 data = store.load(self.index_path, embedding_model=self.embedder.name,
                                   mmap=True)
                 self._retriever = HybridRetriever(data, self.embedder,
                                                   mode=self.settings.retrieval)
+                self._version = version
             return self._retriever
 
+    def refresh(self) -> bool:
+        """Drop the loaded index if another process has replaced it since (``rag index``
+        while a server or the worker runs); the next question loads the new one."""
+        with self._lock:
+            if self._retriever is None:
+                return False
+            try:
+                now = store.current_version(self.index_path).name
+            except RagError:
+                now = None  # gone or damaged: the next load says so
+            if now == self._version:
+                return False
+            self._retriever = None
+            return True
+
     def warm_up(self) -> None:
+        """Load the embedder, the index and the generator, the generator in a second
+        thread meanwhile (its file is mostly read from disk), then prime its prompt
+        cache."""
+        loader = self.warm_generator_in_background()
         if hasattr(self.embedder, "warm_up"):
             self.embedder.warm_up()
         _ = self.retriever
-        self.generator.warm_up()
+        loader.join()
+        self.generator.warm_up()  # raises what the background load hit
+        self.prime(self.generator, self.settings.answer_mode)
+
+    def warm_generator_in_background(self) -> threading.Thread:
+        """Start loading the generator (and priming its prompt cache) in a daemon
+        thread; errors are left for the next use of the generator to raise."""
+        def load() -> None:
+            try:
+                gen = self.generator
+                gen.warm_up()
+                self.prime(gen, self.settings.answer_mode)
+            except Exception:  # noqa: BLE001 - raised again where the generator is used
+                pass
+
+        thread = threading.Thread(target=load, daemon=True, name="rag-generator-load")
+        thread.start()
+        return thread
+
+    # ---- the generator's prompt cache ---------------------------------------------
+    @staticmethod
+    def prompt_samples(mode: str) -> list[list[dict[str, str]]]:
+        """Two prompts of ``mode`` on made-up evidence: what they share is the fixed part
+        of every prompt of that mode (instructions, template, evidence header)."""
+        def ev(n: int, text: str) -> Evidence:
+            return Evidence(n, "sample.txt", "", 0, len(text), text, 1.0)
+
+        a = [ev(1, "The ferry leaves the harbour at noon."), ev(2, "Tickets cost four pounds.")]
+        b = [ev(1, "Night buses stopped running in May."), ev(2, "Drivers asked for staff.")]
+        make = naive_messages if mode == "naive" else verified_messages
+        return [make("When does the ferry leave?", a), make("Who stopped the buses?", b)]
+
+    def prime(self, generator: Generator, mode: str) -> None:
+        """Have the generator keep the fixed part of ``mode``'s prompts in its prompt
+        cache (loaded from disk when saved before), so a question only pays for its own
+        tokens. Generators without a prompt cache are left alone."""
+        warm = getattr(generator, "warm_prefix", None)
+        key = (id(generator), mode)
+        if warm is None or key in self._primed:
+            return
+        warm(self.prompt_samples(mode))
+        self._primed.add(key)
+
+    def _prime_for(self, generator: Generator, messages: list[dict[str, str]]) -> None:
+        for mode in ("verified", "naive"):
+            if messages[:1] == self.prompt_samples(mode)[0][:1]:
+                self.prime(generator, mode)
 
     # ---- indexing ---------------------------------------------------------------
     def index(self, corpus: Path | None = None, rebuild: bool = False,
@@ -172,6 +279,10 @@ class Pipeline:
     def document_text(self, doc_id: str) -> str:
         return self.retriever.data.documents[doc_id].text
 
+    def document_texts(self) -> dict[str, str]:
+        """Every indexed document's text (the one its spans index), by id."""
+        return {d: doc.text for d, doc in self.retriever.data.documents.items()}
+
     # ---- answering --------------------------------------------------------------
     def check_question(self, question: str) -> str:
         q = (question or "").strip()
@@ -183,44 +294,79 @@ class Pipeline:
                 f"{self.settings.max_question_chars} (set RAG_MAX_QUESTION_CHARS to change it)")
         return q
 
-    def ask(self, question: str, k: int | None = None, mode: str | None = None) -> Answer:
+    def check_history(self, history: Sequence[dict] | None) -> list[dict[str, str]]:
+        """Earlier turns of a conversation, oldest first: ``{"role": "user" or
+        "assistant", "content": text}`` each."""
+        turns = []
+        for i, turn in enumerate(history or []):
+            role = turn.get("role") if isinstance(turn, dict) else None
+            content = turn.get("content") if isinstance(turn, dict) else None
+            if role not in ("user", "assistant") or not isinstance(content, str):
+                raise QuestionError(f"history turn {i + 1} must be {{'role': 'user' or "
+                                    f"'assistant', 'content': text}}")
+            turns.append({"role": role, "content": content})
+        return turns
+
+    def ask(self, question: str, k: int | None = None, mode: str | None = None,
+            history: Sequence[dict] | None = None) -> Answer:
         answer = None
-        for event in self.ask_stream(question, k=k, mode=mode):
+        for event in self.ask_stream(question, k=k, mode=mode, history=history):
             if event.kind == "answer":
                 answer = event.answer
         assert answer is not None
         return answer
 
-    def ask_stream(self, question: str, k: int | None = None, mode: str | None = None
-                   ) -> Iterator[StreamEvent]:
-        """Stream status and raw model tokens, then the verified ``Answer``."""
+    def ask_stream(self, question: str, k: int | None = None, mode: str | None = None,
+                   history: Sequence[dict] | None = None) -> Iterator[StreamEvent]:
+        """Stream the answer's steps (``StreamEvent``): status, the retrieved sources as
+        soon as retrieval ends, the place in the line while the model is busy, raw model
+        tokens, then the verified ``Answer``.
+
+        ``history`` holds a conversation's earlier turns (a chat shell sends them; they
+        are checked here). The answer is verified against the documents alone, whatever
+        the history says. A full line raises ``BusyError`` at the first step."""
         q = self.check_question(question)
+        self.check_history(history)
         k = k or self.settings.k
         mode = mode or self.settings.answer_mode
         if mode not in ("verified", "naive"):
             raise ValueError(f"answer mode must be verified or naive; got {mode!r}")
-        timings: dict[str, float] = {}
-        t0 = time.perf_counter()
-        yield StreamEvent("status", "retrieving")
-        passages = self.retriever.retrieve(q, k)
-        timings["retrieve_s"] = time.perf_counter() - t0
-        if mode == "naive":
-            yield from self._naive(q, passages, timings, t0)
-        else:
-            yield from self._verified(q, passages, timings, t0)
+        ticket = self.queue.admit()
+        try:
+            timings: dict[str, float] = {}
+            t0 = time.perf_counter()
+            yield StreamEvent("status", "retrieving")
+            passages = self.retriever.retrieve(q, k)
+            timings["retrieve_s"] = time.perf_counter() - t0
+            yield StreamEvent("sources", passages=passages)
+            if mode == "naive":
+                yield from self._naive(q, passages, timings, t0, ticket)
+            else:
+                yield from self._verified(q, passages, timings, t0, ticket)
+        finally:
+            ticket.close()
 
-    def _generate(self, messages, timings: dict, t0: float, max_tokens: int | None = None
-                  ) -> Iterator[StreamEvent | str]:
+    def _generate(self, messages, timings: dict, t0: float, ticket: Ticket,
+                  max_tokens: int | None = None) -> Iterator[StreamEvent | str]:
+        for position in ticket.wait():
+            yield StreamEvent("queued", position=position)
+        if ticket.waited_s:
+            timings["queue_s"] = ticket.waited_s
         t = time.perf_counter()
         text, n = "", 0
-        for piece in self.generator.stream(messages,
-                                           max_tokens=max_tokens or self.settings.max_tokens,
-                                           temperature=self.settings.temperature):
-            if n == 0:
-                timings["first_token_s"] = time.perf_counter() - t0
-            n += 1
-            text += piece
-            yield StreamEvent("token", piece)
+        try:
+            generator = self.generator
+            self._prime_for(generator, messages)
+            for piece in generator.stream(messages,
+                                          max_tokens=max_tokens or self.settings.max_tokens,
+                                          temperature=self.settings.temperature):
+                if n == 0:
+                    timings["first_token_s"] = time.perf_counter() - t0
+                n += 1
+                text += piece
+                yield StreamEvent("token", piece)
+        finally:
+            ticket.release_model()
         timings["generate_s"] = time.perf_counter() - t
         timings["tokens"] = n
         yield text
@@ -232,10 +378,11 @@ class Pipeline:
         answer.model = self.settings.model
         return StreamEvent("answer", answer=answer)
 
-    def _naive(self, q: str, passages: list[Passage], timings: dict, t0: float):
+    def _naive(self, q: str, passages: list[Passage], timings: dict, t0: float,
+               ticket: Ticket):
         sources = fit_budget(passages_as_evidence(passages), self.evidence_budget())
         text = ""
-        for ev in self._generate(naive_messages(q, sources), timings, t0):
+        for ev in self._generate(naive_messages(q, sources), timings, t0, ticket):
             if isinstance(ev, str):
                 text = ev
             else:
@@ -262,7 +409,8 @@ class Pipeline:
         return scored, fit_budget(select_evidence(scored, self.settings.evidence_sentences),
                                   self.evidence_budget())
 
-    def _verified(self, q: str, passages: list[Passage], timings: dict, t0: float):
+    def _verified(self, q: str, passages: list[Passage], timings: dict, t0: float,
+                  ticket: Ticket):
         t = time.perf_counter()
         scored, evidence = self.evidence_for(q, passages)
         timings["evidence_s"] = time.perf_counter() - t
@@ -272,7 +420,7 @@ class Pipeline:
             return
         text = ""
         limit = min(self.settings.max_tokens, VERIFIED_MAX_TOKENS)
-        for ev in self._generate(verified_messages(q, evidence), timings, t0, limit):
+        for ev in self._generate(verified_messages(q, evidence), timings, t0, ticket, limit):
             if isinstance(ev, str):
                 text = ev
             else:
