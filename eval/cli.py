@@ -21,8 +21,9 @@ def evaluate(out: Path, gold: Path | None = None, corpus: Path | None = None,
              squad: Path | None = None, k: int | None = None, model: str | None = None,
              backend: str | None = None, answer_mode: str = "both", limit: int | None = None,
              seed: int | None = None, retrieval: str | None = None, index: Path | None = None,
-             pipeline=None, progress: bool = True) -> dict:
+             pipeline=None, progress: bool = True, worker: bool | None = None) -> dict:
     """Load the gold set, index the corpus, answer and score; returns the summary.
+    ``worker``: answer through the background worker [default: the ``worker`` setting].
     Raises ``GoldError`` / ``RagError`` / ``ValueError`` for user errors."""
     from eval.gold import GoldError, load_gold
     from eval.runner import MODES, run_eval
@@ -49,7 +50,13 @@ def evaluate(out: Path, gold: Path | None = None, corpus: Path | None = None,
     if pipeline is None:
         settings = Settings().with_overrides(corpus=corpus, index=index, k=k, model=model,
                                              backend=backend, retrieval=retrieval)
-        pipeline = make_pipeline(settings)
+        use_worker = settings.worker if worker is None else worker
+        if use_worker:
+            from rag.worker import WorkerPipeline
+
+            pipeline = WorkerPipeline(settings)
+        else:
+            pipeline = make_pipeline(settings)
     pipeline.index(Path(corpus))
     meta = {"gold": source, "corpus": str(corpus), "model": pipeline.settings.model,
             "retrieval": pipeline.settings.retrieval, "limit": limit, "seed": seed}
@@ -83,6 +90,9 @@ def register(app: typer.Typer) -> None:
         retrieval: Annotated[str | None, typer.Option(help="hybrid, dense or bm25.")] = None,
         index: Annotated[Path | None, typer.Option(
             "--index", help="Index folder [default: one per corpus under $RAG_HOME].")] = None,
+        no_worker: Annotated[bool, typer.Option(
+            "--no-worker", help="Answer in this process, not in the background worker "
+                                "[env RAG_WORKER=0].")] = False,
     ) -> None:
         """Score answers against a gold set: accuracy, refusals, retrieval, citations,
         latency. Writes results.jsonl, summary.json and report.md to --out.
@@ -96,7 +106,8 @@ def register(app: typer.Typer) -> None:
         try:
             summary = evaluate(out, gold=gold, corpus=corpus, squad=squad, k=k, model=model,
                                backend=backend, answer_mode=answer_mode, limit=limit,
-                               seed=seed, retrieval=retrieval, index=index)
+                               seed=seed, retrieval=retrieval, index=index,
+                               worker=False if no_worker else None)
         except (GoldError, RagError, ValueError) as exc:
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             typer.secho(f"Error: {msg}", err=True, fg=typer.colors.RED)
