@@ -151,6 +151,7 @@ class ChatResponse(BaseModel):
 class QueueOut(BaseModel):
     waiting: int = Field(description="Questions waiting for the model.")
     limit: int = Field(description="Most questions that may wait; one more gets 503.")
+    slots: int = Field(description="Answers generated at once.")
 
 
 class HealthOut(BaseModel):
@@ -212,7 +213,7 @@ def create_app(pipeline, token: str | None = None) -> FastAPI:
         return HealthOut(index=str(pipeline.index_path),
                          index_ready=store.exists(pipeline.index_path),
                          model=_model_name(pipeline),
-                         queue=QueueOut(waiting=q.waiting, limit=q.limit))
+                         queue=QueueOut(waiting=q.waiting, limit=q.limit, slots=q.slots))
 
     @app.post("/v1/ask", response_model=AnswerOut, responses=errors, tags=["answers"],
               dependencies=auth)

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     # questions that may wait for the model while it answers one; more get BusyError
     # (HTTP 503 with Retry-After in the API)
     queue_limit: int = Field(16, ge=0)
+    # answers generated at once; a model in this process takes one at a time, so this
+    # applies to a served model (backend openai) with parallel slots (vLLM, llama-server)
+    generation_slots: int = Field(1, ge=1, le=256)
     # llama.cpp: keep the fixed part of the prompts (instructions, template) in a saved
     # prompt cache under $RAG_HOME/cache/prompts, so a new process does not process it
     prompt_cache: bool = True

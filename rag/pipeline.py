@@ -116,6 +116,12 @@ class StreamEvent:
         return out
 
 
+def generation_slots(settings: Settings) -> int:
+    """Answers generated at once: ``generation_slots`` for a served model, else one (a
+    model in this process generates one answer at a time)."""
+    return settings.generation_slots if settings.backend == "openai" else 1
+
+
 def prompt_cache_folder(settings: Settings) -> Path | None:
     """Where the generator saves its fixed prompt states (None: not saved)."""
     if not settings.prompt_cache:
@@ -146,7 +152,8 @@ class Pipeline:
         self._suspicious: dict[tuple[str, str], bool] = {}
         self.sentence_vectors = SentenceVectors(self.embedder)
         # pipelines that share a generator share its queue (the worker passes one)
-        self.queue = queue or GenerationQueue(self.settings.queue_limit)
+        self.queue = queue or GenerationQueue(self.settings.queue_limit,
+                                              slots=generation_slots(self.settings))
         self._primed: set[tuple[int, str]] = set()
 
     # ---- components -------------------------------------------------------------

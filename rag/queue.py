@@ -1,5 +1,6 @@
-"""The line in front of the generator: one answer is generated at a time, first come first
-served, and at most ``limit`` questions wait. Everyone in the line knows their place.
+"""The line in front of the generator: ``slots`` answers are generated at a time (one for a
+model in this process), first come first served, and at most ``limit`` questions wait.
+Everyone in the line knows their place.
 
 A question takes a ``Ticket`` when it arrives (``GenerationQueue.admit``; a full line
 raises ``BusyError`` with a retry delay), waits for the model only when it needs it
@@ -23,22 +24,26 @@ _FIRST_GUESS_S = 3.0
 
 
 class GenerationQueue:
-    """First come, first served access to one generator, with a bounded line.
+    """First come, first served access to a generator, with a bounded line.
 
-    ``limit`` is how many questions may wait while one is being answered; one more is
-    refused with ``BusyError``. ``heartbeat`` is how often (seconds) a waiting ticket
-    reports its place even when it has not changed, so a shell notices a client that
-    went away."""
+    ``slots`` questions are answered at once (1 for a model in this process; a served
+    model with parallel slots takes more). ``limit`` is how many may wait meanwhile; one
+    more is refused with ``BusyError``. ``heartbeat`` is how often (seconds) a waiting
+    ticket reports its place even when it has not changed, so a shell notices a client
+    that went away."""
 
-    def __init__(self, limit: int = 16, heartbeat: float = 2.0) -> None:
+    def __init__(self, limit: int = 16, heartbeat: float = 2.0, slots: int = 1) -> None:
         if limit < 0:
             raise ValueError(f"the queue limit must be >= 0, got {limit}")
         if heartbeat <= 0:
             raise ValueError(f"heartbeat must be > 0, got {heartbeat}")
+        if slots < 1:
+            raise ValueError(f"slots must be >= 1, got {slots}")
         self.limit = limit
         self.heartbeat = heartbeat
+        self.slots = slots
         self._cond = threading.Condition()
-        self._line: deque[Ticket] = deque()  # the head holds the model
+        self._line: deque[Ticket] = deque()  # the first ``slots`` hold the model
         self._admitted = 0
         self._turn_s: float | None = None
 
@@ -51,28 +56,34 @@ class GenerationQueue:
 
     @property
     def waiting(self) -> int:
-        """Questions waiting for the model (not counting the one it is answering)."""
+        """Questions waiting for the model (not counting those it is answering)."""
         with self._cond:
-            return max(0, len(self._line) - 1)
+            return max(0, len(self._line) - self.slots)
 
     def retry_after(self) -> int:
         """Seconds after which a refused question may find room: the line ahead of it
         at the recent pace, at least one second."""
         with self._cond:
             turn = self._turn_s if self._turn_s is not None else _FIRST_GUESS_S
-            return max(1, math.ceil(turn * max(1, len(self._line))))
+            return max(1, math.ceil(turn * max(1, len(self._line)) / self.slots))
 
     def stats(self) -> dict:
         with self._cond:
-            return {"admitted": self._admitted, "waiting": max(0, len(self._line) - 1),
-                    "limit": self.limit,
+            return {"admitted": self._admitted,
+                    "waiting": max(0, len(self._line) - self.slots), "limit": self.limit,
+                    "slots": self.slots,
                     "turn_s": None if self._turn_s is None else round(self._turn_s, 3)}
+
+    def _place(self, ticket: Ticket) -> int:
+        """0 while ``ticket`` holds a slot, else its place among the waiting (1 = next);
+        caller holds the lock."""
+        return max(0, self._line.index(ticket) - self.slots + 1)
 
     # ---- tickets ------------------------------------------------------------------
     def admit(self) -> Ticket:
         """A ticket for a new question, or ``BusyError`` when the line is full."""
         with self._cond:
-            if self._admitted > self.limit:
+            if self._admitted >= self.limit + self.slots:
                 busy = True
             else:
                 busy = False
@@ -96,13 +107,12 @@ class Ticket:
         self.waited_s = 0.0
 
     def position(self) -> int:
-        """0 while this ticket holds the model, N when N questions are ahead of it,
+        """0 while this ticket holds the model, N when it is N-th in line to get it,
         -1 when it is not in the line."""
         with self._q._cond:
-            try:
-                return self._q._line.index(self)
-            except ValueError:
+            if self not in self._q._line:
                 return -1
+            return self._q._place(self)
 
     def wait(self) -> Iterator[int]:
         """Join the line for the model; yields this ticket's place (1 = next) whenever
@@ -114,12 +124,12 @@ class Ticket:
                 raise RuntimeError("this ticket is closed")
             if self not in q._line:
                 q._line.append(self)
-            pos = q._line.index(self)
+            pos = q._place(self)
         while pos > 0:
             yield pos
             with q._cond:
                 deadline = time.monotonic() + q.heartbeat
-                while (now := q._line.index(self)) == pos and time.monotonic() < deadline:
+                while (now := q._place(self)) == pos and time.monotonic() < deadline:
                     q._cond.wait(max(0.0, deadline - time.monotonic()))
                 pos = now
         self.waited_s = time.monotonic() - t0
@@ -130,9 +140,9 @@ class Ticket:
         q = self._q
         with q._cond:
             if self in q._line:
-                was_head = q._line[0] is self
+                was_holding = q._place(self) == 0
                 q._line.remove(self)
-                if was_head and self._started is not None:
+                if was_holding and self._started is not None:
                     took = time.monotonic() - self._started
                     q._turn_s = took if q._turn_s is None else \
                         (1 - _SMOOTHING) * q._turn_s + _SMOOTHING * took

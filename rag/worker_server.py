@@ -85,7 +85,8 @@ class Worker:
                         gen = make_generator(s.model, s.backend, seed=s.seed, n_ctx=s.n_ctx,
                                              n_threads=s.threads,
                                              prompt_cache=prompt_cache_folder(s))
-                        self._generators[gkey] = (gen, GenerationQueue(s.queue_limit))
+                        self._generators[gkey] = (gen, GenerationQueue(s.queue_limit,
+                                                                       slots=1))
                         while len(self._generators) > MAX_GENERATORS:
                             self._generators.popitem(last=False)
                     self._generators.move_to_end(gkey)

@@ -123,7 +123,7 @@ def test_health_and_openapi(client, pipe):
     h = client.get("/v1/health").json()
     assert h == {"status": "ok", "index": str(pipe.index_path), "index_ready": True,
                  "model": "test/scripted", "version": "1",
-                 "queue": {"waiting": 0, "limit": 16}}
+                 "queue": {"waiting": 0, "limit": 16, "slots": 1}}
     schema = client.get("/openapi.json").json()
     assert {"/v1/ask", "/v1/chat/completions", "/v1/health"} <= set(schema["paths"])
     ask = schema["paths"]["/v1/ask"]["post"]
@@ -253,7 +253,7 @@ def test_full_queue_is_503_with_retry_after_and_waiting_clients_see_their_place(
     deadline = time.monotonic() + 10
     while pipe.queue.waiting < 1 and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert client.get("/v1/health").json()["queue"] == {"waiting": 1, "limit": 1}
+    assert client.get("/v1/health").json()["queue"] == {"waiting": 1, "limit": 1, "slots": 1}
     for body in ({"question": FERRY}, {"messages": [{"role": "user", "content": FERRY}],
                                        "stream": True}):
         path = "/v1/ask" if "question" in body else "/v1/chat/completions"
