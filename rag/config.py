@@ -64,8 +64,9 @@ class Settings(BaseSettings):
     llm_timeout: float = Field(60.0, gt=0)  # seconds to wait for the next streamed piece
     llm_retries: int = Field(2, ge=0, le=10)  # retries on connection errors and 5xx
     # questions that may wait for the model while it answers one; more get BusyError
-    # (HTTP 503 with Retry-After in the API)
-    queue_limit: int = Field(16, ge=0)
+    # (HTTP 503 with Retry-After in the API). 32 keeps 20 users at once in line (about a
+    # minute's wait on two cores) and tells the 34th to come back
+    queue_limit: int = Field(32, ge=0)
     # answers generated at once; a model in this process takes one at a time, so this
     # applies to a served model (backend openai) with parallel slots (vLLM, llama-server)
     generation_slots: int = Field(1, ge=1, le=256)

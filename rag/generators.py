@@ -14,6 +14,7 @@ from typing import Protocol
 
 from rag.errors import GenerationError, ModelError
 from rag.models import resolve_model
+from rag.threads import passive_waiting
 
 log = logging.getLogger(__name__)
 
@@ -79,13 +80,7 @@ class LlamaCppGenerator:
         if not _llama_available():
             raise ModelError("the llama backend needs llama-cpp-python; install it with: "
                              "pip install 'cited-rag[llama]'")
-        # llama.cpp's threads meet at a barrier after every operation; by default OpenMP
-        # spins there. When another program holds a core, a spinning thread burns the time
-        # its partner needs: on 2 busy cores prompt processing took twice as long and
-        # decoding ran at a third of the speed (scripts/first_token.py). Passive waiting
-        # sleeps instead. Read once, when llama.cpp's OpenMP loads; a value set by the
-        # user wins.
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        passive_waiting()  # before llama.cpp's OpenMP loads (rag.threads)
         from llama_cpp import Llama
 
         try:

@@ -35,6 +35,7 @@ from rag.prompts import (
 )
 from rag.queue import GenerationQueue, Ticket
 from rag.retrieval import HybridRetriever
+from rag.threads import passive_waiting
 from rag.types import Answer, Citation, Evidence, Passage, SentenceSupport
 from rag.verify import (
     CITE,
@@ -86,9 +87,6 @@ class Thresholds:
     support: float = 0.6  # share of a sentence's content words its evidence must hold
 
 
-STREAM_KINDS = ("status", "sources", "queued", "token", "answer")
-
-
 @dataclass
 class StreamEvent:
     """One step of an answer as it happens, in this order: ``status`` (text), ``sources``
@@ -137,6 +135,7 @@ class Pipeline:
     def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None,
                  generator: Generator | None = None, thresholds: Thresholds | None = None,
                  queue: GenerationQueue | None = None) -> None:
+        passive_waiting()  # before torch or llama.cpp loads (rag.threads)
         self.settings = settings or Settings()
         self.chunker = ChunkerConfig(self.settings.chunk_words, self.settings.overlap_words)
         self.embedder = embedder or make_embedder(

@@ -32,7 +32,7 @@ class GenerationQueue:
     ticket reports its place even when it has not changed, so a shell notices a client
     that went away."""
 
-    def __init__(self, limit: int = 16, heartbeat: float = 2.0, slots: int = 1) -> None:
+    def __init__(self, limit: int = 32, heartbeat: float = 2.0, slots: int = 1) -> None:
         if limit < 0:
             raise ValueError(f"the queue limit must be >= 0, got {limit}")
         if heartbeat <= 0:

@@ -28,6 +28,7 @@ import traceback
 from collections import OrderedDict
 from pathlib import Path
 
+from rag.threads import passive_waiting
 from rag.worker import MAX_LINE, PROTOCOL, fingerprint, log_path, private_dir, run_dir
 
 log = logging.getLogger("rag.worker")
@@ -345,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--socket", type=Path, default=None, help="socket path")
     args = parser.parse_args(argv)
     code = fingerprint()  # of the environment as the caller gave it
+    passive_waiting()
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

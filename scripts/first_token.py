@@ -13,7 +13,10 @@ round, so each sees the same machine; the table gives medians over rounds and pr
     python scripts/first_token.py --requantize q4_0 --out /tmp/ft   # adds that model
 
 A config takes: model (packaged name or .gguf), threads, threads_batch, n_batch, n_ubatch,
-flash_attn, env (extra environment, e.g. {"OMP_WAIT_POLICY": "PASSIVE"}), label.
+flash_attn, env (extra environment, e.g. {"OMP_WAIT_POLICY": "PASSIVE"}), torch_first
+(default true: torch is imported and used first, as in the pipeline, where the embedding
+model loads before the generator; torch and llama.cpp then share torch's OpenMP runtime),
+label.
 """
 
 from __future__ import annotations
@@ -66,6 +69,10 @@ def child(config: dict, prompts_file: Path, decode_tokens: int) -> dict:
     from rag.pipeline import Pipeline
 
     prompts = json.loads(prompts_file.read_text())
+    if config.get("torch_first", True):  # as in the pipeline: the embedder loads first
+        import torch
+
+        torch.ones(256, 256) @ torch.ones(256, 256)
     _, path = resolve_model(config.get("model", "qwen2.5-coder-1.5b"))
     t = time.perf_counter()
     threads = config.get("threads") or os.cpu_count()

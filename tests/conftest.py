@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from rag.threads import passive_waiting
 from tests.fakes import HashEmbedder
+
+passive_waiting()  # as the product does, before any test loads torch or llama.cpp
 
 REPO = Path(__file__).resolve().parent.parent
 NHS_CORPUS = REPO / "data" / "nhs"

@@ -123,7 +123,7 @@ def test_health_and_openapi(client, pipe):
     h = client.get("/v1/health").json()
     assert h == {"status": "ok", "index": str(pipe.index_path), "index_ready": True,
                  "model": "test/scripted", "version": "1",
-                 "queue": {"waiting": 0, "limit": 16, "slots": 1}}
+                 "queue": {"waiting": 0, "limit": 32, "slots": 1}}
     schema = client.get("/openapi.json").json()
     assert {"/v1/ask", "/v1/chat/completions", "/v1/health"} <= set(schema["paths"])
     ask = schema["paths"]["/v1/ask"]["post"]
