@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -66,7 +67,9 @@ def log_path() -> Path:
 def private_dir(path: Path) -> Path:
     """Create ``path`` (and parents) with mode 0700, and make sure it is 0700 and ours."""
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    st = path.stat()
+    st = path.lstat()
+    if not stat.S_ISDIR(st.st_mode):
+        raise WorkerError(f"{path} is not a folder (a link?); remove it or set RAG_HOME")
     if st.st_uid != os.getuid():
         raise WorkerError(f"{path} belongs to another user; remove it or set RAG_HOME")
     if st.st_mode & 0o077:

@@ -42,6 +42,20 @@ def test_socket_path_fits_a_unix_socket(tmp_path, monkeypatch):
     assert socket_path() != short  # one socket per data home
 
 
+def test_the_worker_folder_is_private(tmp_path):
+    from rag.errors import WorkerError
+    from rag.worker import private_dir
+
+    made = private_dir(tmp_path / "run")
+    assert stat.S_IMODE(made.stat().st_mode) == 0o700
+    os.chmod(made, 0o755)
+    assert stat.S_IMODE(private_dir(made).stat().st_mode) == 0o700  # tightened again
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(WorkerError, match="not a folder"):
+        private_dir(tmp_path / "link")
+
+
 def test_settings_travel_with_absolute_paths(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "docs").mkdir()
