@@ -329,9 +329,15 @@ def bench_end_to_end(pipe, n_questions: int) -> dict:
     items = load_gold(GOLD_DEFAULT)[:n_questions]
     res: dict = {"questions": len(items), "gold": GOLD_DEFAULT.name}
     with peak_rss(res):
-        total, first, retrieve = [], [], []
+        total, first, retrieve, sources = [], [], [], []
         for item in items:
-            ans = pipe.ask(item.question)
+            t0 = time.perf_counter()
+            ans = None
+            for ev in pipe.ask_stream(item.question):
+                if ev.kind == "sources":
+                    sources.append(time.perf_counter() - t0)
+                elif ev.kind == "answer":
+                    ans = ev.answer
             t = ans.timings
             total.append(t["total_s"])
             retrieve.append(t["retrieve_s"])
@@ -340,7 +346,41 @@ def bench_end_to_end(pipe, n_questions: int) -> dict:
         res.update(latency_p50_s=round(_pct(total, 50), 2), latency_p95_s=round(_pct(total, 95), 2),
                    first_token_p50_s=round(_pct(first, 50), 2),
                    first_token_p95_s=round(_pct(first, 95), 2),
-                   retrieve_p50_ms=round(_pct(retrieve, 50) * 1e3, 1))
+                   retrieve_p50_ms=round(_pct(retrieve, 50) * 1e3, 1),
+                   sources_p50_ms=round(_pct(sources, 50) * 1e3, 1))
+    return res
+
+
+def bench_prompt_cache(pipe, rounds: int = 3) -> dict:
+    """The fixed prompt prefix put in the KV cache by llama.cpp processing it (the raw
+    component: ``Llama.eval`` of the same tokens) against loading its saved state from
+    the prompt cache, taking turns."""
+    from rag.prompt_cache import PromptCache, common_prefix
+
+    gen = pipe.generator
+    llm = getattr(gen, "_llm", None)
+    if llm is None or not hasattr(gen, "prompt_tokens"):
+        return {"skipped": "the generator is not llama.cpp"}
+    prefix = common_prefix([gen.prompt_tokens(m) for m in pipe.prompt_samples("verified")])
+    res: dict = {"prefix_tokens": len(prefix)}
+    with tempfile.TemporaryDirectory(prefix="rag-bench-") as tmp:
+        cache = PromptCache(Path(tmp), "bench")
+        processed, loaded = [], []
+        with gen._lock:
+            for _ in range(rounds):
+                llm.reset()
+                t = time.perf_counter()
+                llm.eval(prefix)
+                processed.append(time.perf_counter() - t)
+                cache.save(llm, prefix)
+                llm.reset()
+                t = time.perf_counter()
+                assert cache.load(llm, prefix)
+                loaded.append(time.perf_counter() - t)
+            res["state_bytes"] = cache.path_for(prefix).stat().st_size
+    p, lo = statistics.median(processed), statistics.median(loaded)
+    res.update(processed_s=round(p, 3), loaded_s=round(lo, 4), speedup=round(p / lo, 1),
+               rounds=rounds)
     return res
 
 
@@ -379,6 +419,9 @@ def run_bench(cfg: BenchConfig, settings, log: Callable[[str], None] = print) ->
     if cfg.generation:
         log("generation: pipeline vs raw llama.cpp")
         out["generation"] = bench_generation(pipe, "Did DHSC confirm the taskforce?")
+    if cfg.generation:
+        log("prompt prefix: processed vs loaded from the prompt cache")
+        out["prompt_cache"] = bench_prompt_cache(pipe)
     if cfg.e2e_questions:
         log(f"end to end: {cfg.e2e_questions} NHS gold questions")
         out["end_to_end"] = bench_end_to_end(pipe, cfg.e2e_questions)

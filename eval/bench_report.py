@@ -33,6 +33,11 @@ def to_markdown(r: dict) -> str:
         lines.append(f"| generation, {g['tokens']} tokens | {g['pipeline_tokens_per_s']} "
                      f"tokens/s | {g['raw_tokens_per_s']} tokens/s (llama.cpp) | "
                      f"{g['ratio']}× | {g['peak_rss_mb']} MB |")
+    c = r.get("prompt_cache")
+    if c and "speedup" in c:
+        lines.append(f"| fixed prompt prefix ({c['prefix_tokens']} tokens) into the KV cache |"
+                     f" {c['loaded_s']} s (loaded from the prompt cache) | {c['processed_s']} "
+                     f"s (llama.cpp eval) | {c['speedup']}× faster | |")
     e = r.get("end_to_end")
     if e:
         lines.append(f"| end to end, {e['questions']} NHS questions: p50 / p95 | "
@@ -40,6 +45,9 @@ def to_markdown(r: dict) -> str:
                      f"{e['peak_rss_mb']} MB |")
         lines.append(f"| time to first token p50 / p95 | {e['first_token_p50_s']} / "
                      f"{e['first_token_p95_s']} s | | | |")
+        if "sources_p50_ms" in e:
+            lines.append(f"| time to the sources (retrieval done) p50 | "
+                         f"{e['sources_p50_ms']} ms | | | |")
     u = r.get("update")
     if u:
         lines.append(f"| add {u['new_documents']} documents ({u['new_chunks']} chunks) to "

@@ -22,8 +22,9 @@ def evaluate(out: Path, gold: Path | None = None, corpus: Path | None = None,
              backend: str | None = None, answer_mode: str = "both", limit: int | None = None,
              seed: int | None = None, retrieval: str | None = None, index: Path | None = None,
              pipeline=None, progress: bool = True, per_article: int | None = None,
-             out_of_fold: bool = False) -> dict:
+             out_of_fold: bool = False, worker: bool | None = None) -> dict:
     """Load the gold set, index the corpus, answer and score; returns the summary.
+    ``worker``: answer through the background worker [default: the ``worker`` setting].
     Raises ``GoldError`` / ``RagError`` / ``ValueError`` for user errors."""
     from eval.gold import GoldError, load_gold
     from eval.runner import MODES, run_eval
@@ -59,7 +60,14 @@ def evaluate(out: Path, gold: Path | None = None, corpus: Path | None = None,
     if pipeline is None:
         settings = Settings().with_overrides(corpus=corpus, index=index, k=k, model=model,
                                              backend=backend, retrieval=retrieval)
-        pipeline = make_pipeline(settings)
+        # out-of-fold scoring swaps the decision per article, which needs the pipeline here
+        use_worker = (settings.worker if worker is None else worker) and not out_of_fold
+        if use_worker:
+            from rag.worker import WorkerPipeline
+
+            pipeline = WorkerPipeline(settings)
+        else:
+            pipeline = make_pipeline(settings)
     pipeline.index(Path(corpus))
     decisions = fold_decisions(pipeline.decision) if out_of_fold else None
     meta = {"gold": source, "corpus": str(corpus), "model": pipeline.settings.model,
@@ -161,6 +169,9 @@ def register(app: typer.Typer) -> None:
         out_of_fold: Annotated[bool, typer.Option(
             help="Decide each article's questions with the decision fitted without that "
                  "article (the decision file's folds).")] = False,
+        no_worker: Annotated[bool, typer.Option(
+            "--no-worker", help="Answer in this process, not in the background worker "
+                                "[env RAG_WORKER=0].")] = False,
     ) -> None:
         """Score answers against a gold set: accuracy, refusals, retrieval, citations,
         latency. Writes results.jsonl, summary.json and report.md to --out.
@@ -175,7 +186,8 @@ def register(app: typer.Typer) -> None:
             summary = evaluate(out, gold=gold, corpus=corpus, squad=squad, k=k, model=model,
                                backend=backend, answer_mode=answer_mode, limit=limit,
                                seed=seed, retrieval=retrieval, index=index,
-                               per_article=per_article, out_of_fold=out_of_fold)
+                               per_article=per_article, out_of_fold=out_of_fold,
+                               worker=False if no_worker else None)
         except (GoldError, RagError, ValueError) as exc:
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             typer.secho(f"Error: {msg}", err=True, fg=typer.colors.RED)

@@ -152,7 +152,7 @@ def run_eval(pipeline, items: Sequence[GoldItem], out_dir: Path, modes: Sequence
     from eval.report import write_report
 
     k = k or pipeline.settings.k
-    documents = {d: doc.text for d, doc in pipeline.retriever.data.documents.items()}
+    documents = pipeline.document_texts()
     check_evidence(list(items), documents)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

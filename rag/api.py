@@ -6,18 +6,25 @@
   question; ``choices[0].message.content`` is the verified answer, and two extra
   top-level fields carry ``citations`` (as in ``/v1/ask``) and ``refused``. With
   ``"stream": true`` the answer comes as server-sent ``chat.completion.chunk`` events:
-  a role chunk at once, the verified answer's text in content deltas once it is verified
-  (their concatenation equals the non-streamed content), a final chunk with
-  ``finish_reason``, ``citations`` and ``refused``, then ``data: [DONE]``.
+  a role chunk at once; as soon as retrieval ends, a chunk whose extra ``sources`` field
+  lists the retrieved passages; while other questions are being answered, chunks whose
+  extra ``queue_position`` field says how many are ahead (1 = next); then the verified
+  answer's text in content deltas once it is verified (their concatenation equals the
+  non-streamed content), a final chunk with ``finish_reason``, ``citations`` and
+  ``refused``, then ``data: [DONE]``.
 - ``GET /v1/health``; the schema at ``/openapi.json`` and docs at ``/docs``.
 
-Answers are produced one at a time (a lock around the pipeline), so concurrent requests
-queue. Library errors become HTTP errors here and only here: a bad question 400, an
-unusable index or model 503, invalid JSON or fields 422 with a one-line ``detail``.
+Answers are generated one at a time, first come first served (the pipeline's
+``GenerationQueue``); at most ``queue_limit`` questions wait, and one more gets HTTP 503
+with a ``Retry-After`` header. Library errors become HTTP errors here and only here: a
+bad question 400, a full queue or an unusable index or model 503, invalid JSON or fields
+422 with a one-line ``detail``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
 import secrets
@@ -34,7 +41,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
-from rag.errors import QuestionError, RagError
+from rag.errors import BusyError, QuestionError, RagError
 
 API_VERSION = "1"
 
@@ -141,12 +148,19 @@ class ChatResponse(BaseModel):
     refused: bool = Field(description="Extension: true when the documents do not answer.")
 
 
+class QueueOut(BaseModel):
+    waiting: int = Field(description="Questions waiting for the model.")
+    limit: int = Field(description="Most questions that may wait; one more gets 503.")
+    slots: int = Field(description="Answers generated at once.")
+
+
 class HealthOut(BaseModel):
     status: Literal["ok"] = "ok"
     index: str
     index_ready: bool
     model: str
     version: str = API_VERSION
+    queue: QueueOut
 
 
 class ErrorOut(BaseModel):
@@ -156,7 +170,9 @@ class ErrorOut(BaseModel):
 ERRORS = {400: {"model": ErrorOut, "description": "The question is empty or too long."},
           401: {"model": ErrorOut, "description": "Missing or wrong bearer token."},
           422: {"model": ErrorOut, "description": "The request body is not valid."},
-          503: {"model": ErrorOut, "description": "The index or the model is unusable."}}
+          503: {"model": ErrorOut, "description": "The model is busy (too many questions "
+                                                  "wait; see Retry-After), or the index or "
+                                                  "the model is unusable."}}
 
 
 # ---- the app -----------------------------------------------------------------------
@@ -170,8 +186,6 @@ def create_app(pipeline, token: str | None = None) -> FastAPI:
     app = FastAPI(title="cited-rag API", version=API_VERSION,
                   description="Answers about a folder of documents, with verified [n] "
                               "citations to exact character spans.")
-    lock = threading.Lock()
-
     def check_token(creds: BearerCreds) -> None:
         given = creds.credentials if creds else ""
         if not secrets.compare_digest(given.encode(), token.encode()):
@@ -179,13 +193,10 @@ def create_app(pipeline, token: str | None = None) -> FastAPI:
                                 headers={"WWW-Authenticate": "Bearer"})
 
     def answer(question: str, k: int | None, mode: str | None):
-        with lock:  # one generation at a time; other requests wait here
-            try:
-                return pipeline.ask(question, k=k, mode=mode)
-            except QuestionError as exc:
-                raise HTTPException(400, str(exc)) from exc
-            except RagError as exc:
-                raise HTTPException(503, _one_line(exc)) from exc
+        try:  # the pipeline's queue: one generation at a time, a bounded line
+            return pipeline.ask(question, k=k, mode=mode)
+        except Exception as exc:
+            raise _http_error(exc) from exc
 
     auth = [Depends(check_token)] if token else []  # only then in the schema too
     errors = ERRORS if token else {c: v for c, v in ERRORS.items() if c != 401}
@@ -196,8 +207,10 @@ def create_app(pipeline, token: str | None = None) -> FastAPI:
 
     @app.get("/v1/health", response_model=HealthOut, tags=["meta"])
     def health() -> HealthOut:
+        q = pipeline.queue
         return HealthOut(index=pipeline.index_location, index_ready=pipeline.index_exists(),
-                         model=_model_name(pipeline))
+                         model=_model_name(pipeline),
+                         queue=QueueOut(waiting=q.waiting, limit=q.limit, slots=q.slots))
 
     @app.post("/v1/ask", response_model=AnswerOut, responses=errors, tags=["answers"],
               dependencies=auth)
@@ -223,10 +236,12 @@ def create_app(pipeline, token: str | None = None) -> FastAPI:
                 choices=[ChatChoice(message=ChatChoiceMessage(content=ans.answer))],
                 citations=[c.to_dict() for c in ans.citations], refused=ans.refused)
             return JSONResponse(body.model_dump())
-        try:  # a bad question is a 400 before the stream starts
-            pipeline.check_question(question)
-        except QuestionError as exc:
-            raise HTTPException(400, str(exc)) from exc
+        steps = pipeline.ask_stream(question, k=req.k, mode=req.answer_mode)
+        try:  # a bad question is a 400, a full queue a 503, before the stream starts
+            first = await run_in_threadpool(next, steps)
+        except Exception as exc:
+            steps.close()
+            raise _http_error(exc) from exc
 
         async def events() -> AsyncIterator[str]:
             def chunk(delta: dict, finish: str | None = None, **extra) -> str:
@@ -237,10 +252,18 @@ def create_app(pipeline, token: str | None = None) -> FastAPI:
                 return f"data: {json.dumps(obj, ensure_ascii=False)}\n\n"
 
             yield chunk({"role": "assistant", "content": ""})
+            ans = None
             try:
-                ans = await run_in_threadpool(answer, question, req.k, req.answer_mode)
-            except HTTPException as exc:
-                err = {"message": exc.detail, "type": "rag_error", "code": exc.status_code}
+                async for ev in _in_thread(steps, first):
+                    if ev.kind == "sources":
+                        yield chunk({}, sources=[p.brief() for p in ev.passages or []])
+                    elif ev.kind == "queued":
+                        yield chunk({}, queue_position=ev.position)
+                    elif ev.kind == "answer":
+                        ans = ev.answer
+            except Exception as exc:  # after the 200: an error event, then the end
+                http = _http_error(exc)
+                err = {"message": http.detail, "type": "rag_error", "code": http.status_code}
                 yield f"data: {json.dumps({'error': err}, ensure_ascii=False)}\n\n"
                 yield "data: [DONE]\n\n"
                 return
@@ -254,6 +277,60 @@ def create_app(pipeline, token: str | None = None) -> FastAPI:
                                  headers={"Cache-Control": "no-cache"})
 
     return app
+
+
+async def _in_thread(steps, first) -> AsyncIterator:
+    """The pipeline's stream, advanced by a thread of its own so the event loop stays
+    free. When the client goes away the thread stops at the next step and closes the
+    stream, which gives its place in the queue (and the model) back; a waiting stream
+    steps every few seconds (``GenerationQueue.heartbeat``), so that happens soon."""
+    loop = asyncio.get_running_loop()
+    inbox: asyncio.Queue = asyncio.Queue()
+    stop = threading.Event()
+
+    def put(item) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody listens
+            loop.call_soon_threadsafe(inbox.put_nowait, item)
+
+    def produce() -> None:
+        try:
+            for ev in steps:
+                if stop.is_set():
+                    break
+                put(("event", ev))
+        except Exception as exc:  # raised again on the event loop's side
+            put(("error", exc))
+            return
+        finally:
+            steps.close()
+        put(("end", None))
+
+    yield first
+    threading.Thread(target=produce, daemon=True, name="rag-api-stream").start()
+    try:
+        while True:
+            kind, value = await inbox.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+
+
+def _http_error(exc: BaseException) -> HTTPException:
+    """The HTTP error for a library error: 400 for the question, 503 for the rest (with
+    Retry-After when the queue is full)."""
+    if isinstance(exc, HTTPException):
+        return exc
+    if isinstance(exc, QuestionError):
+        return HTTPException(400, str(exc))
+    if isinstance(exc, BusyError):
+        return HTTPException(503, _one_line(exc), headers={"Retry-After": str(exc.retry_after)})
+    if isinstance(exc, RagError):
+        return HTTPException(503, _one_line(exc))
+    raise exc
 
 
 def _last_user_text(messages: list[ChatMessage]) -> str:

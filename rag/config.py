@@ -74,6 +74,20 @@ class Settings(BaseSettings):
     llm_api_key: str | None = None
     llm_timeout: float = Field(60.0, gt=0)  # seconds to wait for the next streamed piece
     llm_retries: int = Field(2, ge=0, le=10)  # retries on connection errors and 5xx
+    # questions that may wait for the model while it answers one; more get BusyError
+    # (HTTP 503 with Retry-After in the API). 32 keeps 20 users at once in line (about a
+    # minute's wait on two cores) and tells the 34th to come back
+    queue_limit: int = Field(32, ge=0)
+    # answers generated at once; a model in this process takes one at a time, so this
+    # applies to a served model (backend openai) with parallel slots (vLLM, llama-server)
+    generation_slots: int = Field(1, ge=1, le=256)
+    # llama.cpp: keep the fixed part of the prompts (instructions, template) in a saved
+    # prompt cache under $RAG_HOME/cache/prompts, so a new process does not process it
+    prompt_cache: bool = True
+    # `rag ask` and `rag eval` hand questions to a background worker that keeps the
+    # models loaded (rag.worker); it exits after worker_idle seconds without questions
+    worker: bool = True
+    worker_idle: float = Field(300.0, gt=0)
 
     @field_validator("corpus", "index", "qdrant_path", mode="before")
     @classmethod

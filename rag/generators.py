@@ -10,12 +10,14 @@ import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from rag.errors import GenerationError, ModelError
 from rag.models import resolve_model
+from rag.threads import passive_waiting
 
 log = logging.getLogger(__name__)
 
@@ -96,23 +98,40 @@ def _llama_available() -> bool:
 
 class LlamaCppGenerator:
     """GGUF models through llama-cpp-python. llama.cpp keeps the KV cache of the longest
-    common prompt prefix between calls, so a fixed system prompt is processed once."""
+    common prompt prefix between calls, so a fixed system prompt is processed once.
+
+    ``warm_prefix`` names such fixed prefixes (from sample prompts); their states are
+    saved to ``prompt_cache`` (a folder; None: none) so that a new process loads them
+    instead of processing them, and a prompt whose prefix is not in the KV cache any
+    more (another kind of prompt came between) gets it back from there."""
 
     def __init__(self, model: str, n_ctx: int = 4096, n_threads: int | None = None,
-                 seed: int = 0) -> None:
+                 seed: int = 0, prompt_cache: str | os.PathLike | None = None,
+                 llama_options: dict | None = None) -> None:
         if n_ctx < 256:
             raise ValueError(f"n_ctx must be at least 256, got {n_ctx}")
         self.name = model
         self.n_ctx = n_ctx
         self.n_threads = n_threads or max(1, os.cpu_count() or 1)
         self.seed = seed
+        self.prompt_cache_dir = prompt_cache
+        self.llama_options = dict(llama_options or {})  # more llama_cpp.Llama arguments
         self._llm = None
         self._lock = threading.Lock()
+        self._load_lock = threading.Lock()
         self.path: str | None = None
+        self._formatter = None
+        self._cache = None
+        self._prefixes: list[list[int]] = []  # longest first
 
     def warm_up(self) -> None:
         if self._llm is not None:
             return
+        with self._load_lock:  # one load, whichever thread asks first
+            if self._llm is None:
+                self._load()
+
+    def _load(self) -> None:
         kind, path = resolve_model(self.name)
         if kind != "gguf":
             raise ModelError(f"the llama backend needs a GGUF model; {self.name!r} is a "
@@ -120,14 +139,85 @@ class LlamaCppGenerator:
         if not _llama_available():
             raise ModelError("the llama backend needs llama-cpp-python; install it with: "
                              "pip install 'cited-rag[llama]'")
+        passive_waiting()  # before llama.cpp's OpenMP loads (rag.threads)
         from llama_cpp import Llama
 
         try:
-            self._llm = Llama(model_path=path, n_ctx=self.n_ctx, n_threads=self.n_threads,
-                              n_threads_batch=self.n_threads, seed=self.seed, verbose=False)
+            llm = Llama(**{"model_path": path, "n_ctx": self.n_ctx,
+                           "n_threads": self.n_threads, "n_threads_batch": self.n_threads,
+                           "seed": self.seed, "verbose": False, **self.llama_options})
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"cannot load {path} with llama.cpp ({exc})") from exc
         self.path = path
+        self._formatter = _template_formatter(llm)
+        if self.prompt_cache_dir is not None and self._formatter is not None:
+            from rag.prompt_cache import PromptCache, model_key
+
+            self._cache = PromptCache(Path(self.prompt_cache_dir),
+                                      model_key(path, self.n_ctx))
+        self._llm = llm  # last: other threads take a set _llm as fully loaded
+
+    # ---- fixed prompt prefixes ----------------------------------------------------
+    def prompt_tokens(self, messages: Messages) -> list[int] | None:
+        """The tokens ``create_chat_completion`` evaluates for ``messages`` (the model's
+        own chat template), or None for a model without one."""
+        self.warm_up()
+        if self._formatter is None:
+            return None
+        result = self._formatter(messages=messages)
+        return self._llm.tokenize(result.prompt.encode("utf-8"),
+                                  add_bos=not result.added_special, special=True)
+
+    def warm_prefix(self, samples: list[Messages]) -> int:
+        """Put the tokens every one of ``samples`` starts with into the KV cache, from
+        the prompt cache when saved before (else processed, then saved). Returns how
+        many tokens that prefix has (0: none worth keeping)."""
+        from rag.prompt_cache import common_prefix
+
+        seqs = [self.prompt_tokens(m) for m in samples]
+        if not seqs or any(t is None for t in seqs):
+            return 0
+        prefix = common_prefix(seqs)
+        if len(prefix) < 8:
+            return 0
+        with self._lock:
+            if prefix not in self._prefixes:
+                self._prefixes.append(prefix)
+                self._prefixes.sort(key=len, reverse=True)
+            self._restore(prefix)
+        return len(prefix)
+
+    def _cached_tokens(self, tokens: list[int]) -> int:
+        """How many leading ``tokens`` the KV cache holds now."""
+        have = self._llm.input_ids[:self._llm.n_tokens]
+        n = 0
+        for a, b in zip(have, tokens, strict=False):
+            if a != b:
+                break
+            n += 1
+        return n
+
+    def _restore(self, prefix: list[int]) -> None:
+        """Make the KV cache start with ``prefix`` (caller holds the lock)."""
+        if self._cached_tokens(prefix) >= len(prefix):
+            return
+        if self._cache is not None and self._cache.load(self._llm, prefix):
+            return
+        self._llm.reset()
+        self._llm.eval(prefix)
+        if self._cache is not None:
+            self._cache.save(self._llm, prefix)
+
+    def _before(self, messages: Messages) -> None:
+        """Bring back a known prefix of this prompt that the KV cache lost."""
+        if not self._prefixes:
+            return
+        tokens = self.prompt_tokens(messages) or []
+        for prefix in self._prefixes:
+            if tokens[:len(prefix)] == prefix:
+                if self._cached_tokens(tokens) < len(prefix):
+                    self._restore(prefix)
+                return
 
     def count_tokens(self, text: str) -> int:
         self.warm_up()
@@ -151,6 +241,7 @@ class LlamaCppGenerator:
                                                             self.refusal_ids(probe.refusal))])
         with self._lock:  # one generation at a time on this model
             try:
+                self._before(messages)
                 for part in self._llm.create_chat_completion(
                         messages=messages, max_tokens=max_tokens, temperature=temperature,
                         top_k=1 if temperature == 0 else 40, stop=stop or [], stream=True,
@@ -244,9 +335,26 @@ class TransformersGenerator:
             raise GenerationError(f"generation failed ({errors[0]})")
 
 
+def _template_formatter(llm):
+    """The chat formatter llama-cpp-python uses for ``llm`` when that is the model's own
+    template (``chat_template.default``), else None."""
+    template = (llm.metadata or {}).get("tokenizer.chat_template")
+    if llm.chat_format != "chat_template.default" or not template or llm.chat_handler:
+        return None
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    eos, bos = llm.token_eos(), llm.token_bos()
+    return Jinja2ChatFormatter(
+        template=template,
+        eos_token=llm._model.token_get_text(eos) if eos != -1 else "",
+        bos_token=llm._model.token_get_text(bos) if bos != -1 else "",
+        stop_token_ids=[eos])
+
+
 def make_generator(model: str, backend: str = "auto", seed: int = 0,
                    n_ctx: int = 4096, llm_url: str | None = None,
-                   n_threads: int | None = None) -> Generator:
+                   n_threads: int | None = None,
+                   prompt_cache: str | os.PathLike | None = None) -> Generator:
     """Pick the backend: llama.cpp for GGUF models when it is installed, else transformers;
     ``openai`` for a served model at ``llm_url`` (default: ``RAG_LLM_URL``)."""
     if backend not in BACKENDS:
@@ -262,7 +370,8 @@ def make_generator(model: str, backend: str = "auto", seed: int = 0,
         is_gguf = model in PACKAGED_MODELS or model.lower().endswith(".gguf")
         backend = "llama" if is_gguf and _llama_available() else "transformers"
     if backend == "llama":
-        return LlamaCppGenerator(model, n_ctx=n_ctx, n_threads=n_threads, seed=seed)
+        return LlamaCppGenerator(model, n_ctx=n_ctx, n_threads=n_threads, seed=seed,
+                                 prompt_cache=prompt_cache)
     return TransformersGenerator(model, seed=seed)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +34,9 @@ from rag.prompts import (
     naive_messages,
     verified_messages,
 )
+from rag.queue import GenerationQueue, Ticket
 from rag.retrieval import HybridRetriever, PgRetriever
+from rag.threads import passive_waiting
 from rag.types import Answer, Citation, Evidence, Passage, SentenceSupport
 from rag.verify import VerifyConfig, render, split_answer
 
@@ -46,9 +48,44 @@ VERIFIED_MAX_TOKENS = 64
 
 @dataclass
 class StreamEvent:
-    kind: str  # "status", "token" or "answer"
+    """One step of an answer as it happens, in this order: ``status`` (text), ``sources``
+    (the retrieved passages, as soon as retrieval ends), ``queued`` (``position`` in the
+    line for the model: 1 = next; repeated while it waits), ``token`` (raw model text),
+    and last ``answer`` (the verified ``Answer``)."""
+
+    kind: str
     text: str = ""
     answer: Answer | None = None
+    passages: list[Passage] | None = None
+    position: int = 0
+
+    def to_dict(self) -> dict:
+        """A JSON-ready form (the worker's and the API's wire format)."""
+        out: dict = {"kind": self.kind}
+        if self.text:
+            out["text"] = self.text
+        if self.kind == "queued":
+            out["position"] = self.position
+        if self.passages is not None:
+            out["sources"] = [p.brief() for p in self.passages]
+        if self.answer is not None:
+            out["answer"] = self.answer.to_dict()
+        return out
+
+
+def generation_slots(settings: Settings) -> int:
+    """Answers generated at once: ``generation_slots`` for a served model, else one (a
+    model in this process generates one answer at a time)."""
+    return settings.generation_slots if settings.backend == "openai" else 1
+
+
+def prompt_cache_folder(settings: Settings) -> Path | None:
+    """Where the generator saves its fixed prompt states (None: not saved)."""
+    if not settings.prompt_cache:
+        return None
+    from rag.prompt_cache import default_folder
+
+    return default_folder()
 
 
 class Pipeline:
@@ -56,7 +93,9 @@ class Pipeline:
 
     def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None,
                  generator: Generator | None = None, decision: DecisionModel | None = None,
-                 rules: DraftRules | None = None) -> None:
+                 rules: DraftRules | None = None, queue: GenerationQueue | None = None
+                 ) -> None:
+        passive_waiting()  # before torch or llama.cpp loads (rag.threads)
         self.settings = settings or Settings()
         self.chunker = ChunkerConfig(self.settings.chunk_words, self.settings.overlap_words)
         self.embedder = embedder or make_embedder(
@@ -68,9 +107,15 @@ class Pipeline:
         self.rules = rules or DraftRules()
         self.verify_config = VerifyConfig()
         self._retriever: HybridRetriever | PgRetriever | None = None
+        self._version: str | None = None  # the index version the retriever holds
         self._lock = threading.RLock()
+        self._gen_lock = threading.Lock()
         self._suspicious: dict[tuple[str, str], bool] = {}
         self.sentence_vectors = SentenceVectors(self.embedder)
+        # pipelines that share a generator share its queue (the worker passes one)
+        self.queue = queue or GenerationQueue(self.settings.queue_limit,
+                                              slots=generation_slots(self.settings))
+        self._primed: set[tuple[int, str]] = set()
 
     # ---- components -------------------------------------------------------------
     @property
@@ -79,12 +124,14 @@ class Pipeline:
 
     @property
     def generator(self) -> Generator:
-        if self._generator is None:
-            s = self.settings
-            self._generator = (served_generator(s) if s.backend == "openai" else
-                               make_generator(s.model, s.backend, seed=s.seed,
-                                              n_ctx=s.n_ctx, n_threads=s.threads))
-        return self._generator
+        with self._gen_lock:
+            if self._generator is None:
+                s = self.settings
+                self._generator = (served_generator(s) if s.backend == "openai" else
+                                   make_generator(s.model, s.backend, seed=s.seed,
+                                                  n_ctx=s.n_ctx, n_threads=s.threads,
+                                                  prompt_cache=prompt_cache_folder(s)))
+            return self._generator
 
     @property
     def decision(self) -> DecisionModel:
@@ -100,7 +147,7 @@ class Pipeline:
 
     def set_model(self, model: str, backend: str = "auto") -> None:
         """Switch the generator (UI settings); the new model loads on next use."""
-        with self._lock:
+        with self._lock, self._gen_lock:
             self.settings = self.settings.with_overrides(model=model, backend=backend)
             self._generator = None
 
@@ -112,10 +159,12 @@ class Pipeline:
                     self._retriever = PgRetriever(self.pg_index, self.embedder,
                                                   mode=self.settings.retrieval)
                     return self._retriever
+                version = store.current_version(self.index_path).name
                 data = store.load(self.index_path, embedding_model=self.embedder.name,
                                   mmap=True)
                 self._retriever = HybridRetriever(data, self.embedder,
                                                   mode=self.settings.retrieval)
+                self._version = version
             return self._retriever
 
     @property
@@ -141,11 +190,76 @@ class Pipeline:
         """The index folder, or the PostgreSQL server and schema (no password)."""
         return self.settings.index_location
 
+    def refresh(self) -> bool:
+        """Drop the loaded index if another process has replaced it since (``rag index``
+        while a server or the worker runs); the next question loads the new one."""
+        with self._lock:
+            if self._retriever is None or self.settings.uses_pgvector:
+                return False  # PostgreSQL answers from its committed index
+            try:
+                now = store.current_version(self.index_path).name
+            except RagError:
+                now = None  # gone or damaged: the next load says so
+            if now == self._version:
+                return False
+            self._retriever = None
+            return True
+
     def warm_up(self) -> None:
+        """Load the embedder, the index and the generator, the generator in a second
+        thread meanwhile (its file is mostly read from disk), then prime its prompt
+        cache."""
+        loader = self.warm_generator_in_background()
         if hasattr(self.embedder, "warm_up"):
             self.embedder.warm_up()
         _ = self.retriever
-        self.generator.warm_up()
+        loader.join()
+        self.generator.warm_up()  # raises what the background load hit
+        self.prime(self.generator, self.settings.answer_mode)
+
+    def warm_generator_in_background(self) -> threading.Thread:
+        """Start loading the generator (and priming its prompt cache) in a daemon
+        thread; errors are left for the next use of the generator to raise."""
+        def load() -> None:
+            try:
+                gen = self.generator
+                gen.warm_up()
+                self.prime(gen, self.settings.answer_mode)
+            except Exception:  # noqa: BLE001 - raised again where the generator is used
+                pass
+
+        thread = threading.Thread(target=load, daemon=True, name="rag-generator-load")
+        thread.start()
+        return thread
+
+    # ---- the generator's prompt cache ---------------------------------------------
+    @staticmethod
+    def prompt_samples(mode: str) -> list[list[dict[str, str]]]:
+        """Two prompts of ``mode`` on made-up evidence: what they share is the fixed part
+        of every prompt of that mode (instructions, template, evidence header)."""
+        def ev(n: int, text: str) -> Evidence:
+            return Evidence(n, "sample.txt", "", 0, len(text), text, 1.0)
+
+        a = [ev(1, "The ferry leaves the harbour at noon."), ev(2, "Tickets cost four pounds.")]
+        b = [ev(1, "Night buses stopped running in May."), ev(2, "Drivers asked for staff.")]
+        make = naive_messages if mode == "naive" else verified_messages
+        return [make("When does the ferry leave?", a), make("Who stopped the buses?", b)]
+
+    def prime(self, generator: Generator, mode: str) -> None:
+        """Have the generator keep the fixed part of ``mode``'s prompts in its prompt
+        cache (loaded from disk when saved before), so a question only pays for its own
+        tokens. Generators without a prompt cache are left alone."""
+        warm = getattr(generator, "warm_prefix", None)
+        key = (id(generator), mode)
+        if warm is None or key in self._primed:
+            return
+        warm(self.prompt_samples(mode))
+        self._primed.add(key)
+
+    def _prime_for(self, generator: Generator, messages: list[dict[str, str]]) -> None:
+        for mode in ("verified", "naive"):
+            if messages[:1] == self.prompt_samples(mode)[0][:1]:
+                self.prime(generator, mode)
 
     # ---- indexing ---------------------------------------------------------------
     def index(self, corpus: Path | None = None, rebuild: bool = False,
@@ -181,6 +295,10 @@ class Pipeline:
     def document_text(self, doc_id: str) -> str:
         return self.retriever.data.documents[doc_id].text
 
+    def document_texts(self) -> dict[str, str]:
+        """Every indexed document's text (the one its spans index), by id."""
+        return {d: doc.text for d, doc in self.retriever.data.documents.items()}
+
     # ---- answering --------------------------------------------------------------
     def check_question(self, question: str) -> str:
         q = (question or "").strip()
@@ -192,31 +310,57 @@ class Pipeline:
                 f"{self.settings.max_question_chars} (set RAG_MAX_QUESTION_CHARS to change it)")
         return q
 
-    def ask(self, question: str, k: int | None = None, mode: str | None = None) -> Answer:
+    def check_history(self, history: Sequence[dict] | None) -> list[dict[str, str]]:
+        """Earlier turns of a conversation, oldest first: ``{"role": "user" or
+        "assistant", "content": text}`` each."""
+        turns = []
+        for i, turn in enumerate(history or []):
+            role = turn.get("role") if isinstance(turn, dict) else None
+            content = turn.get("content") if isinstance(turn, dict) else None
+            if role not in ("user", "assistant") or not isinstance(content, str):
+                raise QuestionError(f"history turn {i + 1} must be {{'role': 'user' or "
+                                    f"'assistant', 'content': text}}")
+            turns.append({"role": role, "content": content})
+        return turns
+
+    def ask(self, question: str, k: int | None = None, mode: str | None = None,
+            history: Sequence[dict] | None = None) -> Answer:
         answer = None
-        for event in self.ask_stream(question, k=k, mode=mode):
+        for event in self.ask_stream(question, k=k, mode=mode, history=history):
             if event.kind == "answer":
                 answer = event.answer
         assert answer is not None
         return answer
 
-    def ask_stream(self, question: str, k: int | None = None, mode: str | None = None
-                   ) -> Iterator[StreamEvent]:
-        """Stream status and raw model tokens, then the verified ``Answer``."""
+    def ask_stream(self, question: str, k: int | None = None, mode: str | None = None,
+                   history: Sequence[dict] | None = None) -> Iterator[StreamEvent]:
+        """Stream the answer's steps (``StreamEvent``): status, the retrieved sources as
+        soon as retrieval ends, the place in the line while the model is busy, raw model
+        tokens, then the verified ``Answer``.
+
+        ``history`` holds a conversation's earlier turns (a chat shell sends them; they
+        are checked here). The answer is verified against the documents alone, whatever
+        the history says. A full line raises ``BusyError`` at the first step."""
         q = self.check_question(question)
+        self.check_history(history)
         k = k or self.settings.k
         mode = mode or self.settings.answer_mode
         if mode not in ("verified", "naive"):
             raise ValueError(f"answer mode must be verified or naive; got {mode!r}")
-        timings: dict[str, float] = {}
-        t0 = time.perf_counter()
-        yield StreamEvent("status", "retrieving")
-        pool = self.retriever.retrieve(q, k if mode == "naive" else self.pool_size(k))
-        timings["retrieve_s"] = time.perf_counter() - t0
-        if mode == "naive":
-            yield from self._naive(q, pool, timings, t0)
-        else:
-            yield from self._verified(q, pool, k, timings, t0)
+        ticket = self.queue.admit()
+        try:
+            timings: dict[str, float] = {}
+            t0 = time.perf_counter()
+            yield StreamEvent("status", "retrieving")
+            pool = self.retriever.retrieve(q, k if mode == "naive" else self.pool_size(k))
+            timings["retrieve_s"] = time.perf_counter() - t0
+            yield StreamEvent("sources", passages=pool[:k])
+            if mode == "naive":
+                yield from self._naive(q, pool, timings, t0, ticket)
+            else:
+                yield from self._verified(q, pool, k, timings, t0, ticket)
+        finally:
+            ticket.close()
 
     def pool_size(self, k: int) -> int:
         """Passages whose sentences compete to be evidence: ``evidence_pool``, at least k."""
@@ -228,17 +372,26 @@ class Pipeline:
                 "max_tokens": min(self.settings.max_tokens, VERIFIED_MAX_TOKENS),
                 "temperature": self.settings.temperature}
 
-    def _generate(self, request: dict, timings: dict, t0: float,
+    def _generate(self, request: dict, timings: dict, t0: float, ticket: Ticket,
                   probe: Probe | None = None) -> Iterator[StreamEvent | str]:
+        for position in ticket.wait():
+            yield StreamEvent("queued", position=position)
+        if ticket.waited_s:
+            timings["queue_s"] = ticket.waited_s
         t = time.perf_counter()
         text, n = "", 0
         kwargs = {"probe": probe} if probe is not None else {}
-        for piece in self.generator.stream(**request, **kwargs):
-            if n == 0:
-                timings["first_token_s"] = time.perf_counter() - t0
-            n += 1
-            text += piece
-            yield StreamEvent("token", piece)
+        try:
+            generator = self.generator
+            self._prime_for(generator, request["messages"])
+            for piece in generator.stream(**request, **kwargs):
+                if n == 0:
+                    timings["first_token_s"] = time.perf_counter() - t0
+                n += 1
+                text += piece
+                yield StreamEvent("token", piece)
+        finally:
+            ticket.release_model()
         timings["generate_s"] = time.perf_counter() - t
         timings["tokens"] = n
         yield text
@@ -250,14 +403,15 @@ class Pipeline:
         answer.model = self.settings.model
         return StreamEvent("answer", answer=answer)
 
-    def _naive(self, q: str, passages: list[Passage], timings: dict, t0: float):
+    def _naive(self, q: str, passages: list[Passage], timings: dict, t0: float,
+               ticket: Ticket):
         sources = fit_budget(passages_as_evidence(passages), self.evidence_budget(),
                              self.token_counter())
         text = ""
         request = {"messages": naive_messages(q, sources),
                    "max_tokens": self.settings.max_tokens,
                    "temperature": self.settings.temperature}
-        for ev in self._generate(request, timings, t0):
+        for ev in self._generate(request, timings, t0, ticket):
             if isinstance(ev, str):
                 text = ev
             else:
@@ -284,7 +438,8 @@ class Pipeline:
         return scored, fit_budget(select_evidence(scored, self.settings.evidence_sentences),
                                   self.evidence_budget(), self.token_counter())
 
-    def _verified(self, q: str, pool: list[Passage], k: int, timings: dict, t0: float):
+    def _verified(self, q: str, pool: list[Passage], k: int, timings: dict, t0: float,
+                  ticket: Ticket):
         t = time.perf_counter()
         scored, evidence = self.evidence_for(q, pool)
         passages = pool[:k]
@@ -294,7 +449,8 @@ class Pipeline:
             return
         text = ""
         probe = Probe(REFUSAL_TOKEN)
-        for ev in self._generate(self.verified_request(q, evidence), timings, t0, probe):
+        for ev in self._generate(self.verified_request(q, evidence), timings, t0, ticket,
+                                 probe):
             if isinstance(ev, str):
                 text = ev
             else:

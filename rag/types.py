@@ -113,6 +113,24 @@ class Answer:
     evidence: list[Evidence] = field(default_factory=list)  # numbered sentences shown
     withheld: str = ""  # the draft answer a decision refused, for inspection
 
+    @classmethod
+    def from_dict(cls, d: dict) -> Answer:
+        """The inverse of ``to_dict`` (retrieved passages come back as their brief form,
+        without chunk ids and sentence spans)."""
+        retrieved = [Passage(chunk_id="", doc=p["doc"], title=p.get("title", ""),
+                             start=p["start"], end=p["end"], text=p["text"],
+                             score=p["score"], dense_score=p.get("dense_score"),
+                             bm25_score=p.get("bm25_score"), rank=i)
+                     for i, p in enumerate(d.get("retrieved", []), start=1)]
+        return cls(question=d["question"], answer=d["answer"], refused=d["refused"],
+                   citations=[Citation(**c) for c in d.get("citations", [])],
+                   retrieved=retrieved,
+                   sentences=[SentenceSupport(**s) for s in d.get("sentences", [])],
+                   timings=dict(d.get("timings", {})), mode=d.get("mode", ""),
+                   model=d.get("model", ""), raw_answer=d.get("raw_answer", ""),
+                   refusal_reason=d.get("refusal_reason", ""),
+                   tokens_generated=d.get("tokens_generated", 0))
+
     def to_dict(self) -> dict:
         return {
             "question": self.question,

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from rag.threads import passive_waiting
 from tests.fakes import HashEmbedder
+
+passive_waiting()  # as the product does, before any test loads torch or llama.cpp
 
 REPO = Path(__file__).resolve().parent.parent
 NHS_CORPUS = REPO / "data" / "nhs"
@@ -22,9 +25,12 @@ NHSD_DOC = "000_d1addedd5fe89df8.txt"
 
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory, monkeypatch):
-    """Indexes and caches go to a temporary folder, never the work tree or $HOME."""
+    """Indexes and caches go to a temporary folder, never the work tree or $HOME. Shells
+    answer in their own process unless a test asks for the background worker
+    (tests/rag/test_worker.py), so no worker outlives a test."""
     home = tmp_path_factory.mktemp("rag-home")
     monkeypatch.setenv("RAG_HOME", str(home))
+    monkeypatch.setenv("RAG_WORKER", "0")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
     yield

@@ -71,3 +71,12 @@ class ScriptedGenerator:
             probe.p_refusal, probe.suppressed = self.p_refusal, True
             probe.logprobs.extend([-0.1] * len(pieces))
         yield from pieces
+
+
+def always_answer():
+    """A decision that answers whatever the signals (plumbing tests of other parts)."""
+    from rag.decision import DecisionModel
+
+    return DecisionModel(("support",), (0.0,), (1.0,), (0.0,), 10.0, threshold=0.5,
+                         generator="test/scripted")
+

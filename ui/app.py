@@ -12,6 +12,7 @@ import gradio as gr
 
 from index import store
 from index.errors import RagError
+from rag.errors import BusyError
 from rag.pipeline import Pipeline
 from ui import files
 from ui.render import CSS, chat_html, document_html, esc
@@ -82,6 +83,12 @@ def index_notes(report) -> list[str]:
             + [f"Warning: {w}" for w in getattr(report, "warnings", [])])
 
 
+def queue_status(position: int) -> str:
+    """What a waiting user reads while others' questions are answered."""
+    ahead = "1 question is" if position == 1 else f"{position} questions are"
+    return f"the model is busy: {ahead} ahead of yours (number {position} in line)"
+
+
 def _doc_rows(pipeline: Pipeline) -> list[list]:
     try:
         docs = pipeline.documents()
@@ -122,29 +129,45 @@ def build_app(pipeline: Pipeline, loader: Loader | None = None) -> gr.Blocks:
             turn["error"] = f"The index or the models could not be loaded: {loader.error}"
             yield "", turns, chat_html(turns)
             return
+        steps = pipeline.ask_stream(q)
         try:
-            for ev in pipeline.ask_stream(q):
+            for ev in steps:
                 if ev.kind == "status":
                     turn["status"] = ev.text
+                elif ev.kind == "sources":
+                    turn["sources"] = [p.brief() for p in ev.passages or []]
+                    turn["status"] = "sources found; the model is writing the answer"
+                elif ev.kind == "queued":
+                    turn["position"] = ev.position
+                    turn["status"] = queue_status(ev.position)
                 elif ev.kind == "token":
+                    turn.pop("position", None)
                     turn["partial"] += ev.text
                     turn["status"] = "generating; checking citations next"
                 elif ev.kind == "answer" and ev.answer is not None:
                     turn["answer"] = ev.answer.to_dict()
                 yield "", turns, chat_html(turns)
+        except BusyError as exc:
+            turn["error"] = (f"The model is busy: {exc.waiting} questions are waiting. "
+                             f"Please ask again in {exc.retry_after} s.")
+            yield "", turns, chat_html(turns)
         except RagError as exc:
             turn["error"] = str(exc)
             yield "", turns, chat_html(turns)
+        finally:
+            steps.close()  # a page that went away gives its place in the line back
 
     def open_passage(turns: list[dict], evt: gr.EventData) -> str:
         d = evt._data or {}
         try:
-            ans = turns[int(d["turn"])]["answer"]
+            turn = turns[int(d["turn"])]
             n = int(d["n"])
-            if d.get("kind") == "r":
-                p = ans["retrieved"][n]
+            if d.get("kind") == "s":  # a source shown before the answer
+                p = turn["sources"][n]
+            elif d.get("kind") == "r":
+                p = turn["answer"]["retrieved"][n]
             else:
-                p = next(c for c in ans["citations"] if int(c["n"]) == n)
+                p = next(c for c in turn["answer"]["citations"] if int(c["n"]) == n)
             text = pipeline.document_text(p["doc"])
         except (KeyError, IndexError, TypeError, ValueError, StopIteration, RagError):
             return '<div class="msg error">That passage is no longer available.</div>'
@@ -205,6 +228,9 @@ def build_app(pipeline: Pipeline, loader: Loader | None = None) -> gr.Blocks:
             raise gr.Error(loader.error)
         try:
             return pipeline.ask(question).to_dict()
+        except BusyError as exc:
+            raise gr.Error(f"The model is busy: {exc.waiting} questions are waiting; "
+                           f"ask again in {exc.retry_after} s.") from exc
         except RagError as exc:
             raise gr.Error(str(exc)) from exc
 
@@ -254,9 +280,10 @@ def build_app(pipeline: Pipeline, loader: Loader | None = None) -> gr.Blocks:
             apply = gr.Button("Apply", elem_id="apply")
             info = gr.Markdown(_info(pipeline, loader), elem_id="info")
 
+        # questions run side by side up to the generator, whose queue (Pipeline.queue)
+        # lets one generate at a time and tells the others their place
         chat_io = {"inputs": [question, turns], "outputs": [question, turns, chat],
-                   "concurrency_id": "model", "concurrency_limit": 1,
-                   "api_visibility": "private"}
+                   "concurrency_limit": None, "api_visibility": "private"}
         question.submit(chat_turn, **chat_io)
         send.click(chat_turn, **chat_io)
         clear.click(lambda: ([], chat_html([]), VIEW_EMPTY), None, [turns, chat, viewer],
@@ -270,5 +297,5 @@ def build_app(pipeline: Pipeline, loader: Loader | None = None) -> gr.Blocks:
                          api_visibility="private")
         apply.click(apply_settings, [k, model, backend, temp], [info],
                     api_visibility="private")
-        gr.api(ask_api, api_name="ask", concurrency_id="model", concurrency_limit=1)
+        gr.api(ask_api, api_name="ask", concurrency_limit=None)
     return demo

@@ -55,6 +55,16 @@ def sources_html(answer: dict, turn: int) -> str:
     return f'<div class="sources"><div class="src-title">{head}</div>{"".join(items)}</div>'
 
 
+def retrieved_html(sources: list[dict], turn: int) -> str:
+    """The retrieved passages while the answer is being written (the sources panel
+    fills as soon as retrieval ends); each opens in the document viewer."""
+    if not sources:
+        return ""
+    items = [_passage(p, turn, "s", j, f"#{j + 1}") for j, p in enumerate(sources)]
+    return (f'<div class="sources retrieved"><div class="src-title">Sources found (the '
+            f'answer cites the ones it uses)</div>{"".join(items)}</div>')
+
+
 def meta_html(answer: dict) -> str:
     """Model and timings under an answer, e.g. ``qwen · first token 1.2s · total 3.4s``."""
     t = answer.get("timings") or {}
@@ -75,9 +85,11 @@ def turn_html(turn: dict, i: int) -> str:
     elif ans is None:
         text = turn.get("partial", "")
         status = esc(turn.get("status", "thinking…"))
-        body = (f'<div class="msg bot streaming"><span class="who">Assistant</span> '
+        waiting = "waiting" if turn.get("position") else ""
+        body = (f'<div class="msg bot streaming {waiting}"><span class="who">Assistant</span> '
                 f'<span class="partial">{esc(text)}</span>'
-                f'<span class="status"> ({status})</span></div>')
+                f'<span class="status"> ({status})</span></div>'
+                + retrieved_html(turn.get("sources") or [], i))
     elif ans.get("refused"):
         body = (f'<div class="msg bot refusal"><span class="who">Refused</span> '
                 f'<span class="answer">{esc(ans["answer"])}</span>'
@@ -120,6 +132,7 @@ CSS = """
 .refusal .who { color: #b35900; }
 .reason, .meta { font-size: .8em; color: #777; }
 .status { color: #888; font-style: italic; }
+.waiting .status { color: #b35900; font-style: normal; font-weight: 600; }
 a.cite { font-weight: 600; text-decoration: none; color: #1d4ed8; cursor: pointer; }
 .sources { margin: .25em 0 .5em 1em; font-size: .9em; }
 .src-title { font-weight: 600; color: #555; }

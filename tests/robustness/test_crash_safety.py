@@ -171,7 +171,7 @@ def _ask_in_process(idx: Path, home: Path, monkeypatch):
     """``rag ask`` through the real command object, in this process (no start-up cost)."""
     from typer.testing import CliRunner
 
-    from rag.cli import app
+    from cli.main import app
 
     monkeypatch.setenv("RAG_HOME", str(home))
     return CliRunner().invoke(app, ["ask", "Did DHSC confirm the taskforce?", "--index",

@@ -50,7 +50,8 @@ class SlowCountingGenerator(ScriptedGenerator):
         self.calls = 0
         self._lock = threading.Lock()
 
-    def stream(self, messages, max_tokens: int = 200, temperature: float = 0.0, stop=None):
+    def stream(self, messages, max_tokens: int = 200, temperature: float = 0.0, stop=None,
+               probe=None):
         prompt = messages[-1]["content"]
         reply = next(r for q, (r, _) in QUESTIONS.items() if q in prompt)
         with self._lock:

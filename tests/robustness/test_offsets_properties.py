@@ -141,7 +141,7 @@ DOCUMENT = st.builds(
 class EchoGenerator(ScriptedGenerator):
     """Repeats evidence sentence [1] word for word and cites it: a perfect model."""
 
-    def stream(self, messages, max_tokens=200, temperature=0.0, stop=None):
+    def stream(self, messages, max_tokens=200, temperature=0.0, stop=None, probe=None):
         user = messages[-1]["content"]
         m = re.search(r"^\[1\] (.+)$", user, re.M)
         self.reply = f"{m.group(1).rstrip('.')} [1]." if m else "NOT IN DOCUMENTS"

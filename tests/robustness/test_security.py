@@ -138,7 +138,7 @@ def test_index_report_names_the_injected_document(tmp_path):
 class ObedientGenerator(ScriptedGenerator):
     """A model that does what the injected document says, citing it."""
 
-    def stream(self, messages, max_tokens=200, temperature=0.0, stop=None):
+    def stream(self, messages, max_tokens=200, temperature=0.0, stop=None, probe=None):
         user = messages[-1]["content"]
         m = re.search(r"\[(\d+)\][^\n]*(?:Ignore all previous|DHSC confirmed the taskforce)",
                       user)
@@ -149,7 +149,7 @@ class ObedientGenerator(ScriptedGenerator):
 class RefutingGenerator(ScriptedGenerator):
     """A model that answers No and cites the evidence sentence holding the denial."""
 
-    def stream(self, messages, max_tokens=200, temperature=0.0, stop=None):
+    def stream(self, messages, max_tokens=200, temperature=0.0, stop=None, probe=None):
         user = messages[-1]["content"]
         m = re.search(r"^\[(\d+)\] (.*(?:no plans|denied|denies).*)$", user, re.M)
         self.reply = (f"No. {m.group(2).rstrip('.')} [{m.group(1)}]." if m

@@ -11,7 +11,7 @@ from rag.api import create_app  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
 from tests.conftest import DHSC_DOC, NHS_CORPUS  # noqa: E402
-from tests.fakes import HashEmbedder, ScriptedGenerator  # noqa: E402
+from tests.fakes import HashEmbedder, ScriptedGenerator, always_answer  # noqa: E402
 
 REPLY = "No. The DHSC told Healthcare IT News there were no plans and no need [1]."
 Q = "Did DHSC confirm the taskforce?"
@@ -121,7 +121,8 @@ def test_chat_without_a_user_message_or_with_an_empty_one_is_400(client):
 def test_health_and_openapi(client, pipe):
     h = client.get("/v1/health").json()
     assert h == {"status": "ok", "index": str(pipe.index_path), "index_ready": True,
-                 "model": "test/scripted", "version": "1"}
+                 "model": "test/scripted", "version": "1",
+                 "queue": {"waiting": 0, "limit": 32, "slots": 1}}
     schema = client.get("/openapi.json").json()
     assert {"/v1/ask", "/v1/chat/completions", "/v1/health"} <= set(schema["paths"])
     ask = schema["paths"]["/v1/ask"]["post"]
@@ -155,7 +156,7 @@ class SlowGenerator(ScriptedGenerator):
         self.active = 0
         self.overlaps = 0
 
-    def stream(self, messages, max_tokens=200, temperature=0.0, stop=None):
+    def stream(self, messages, max_tokens=200, temperature=0.0, stop=None, probe=None):
         self.active += 1
         self.overlaps += self.active > 1
         time.sleep(0.05)
@@ -180,3 +181,90 @@ def test_concurrent_requests_queue(tmp_path):
     for t in threads:
         t.join(30)
     assert results == [200] * 6 and gen.overlaps == 0 and len(gen.messages) == 6
+
+
+class GatedGenerator(ScriptedGenerator):
+    """Holds the model until ``gate`` is set; ``started`` tells that it holds it."""
+
+    def __init__(self, reply: str) -> None:
+        super().__init__(reply)
+        self.gate = threading.Event()
+        self.started = threading.Event()
+
+    def stream(self, messages, max_tokens=200, temperature=0.0, stop=None, probe=None):
+        self.started.set()
+        assert self.gate.wait(30), "the test never opened the gate"
+        yield from super().stream(messages, max_tokens, temperature, stop)
+
+
+FERRY = "When does the ferry to the island leave?"
+FERRY_REPLY = "The ferry to the island leaves at noon every day [1]."
+
+
+def ferry_pipeline(tmp_path, generator, **settings) -> Pipeline:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "ferry.txt").write_text("Ferry timetable\n\nThe ferry to the island leaves at "
+                                      "noon every day. Tickets cost four pounds.\n")
+    (corpus / "bus.txt").write_text("Night buses\n\nThe night bus was cancelled by the "
+                                    "council in May.\n")
+    pipe = Pipeline(Settings(corpus=corpus, index=tmp_path / "idx", **settings),
+                    embedder=HashEmbedder(), generator=generator,
+                    decision=always_answer())
+    pipe.index()
+    return pipe
+
+
+def _sse(client, question=FERRY):
+    """The parsed chunks of one streamed chat completion."""
+    with client.stream("POST", "/v1/chat/completions",
+                       json={"messages": [{"role": "user", "content": question}],
+                             "stream": True}) as r:
+        assert r.status_code == 200, r.read()
+        lines = [ln for ln in r.iter_lines() if ln]
+    assert lines[-1] == "data: [DONE]"
+    return [json.loads(ln[6:]) for ln in lines[:-1]]
+
+
+def test_stream_sends_the_sources_before_the_answer(tmp_path):
+    client = TestClient(create_app(ferry_pipeline(tmp_path, ScriptedGenerator(FERRY_REPLY))))
+    chunks = _sse(client)
+    kinds = ["sources" if "sources" in c else "content" if c["choices"][0]["delta"].get(
+        "content") else "other" for c in chunks]
+    assert "sources" in kinds and kinds.index("sources") < kinds.index("content")
+    sources = next(c["sources"] for c in chunks if "sources" in c)
+    assert sources and {"doc", "start", "end", "text", "score"} <= set(sources[0])
+    assert sources[0]["doc"] == "ferry.txt"
+
+
+def test_full_queue_is_503_with_retry_after_and_waiting_clients_see_their_place(tmp_path):
+    gen = GatedGenerator(FERRY_REPLY)
+    pipe = ferry_pipeline(tmp_path, gen, queue_limit=1)
+    client = TestClient(create_app(pipe))
+    first: list = []
+    holder = threading.Thread(target=lambda: first.append(
+        client.post("/v1/ask", json={"question": FERRY})))
+    holder.start()
+    assert gen.started.wait(10)
+    second: list = []
+    waiter = threading.Thread(target=lambda: second.append(_sse(client)))
+    waiter.start()
+    deadline = time.monotonic() + 10
+    while pipe.queue.waiting < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert client.get("/v1/health").json()["queue"] == {"waiting": 1, "limit": 1, "slots": 1}
+    for body in ({"question": FERRY}, {"messages": [{"role": "user", "content": FERRY}],
+                                       "stream": True}):
+        path = "/v1/ask" if "question" in body else "/v1/chat/completions"
+        r = client.post(path, json=body)
+        assert r.status_code == 503 and int(r.headers["Retry-After"]) >= 1
+        assert "busy" in r.json()["detail"]
+    gen.gate.set()
+    holder.join(30)
+    waiter.join(30)
+    assert first[0].status_code == 200
+    chunks = second[0]
+    positions = [c["queue_position"] for c in chunks if "queue_position" in c]
+    assert positions and positions[0] == 1
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+    assert pipe.queue.admitted == 0 and pipe.queue.waiting == 0

@@ -5,8 +5,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from cli import main as cli
 from index import store, vectorstores
-from rag import cli
 from tests.conftest import NHS_CORPUS
 from tests.fakes import HashEmbedder
 from tests.serving.conftest import free_port

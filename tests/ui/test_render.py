@@ -162,9 +162,8 @@ def test_parse_auth():
 def test_serve_command_is_registered():
     from typer.testing import CliRunner
 
-    from rag.cli import _register_optional, app
+    from cli.main import app
 
-    _register_optional()
     out = CliRunner().invoke(app, ["serve", "--help"])
     assert out.exit_code == 0
     for opt in ("--host", "--port", "--auth", "--index", "--corpus", "--model", "--backend"):
@@ -178,6 +177,7 @@ def test_serve_binds_localhost_and_reads_auth_from_env(monkeypatch, tmp_path):
 
     import rag.cli
     import ui.app
+    from cli.main import app
 
     calls: dict = {}
 
@@ -188,12 +188,11 @@ def test_serve_binds_localhost_and_reads_auth_from_env(monkeypatch, tmp_path):
     monkeypatch.setattr(rag.cli, "make_pipeline", lambda s: calls.setdefault("settings", s))
     monkeypatch.setattr(ui.app, "build_app", lambda pipe: FakeDemo())
     monkeypatch.setenv("RAG_AUTH", "me:pw")
-    rag.cli._register_optional()
-    out = CliRunner().invoke(rag.cli.app, ["serve", "--corpus", str(tmp_path), "--port", "7999",
-                                           "--model", "smollm2-135m"])
+    out = CliRunner().invoke(app, ["serve", "--corpus", str(tmp_path), "--port", "7999",
+                                   "--model", "smollm2-135m"])
     assert out.exit_code == 0, out.output
     assert calls["server_name"] == "127.0.0.1" and calls["server_port"] == 7999
     assert calls["auth"] == ("me", "pw")
     assert calls["settings"].corpus == tmp_path and calls["settings"].model == "smollm2-135m"
-    out = CliRunner().invoke(rag.cli.app, ["serve", "--auth", "nocolon"])
+    out = CliRunner().invoke(app, ["serve", "--auth", "nocolon"])
     assert out.exit_code != 0 and "user:password" in out.output

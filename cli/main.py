@@ -1,0 +1,63 @@
+"""``rag``: the console script. Every command is registered here, from the package that
+holds it; the commands import their heavy parts only when they run, so ``rag --help``
+loads no model library."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import typer
+
+from cli.extras import missing_module_message
+
+HELP = ("Ask questions about a folder of documents and get answers with verified "
+        "citations, all on this machine.\n\n"
+        "Examples:\n\n"
+        "  rag index ~/notes\n\n"
+        "  rag ask \"Did DHSC confirm the taskforce?\"\n\n"
+        "  rag ask \"Who leads NHS Digital?\" --index ~/my-index --json\n\n"
+        "  rag serve --port 7860")
+
+
+def build_app() -> typer.Typer:
+    """The ``rag`` app with every command."""
+    from eval.cli import register as register_eval
+    from rag.cli import register as register_rag
+    from ui.cli import register as register_ui
+
+    app = typer.Typer(name="rag", no_args_is_help=True, add_completion=False,
+                      pretty_exceptions_enable=False, rich_markup_mode=None, help=HELP)
+    register_rag(app)
+    register_ui(app)
+    register_eval(app)
+    return app
+
+
+app = build_app()
+
+
+def quiet_logging() -> None:
+    """Warnings and errors only, whatever a library set for its own logger (bm25s sets
+    DEBUG on import), and no model-loading progress bars from Hugging Face libraries."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(logging.WARNING)
+
+
+def main() -> None:
+    quiet_logging()
+    try:
+        app()
+    except ModuleNotFoundError as exc:
+        message = missing_module_message(exc)
+        if message is None:
+            raise
+        typer.secho(f"Error: {message}", err=True, fg=typer.colors.RED)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
