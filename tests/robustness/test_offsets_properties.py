@@ -17,7 +17,7 @@ from index.chunking import ChunkerConfig, chunk_document, split_sentences
 from index.normalize import fold_char, normalize, normalize_text
 from index.types import Document
 from rag.config import Settings
-from rag.pipeline import Pipeline, Thresholds
+from rag.pipeline import Pipeline
 from tests.fakes import HashEmbedder, ScriptedGenerator
 
 # Characters that stress the offset maps: folded quotes and dashes, odd spaces, characters
@@ -160,8 +160,7 @@ def test_every_citation_quotes_its_document_exactly(mode, docs, q):
         for i, text in enumerate(docs):
             (corpus / f"d{i}.txt").write_bytes(text.encode("utf-8"))
         pipe = Pipeline(Settings(corpus=corpus, index=Path(tmp) / "idx", answer_mode=mode),
-                        embedder=HashEmbedder(), generator=EchoGenerator(""),
-                        thresholds=Thresholds(refuse_below=0.0))
+                        embedder=HashEmbedder(), generator=EchoGenerator(""))
         report = pipe.index()
         question = " ".join(q) + "?"
         ans = pipe.ask(question)

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from rag.api import create_app  # noqa: E402
 from rag.config import Settings  # noqa: E402
-from rag.pipeline import Pipeline, Thresholds  # noqa: E402
+from rag.pipeline import Pipeline  # noqa: E402
 from tests.conftest import DHSC_DOC, NHS_CORPUS  # noqa: E402
 from tests.fakes import HashEmbedder, ScriptedGenerator  # noqa: E402
 
@@ -19,8 +19,7 @@ Q = "Did DHSC confirm the taskforce?"
 
 def fake_pipeline(index_dir, reply: str = REPLY, generator=None) -> Pipeline:
     pipe = Pipeline(Settings(corpus=NHS_CORPUS, index=index_dir), embedder=HashEmbedder(),
-                    generator=generator or ScriptedGenerator(reply),
-                    thresholds=Thresholds(refuse_below=0.0))
+                    generator=generator or ScriptedGenerator(reply))
     pipe.index()
     return pipe
 

@@ -17,14 +17,14 @@ from schemathesis.checks import positive_data_acceptance
 
 from rag.api import create_app
 from rag.config import Settings
-from rag.pipeline import Pipeline, Thresholds
+from rag.pipeline import Pipeline
 from tests.conftest import NHS_CORPUS
 from tests.fakes import HashEmbedder, ScriptedGenerator
 from tests.serving.test_api import REPLY
 
 _HOME = Path(tempfile.mkdtemp(prefix="rag-contract-"))
 PIPE = Pipeline(Settings(corpus=NHS_CORPUS, index=_HOME / "idx"), embedder=HashEmbedder(),
-                generator=ScriptedGenerator(REPLY), thresholds=Thresholds(refuse_below=0.0))
+                generator=ScriptedGenerator(REPLY))
 schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(PIPE))
 
 
