@@ -115,7 +115,8 @@ def fit(squad: Path, out: Path, max_false_alarms: float = 0.0005, C: float = 1.0
         if not texts:
             return {"sentences": 0, "flagged": 0}
         p = final.predict_proba(embed(texts))[:, 1]
-        hit = [(round(float(s), 3), t[:120]) for s, t in sorted(zip(p, texts), reverse=True)
+        hit = [(round(float(s), 3), t[:120]) for s, t in sorted(zip(p, texts, strict=True),
+                                                                reverse=True)
                if s >= threshold]
         return {"sentences": len(texts), "flagged": len(hit), "examples": hit[:3],
                 "max": round(float(p.max()), 3)}
@@ -135,8 +136,8 @@ def fit(squad: Path, out: Path, max_false_alarms: float = 0.0005, C: float = 1.0
             "article_sentences": int(len(art_scores)),
             "articles_with_a_false_alarm": int(sum((s >= threshold).any()
                                                    for s in oof_art.values())),
-            "missed_addressed": [t for t, s in zip(pos, oof_p) if s < threshold],
-            "flagged_ordinary": [t for t, s in zip(neg, oof_n) if s >= threshold],
+            "missed_addressed": [t for t, s in zip(pos, oof_p, strict=True) if s < threshold],
+            "flagged_ordinary": [t for t, s in zip(neg, oof_n, strict=True) if s >= threshold],
         },
         "held_out_articles": held,
         "nhs": nhs_docs,

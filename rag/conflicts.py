@@ -32,6 +32,12 @@ from rag.verify import NEGATION_CUES, has_negation
 
 _NUM = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?![\w])|(?<![\w.])\d+(?:[.,]\d+)*(?=[a-zA-Z%])")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
+# numbers written as words ("eight U.S. presidents"), read as digits
+NUMBER_WORDS = {w: str(i) for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen twenty".split())}
+NUMBER_WORDS.update({w: str(10 * i) for i, w in enumerate(
+    "thirty forty fifty sixty seventy eighty ninety".split(), start=3)})
 MONTHS = frozenset("january february march april may june july august september october "
                    "november december".split())
 _NEG = {t for w in NEGATION_CUES for t in content_tokens(w)}
@@ -46,9 +52,10 @@ class ConflictConfig:
     # a name clash needs more of the rest in common than a clash of polarity or number
     name_overlap: float = 0.5
     # candidates: the best ``candidates`` sentences of the retrieved passages, each scoring
-    # at least ``relative`` of the best sentence's score
+    # at least ``relative`` of the best sentence's score (0: any of them; being close to
+    # what the answer rests on already ties a candidate to the question)
     candidates: int = 12
-    relative: float = 0.6
+    relative: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -61,9 +68,13 @@ class Conflict:
 
 
 def numbers(text: str) -> set[str]:
-    """The numbers a text states, separators removed ("1,200" -> "1200")."""
-    return {re.sub(r"(?<=\d)[,](?=\d{3})", "", m.group()).rstrip(".,")
-            for m in _NUM.finditer(normalize_text(text))}
+    """The numbers a text states, separators removed ("1,200" -> "1200"), numbers written
+    as words included ("eight" -> "8")."""
+    text = normalize_text(text)
+    out = {re.sub(r"(?<=\d)[,](?=\d{3})", "", m.group()).rstrip(".,")
+           for m in _NUM.finditer(text)}
+    return out | {NUMBER_WORDS[w.lower()] for w in _WORD.findall(text)
+                  if w.lower() in NUMBER_WORDS}
 
 
 def months(text: str) -> set[str]:
@@ -95,13 +106,34 @@ def overlap(a: str, b: str, drop: set[str] = frozenset()) -> float:
     return len(ta & tb) / min(len(ta), len(tb))
 
 
-def _number_slot(text: str, num: str) -> str | None:
-    """The word after a number ("300 people" -> "peopl"), its unit or noun."""
-    m = re.search(re.escape(num) + r"[\s-]*([A-Za-z%£$€]+)", normalize_text(text).replace(",", ""))
-    if not m:
+def _number_slots(text: str, num: str) -> set[str]:
+    """What a number counts: the content words just after it ("300 people" -> {"peopl"},
+    "131 elected MSPs" -> {"elect", "msp"}), a written number's digits found too."""
+    text = normalize_text(text).replace(",", "")
+    out: set[str] = set()
+    words = [w for w, n in NUMBER_WORDS.items() if n == num]
+    for pat in [re.escape(num)] + [rf"\b{w}\b" for w in words]:
+        for m in re.finditer(pat + r"[\s-]*((?:[A-Za-z%£$€]+[\s-]*){1,2})", text, re.I):
+            out |= set(content_tokens(m.group(1)))
+    return out
+
+
+def _number_clash(a: str, b: str, ov: float, cfg: ConflictConfig) -> str | None:
+    """A number of one that the other replaces: for the same thing (the words after it
+    match, and the sentences share some words) or in sentences that share most words."""
+    na, nb = numbers(a), numbers(b)
+    if not na or not nb or na == nb:
         return None
-    toks = content_tokens(m.group(1))
-    return toks[0] if toks else m.group(1).lower()
+    for x in na:
+        for y in nb:
+            if x == y or (x in nb and y in na):
+                continue
+            if ov >= cfg.overlap / 2 and _number_slots(a, x) & _number_slots(b, y):
+                return f"{x} / {y}"
+    only_a, only_b = na - nb, nb - na
+    if only_a and only_b and ov >= cfg.overlap:
+        return f"{', '.join(sorted(only_a))} / {', '.join(sorted(only_b))}"
+    return None
 
 
 def disagreement(a: str, b: str, cfg: ConflictConfig | None = None
@@ -110,16 +142,13 @@ def disagreement(a: str, b: str, cfg: ConflictConfig | None = None
     caller checks that they are about the same thing (vectors)."""
     cfg = cfg or ConflictConfig()
     ov = overlap(a, b)
-    na, nb = numbers(a), numbers(b)
-    only_a, only_b = na - nb, nb - na
-    if only_a and only_b:
-        same_slot = any(_number_slot(a, x) and _number_slot(a, x) == _number_slot(b, y)
-                        for x in only_a for y in only_b)
-        if ov >= cfg.overlap or (same_slot and ov >= cfg.overlap / 2):
-            return "number", f"{', '.join(sorted(only_a))} / {', '.join(sorted(only_b))}", ov
+    detail = _number_clash(a, b, ov, cfg)
+    if detail:
+        return "number", detail, ov
     ma, mb = months(a), months(b)
-    if ma - mb and mb - ma and ov >= cfg.overlap:
-        return "date", f"{', '.join(sorted(ma - mb))} / {', '.join(sorted(mb - ma))}", ov
+    if ma and mb and ma != mb and ov >= cfg.overlap:
+        detail = f"{', '.join(sorted(ma - mb) or ma)} / {', '.join(sorted(mb - ma) or mb)}"
+        return "date", detail, ov
     if has_negation(a) != has_negation(b) and ov >= cfg.overlap:
         return "polarity", "denies / states" if has_negation(a) else "states / denies", ov
     xa, xb = names(a), names(b)

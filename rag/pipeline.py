@@ -37,7 +37,7 @@ from rag.prompts import (
 )
 from rag.provenance import modified_date, with_provenance
 from rag.retrieval import HybridRetriever
-from rag.screen import REASON, WARNING, PhraseScreen, Screen, screen_for
+from rag.screen import CAUTION, REASON, WARNING, PhraseScreen, Screen, screen_for
 from rag.types import Answer, Citation, Evidence, Passage, SentenceSupport, SetAside
 from rag.verify import VerifyConfig, render, split_answer
 
@@ -47,6 +47,18 @@ PROMPT_OVERHEAD_TOKENS = 700
 SCREEN_MIN_WORDS = 4
 # a verified answer is one or two short sentences; more tokens only cost time
 VERIFIED_MAX_TOKENS = 64
+
+
+@dataclass
+class Screened:
+    """The scored sentences of the documents kept as evidence (``trusted``), of all the
+    passages (``all``), the documents set aside, and each document's highest screen
+    score among its sentences in the passages."""
+
+    trusted: list[ScoredSentence]
+    all: list[ScoredSentence]
+    set_aside: list[SetAside]
+    doc_scores: dict[str, float]
 
 
 @dataclass
@@ -264,49 +276,48 @@ class Pipeline:
         """The scored sentences of the passages, best first, and the numbered evidence
         the verified prompt shows. Documents that address the assistant are set aside
         (``screened``): shown to the user, never given to the model as evidence."""
-        trusted, _, _ = self.screened(q, passages)
+        trusted = self.screened(q, passages).trusted
         return trusted, self.select(trusted)
 
     def select(self, scored: list[ScoredSentence]) -> list[Evidence]:
         return fit_budget(select_evidence(scored, self.settings.evidence_sentences),
                           self.evidence_budget())
 
-    def screened(self, q: str, passages: list[Passage]
-                 ) -> tuple[list[ScoredSentence], list[ScoredSentence], list[SetAside]]:
-        """(the scored sentences of documents kept as evidence, the scored sentences of
-        all passages, the documents set aside). A document is set aside when one of its
-        sentences in the passages reads as addressed to the assistant (rag.screen)."""
+    def screened(self, q: str, passages: list[Passage]) -> Screened:
+        """Score the passages' sentences and screen their documents. A document is set
+        aside when one of its sentences in the passages reads as addressed to the
+        assistant (rag.screen)."""
         scored = score_sentences(q, passages, self.embedder, cache=self.sentence_vectors)
         screen = self.screen
         if screen is None or not scored:
-            return scored, scored, []
+            return Screened(scored, scored, [], {})
         # every sentence of the passages, also those too short to be evidence
-        texts = [normalize_text(p.text[a - p.start:b - p.start])
-                 for p in passages for a, b in (p.sentences or ((p.start, p.end),))]
         spans = [(p, a, b) for p in passages for a, b in (p.sentences or ((p.start, p.end),))]
+        texts = [normalize_text(p.text[a - p.start:b - p.start]) for p, a, b in spans]
         keep = [i for i, t in enumerate(texts) if len(t.split()) >= SCREEN_MIN_WORDS]
         if not keep:
-            return scored, scored, []
+            return Screened(scored, scored, [], {})
         probs = screen.scores([texts[i] for i in keep],
                               self.sentence_vectors.embed([texts[i] for i in keep]))
         flagged: dict[str, SetAside] = {}
+        doc_scores: dict[str, float] = {}
         docs = self.retriever.data.documents
         for i, prob in zip(keep, probs, strict=True):
             p, a, b = spans[i]
-            if prob < screen.threshold:
-                continue
-            if p.doc in flagged and flagged[p.doc].score >= prob:
+            doc_scores[p.doc] = max(doc_scores.get(p.doc, 0.0), float(prob))
+            if prob < screen.threshold or (p.doc in flagged and flagged[p.doc].score >= prob):
                 continue
             doc = docs.get(p.doc)
             flagged[p.doc] = SetAside(p.doc, p.title, modified_date(getattr(doc, "mtime", 0)),
                                       REASON, a, b, p.text[a - p.start:b - p.start],
                                       float(prob))
         trusted = [s for s in scored if s.doc not in flagged]
-        return trusted, scored, list(flagged.values())
+        return Screened(trusted, scored, list(flagged.values()), doc_scores)
 
     def _verified(self, q: str, pool: list[Passage], k: int, timings: dict, t0: float):
         t = time.perf_counter()
-        scored, everything, set_aside = self.screened(q, pool)
+        screened = self.screened(q, pool)
+        scored, everything, set_aside = screened.trusted, screened.all, screened.set_aside
         evidence = self.select(scored)
         passages = pool[:k]
         timings["evidence_s"] = time.perf_counter() - t
@@ -331,7 +342,7 @@ class Pipeline:
         conflict = self._conflict(out, scored, everything, evidence, citations)
         timings["verify_s"] = time.perf_counter() - t
         if conflict is not None:
-            ans = self._conflict_answer(q, conflict, passages, set_aside, text)
+            ans = self._conflict_answer(q, conflict, passages, screened, text)
             ans.confidence, ans.evidence = out.confidence, evidence
             yield self._finish(ans, timings, t0)
             return
@@ -364,19 +375,23 @@ class Pipeline:
         return find_conflict(anchors, everything, self.sentence_vectors.embed)
 
     def _conflict_answer(self, q: str, c: Conflict, passages: list[Passage],
-                         set_aside: list[SetAside], raw: str) -> Answer:
-        """"The sources disagree: “A” [1]; “B” [2]." with each side cited; a side from a
-        document set aside carries its warning."""
-        aside = {d.doc for d in set_aside}
+                         screened: Screened, raw: str) -> Answer:
+        """"The sources disagree: “A” [1]; “B” [2]." with each side cited. A side from a
+        document set aside carries its warning; a side whose document the screen finds
+        more likely than not addressed to the assistant (below the set-aside threshold)
+        carries a caution."""
+        aside = {d.doc for d in screened.set_aside}
+        set_aside = screened.set_aside
         sides, parts, cites, sents = [], [], [], []
         for n, s in enumerate((c.a, c.b), start=1):
             body = " ".join(s.text.split()).strip("\"\u201c\u201d").rstrip(".!?;:,")
-            warn = WARNING if s.doc in aside else ""
+            warn = (WARNING if s.doc in aside else
+                    CAUTION if screened.doc_scores.get(s.doc, 0.0) >= 0.5 else "")
             parts.append(f"\u201c{body}\u201d [{n}]")
             cites.append(Citation(n, s.doc, s.start, s.end, s.text, s.title, warning=warn))
             sents.append(SentenceSupport(" ".join(s.text.split()), [n], True, 1.0, quote=True))
             sides.append({"n": n, "doc": s.doc, "start": s.start, "end": s.end,
-                          "set_aside": bool(warn)})
+                          "set_aside": s.doc in aside})
         text = "The sources disagree: " + "; ".join(parts) + "."
         sides[0]["differs"] = sides[1]["differs"] = c.kind
         return Answer(q, text, False, self._provenance(cites), passages, sents,

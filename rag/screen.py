@@ -28,6 +28,10 @@ import numpy as np
 SCREEN_FILE = Path(__file__).resolve().parent / "screen.json"
 WARNING = ("this document addresses AI assistants (it tells the reader what to answer or "
            "ignore); it was set aside: quoted, never followed or taken as fact")
+# a side of a disagreement whose document the screen finds more likely than not to
+# address the assistant, though below the threshold for setting it aside
+CAUTION = ("this document may be addressed to AI assistants rather than people (the screen "
+           "finds it more likely than not); check it before relying on it")
 REASON = "it addresses AI assistants rather than people"
 
 
