@@ -27,14 +27,15 @@ def evaluate(out: Path, gold: Path | None = None, corpus: Path | None = None,
     ``worker``: answer through the background worker [default: the ``worker`` setting].
     Raises ``GoldError`` / ``RagError`` / ``ValueError`` for user errors."""
     from eval.gold import GoldError, load_gold
-    from eval.runner import MODES, run_eval
+    from eval.runner import MODES, PLAIN, run_eval
     from eval.signals import per_group_sample
     from eval.squad import build_corpus, item_articles, read_squad, sample, squad_items
     from rag.config import BUNDLED_CORPUS, Settings, data_home
 
-    if answer_mode not in ("verified", "naive", "both"):
-        raise GoldError(f"--answer-mode must be verified, naive or both; got {answer_mode!r}")
-    modes = MODES if answer_mode == "both" else (answer_mode,)
+    if answer_mode not in ("verified", "naive", "both", "compare"):
+        raise GoldError(f"--answer-mode must be verified, naive, both or compare; got "
+                        f"{answer_mode!r}")
+    modes = {"both": MODES, "compare": ("verified", PLAIN)}.get(answer_mode, (answer_mode,))
     group_of = None
     if squad is not None:
         if gold is not None or corpus is not None:
@@ -156,7 +157,9 @@ def register(app: typer.Typer) -> None:
         backend: Annotated[str | None, typer.Option(
             help="auto, llama or transformers.")] = None,
         answer_mode: Annotated[str, typer.Option(
-            "--answer-mode", help="verified, naive or both (side by side).")] = "verified",
+            "--answer-mode", help="verified, naive, both (side by side) or compare "
+                                  "(verified beside plain: no conflict checks, the earlier "
+                                  "phrase-list screen).")] = "verified",
         limit: Annotated[int | None, typer.Option(min=1, help="Evaluate N questions.")] = None,
         seed: Annotated[int | None, typer.Option(
             help="With --limit: random sample, stratified by answerability.")] = None,

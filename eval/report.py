@@ -50,6 +50,11 @@ DEFINITIONS = """\
   sweeps its threshold over this run's confidences: at each threshold, the share of
   unanswerable questions refused against the share of answerable ones answered, and
   answered correctly (a refused draft is scored as if it had been shown).
+- **conflict_alarms**: share of questions answered with "the sources disagree"
+  (`conflict: true`, rag.conflicts). A clean gold set plants no disagreement, so each is a
+  false alarm. **set_aside_rate**: share of questions for which a retrieved document was
+  set aside as addressed to the assistant (rag.screen); on a clean set, false alarms of
+  the screen.
 - **latency_p50_s / latency_p95_s**: percentiles of the total answer time
   (`Answer.timings["total_s"]`: retrieval, evidence selection, generation, verification).
   **first_token_p50_s**: median time from the question to the first generated token.
@@ -60,7 +65,8 @@ DEFINITIONS = """\
 _KEYS = ["answer_accuracy", "exact_match", "f1", "containment", "overall_accuracy",
          "refusal_accuracy", "false_refusal_rate", "yes_no_accuracy", "contradictions",
          "recall_at_k", "recall_any_at_k", "mrr", "citation_recall", "citation_precision",
-         "citation_validity", "citations_correct", "evidence_has_answer", "latency_p50_s",
+         "citation_validity", "citations_correct", "evidence_has_answer", "conflict_alarms",
+         "set_aside_rate", "latency_p50_s",
          "latency_p95_s", "first_token_p50_s", "tokens_per_s"]
 
 

@@ -11,6 +11,17 @@ from eval import metrics as M
 from eval.gold import GoldItem, check_evidence
 
 MODES = ("naive", "verified")
+# "plain": verified answers without conflict checks and with the earlier phrase-list
+# screen, answered in the same run for a side-by-side comparison (rag eval --compare)
+PLAIN = "plain"
+PLAIN_SETTINGS = {"conflicts": False, "screen": "phrases"}
+
+
+def ask(pipe, question: str, k: int | None, mode: str):
+    """One answer in ``mode``: naive, verified or plain."""
+    if mode == PLAIN:
+        return pipe.variant(**PLAIN_SETTINGS).ask(question, k=k, mode="verified")
+    return pipe.ask(question, k=k, mode=mode)
 
 
 def gold_spans(item: GoldItem, documents: dict[str, str]) -> list[tuple[str, int, int]]:
@@ -41,6 +52,9 @@ def score_row(item: GoldItem, answer: dict, documents: dict[str, str], k: int,
         "latency_s": t.get("total_s"), "first_token_s": t.get("first_token_s"),
         "generate_s": gen_s, "tokens": answer.get("tokens_generated", 0),
         "confidence": answer.get("confidence"), "withheld": answer.get("withheld", ""),
+        # the answer says the sources disagree; on a clean gold set that is a false alarm
+        "conflict": bool(answer.get("conflict")),
+        "set_aside": [d["doc"] for d in answer.get("set_aside", [])],
         # the evidence sentences shown to the model hold a gold answer (containment)
         "evidence_has_answer": (any(M.contains(e["text"], item.answers)
                                     for e in answer.get("evidence", []))
@@ -113,6 +127,8 @@ def summarize(rows: Sequence[dict]) -> dict:
         "citations_correct": (sum(r["n_judged_correct"] for r in rows) / n_judged
                               if n_judged else None),
         "evidence_has_answer": M.mean(r.get("evidence_has_answer") for r in ans),
+        "conflict_alarms": M.mean(bool(r.get("conflict")) for r in rows),
+        "set_aside_rate": M.mean(bool(r.get("set_aside")) for r in rows),
         "n_citations": n_cit,
         "latency_p50_s": M.percentile([r["latency_s"] for r in rows], 50),
         "latency_p95_s": M.percentile([r["latency_s"] for r in rows], 95),
@@ -166,7 +182,7 @@ def run_eval(pipeline, items: Sequence[GoldItem], out_dir: Path, modes: Sequence
             if decisions and group in decisions:
                 pipe = pipeline.with_decision(decisions[group])
             for mode in modes:
-                answer = pipe.ask(item.question, k=k, mode=mode).to_dict()
+                answer = ask(pipe, item.question, k, mode).to_dict()
                 answer["mode"] = mode
                 row = score_row(item, answer, documents, k, group)
                 rows[mode].append(row)

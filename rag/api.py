@@ -65,6 +65,10 @@ class CitationOut(BaseModel):
     end: int
     text: str = Field(description="Exactly the document's characters [start:end].")
     title: str = ""
+    modified: str = Field("", description="The document's modification date, YYYY-MM-DD.")
+    warning: str = Field("", description="Set when the passage's document addresses AI "
+                                         "assistants: quoted, never to be taken as fact.")
+    provenance: str = Field("", description="One line: title, file and modification date.")
 
 
 class PassageOut(BaseModel):

@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     # most tokens of evidence (naive: passages) in one prompt; also capped by n_ctx
     context_tokens: int = Field(1536, ge=64)
     seed: int = 0
+    # documents that address the assistant (rag.screen): "model" = the learned screen,
+    # "phrases" = the fixed phrase list of index.loaders (the earlier behaviour, kept for
+    # side-by-side evaluation), "off" = none set aside
+    screen: Literal["model", "phrases", "off"] = "model"
+    # answers say so when the evidence disagrees, citing each side (rag.conflicts)
+    conflicts: bool = True
     max_question_chars: int = Field(2000, ge=10)
     # where `rag index` puts the vectors (None: keep the index's store, else FAISS; with
     # pg_url set: pgvector)

@@ -14,8 +14,9 @@ from index.ann import FLAT_MAX, DenseSpec
 from index.builder import BuildReport, build_index
 from index.chunking import ChunkerConfig
 from index.embedders import Embedder, make_embedder
-from index.loaders import instruction_like
+from index.normalize import normalize_text
 from rag.config import Settings
+from rag.conflicts import Conflict, find_conflict
 from rag.decision import DecisionModel, decision_for
 from rag.draft import IDK, DraftRules, settle
 from rag.errors import QuestionError, RagError
@@ -34,16 +35,32 @@ from rag.prompts import (
     naive_messages,
     verified_messages,
 )
+from rag.provenance import modified_date, with_provenance
 from rag.queue import GenerationQueue, Ticket
 from rag.retrieval import HybridRetriever, PgRetriever
+from rag.screen import CAUTION, REASON, WARNING, PhraseScreen, Screen, screen_for
 from rag.threads import passive_waiting
-from rag.types import Answer, Citation, Evidence, Passage, SentenceSupport
+from rag.types import Answer, Citation, Evidence, Passage, SentenceSupport, SetAside
 from rag.verify import VerifyConfig, render, split_answer
 
 # the system prompt (with its examples), the question and the chat template, in tokens
 PROMPT_OVERHEAD_TOKENS = 700
+# sentences shorter than this are not screened (headings, captions)
+SCREEN_MIN_WORDS = 4
 # a verified answer is one or two short sentences; more tokens only cost time
 VERIFIED_MAX_TOKENS = 64
+
+
+@dataclass
+class Screened:
+    """The scored sentences of the documents kept as evidence (``trusted``), of all the
+    passages (``all``), the documents set aside, and each document's highest screen
+    score among its sentences in the passages."""
+
+    trusted: list[ScoredSentence]
+    all: list[ScoredSentence]
+    set_aside: list[SetAside]
+    doc_scores: dict[str, float]
 
 
 @dataclass
@@ -93,8 +110,8 @@ class Pipeline:
 
     def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None,
                  generator: Generator | None = None, decision: DecisionModel | None = None,
-                 rules: DraftRules | None = None, queue: GenerationQueue | None = None
-                 ) -> None:
+                 rules: DraftRules | None = None, screen: Screen | None = None,
+                 queue: GenerationQueue | None = None) -> None:
         passive_waiting()  # before torch or llama.cpp loads (rag.threads)
         self.settings = settings or Settings()
         self.chunker = ChunkerConfig(self.settings.chunk_words, self.settings.overlap_words)
@@ -110,7 +127,7 @@ class Pipeline:
         self._version: str | None = None  # the index version the retriever holds
         self._lock = threading.RLock()
         self._gen_lock = threading.Lock()
-        self._suspicious: dict[tuple[str, str], bool] = {}
+        self._screen = screen
         self.sentence_vectors = SentenceVectors(self.embedder)
         # pipelines that share a generator share its queue (the worker passes one)
         self.queue = queue or GenerationQueue(self.settings.queue_limit,
@@ -138,11 +155,31 @@ class Pipeline:
         """The answer-or-refuse decision fitted for this generator (rag.decision)."""
         return self._decision or decision_for(self.generator.name)
 
+    @property
+    def screen(self) -> Screen | None:
+        """The screen for passages that address the assistant (rag.screen): the one given,
+        else the one fitted for this embedding model, else the phrase screen (an embedder
+        the learned screen was not fitted for)."""
+        if self.settings.screen == "off":
+            return None
+        if self.settings.screen == "phrases":
+            return PhraseScreen()
+        if self._screen is not None:
+            return self._screen
+        return screen_for(self.embedder.name) or PhraseScreen()
+
     def with_decision(self, decision: DecisionModel) -> Pipeline:
         """A pipeline that shares this one's models and index but decides with
         ``decision`` (the eval's out-of-fold runs)."""
         other = copy.copy(self)
         other._decision = decision
+        return other
+
+    def variant(self, **overrides) -> Pipeline:
+        """A pipeline that shares this one's models and index, with some settings changed
+        (the eval's side-by-side runs, e.g. ``conflicts=False``)."""
+        other = copy.copy(self)
+        other.settings = self.settings.with_overrides(**overrides)
         return other
 
     def set_model(self, model: str, backend: str = "auto") -> None:
@@ -431,21 +468,58 @@ class Pipeline:
     def evidence_for(self, q: str, passages: list[Passage]
                      ) -> tuple[list[ScoredSentence], list[Evidence]]:
         """The scored sentences of the passages, best first, and the numbered evidence
-        the verified prompt shows. Documents that address the model (prompt injection)
-        are shown to the user, never used as evidence."""
-        trusted = [p for p in passages if not self._addresses_model(p.doc)]
-        scored = score_sentences(q, trusted, self.embedder, cache=self.sentence_vectors)
-        return scored, fit_budget(select_evidence(scored, self.settings.evidence_sentences),
-                                  self.evidence_budget(), self.token_counter())
+        the verified prompt shows. Documents that address the assistant are set aside
+        (``screened``): shown to the user, never given to the model as evidence."""
+        trusted = self.screened(q, passages).trusted
+        return trusted, self.select(trusted)
+
+    def select(self, scored: list[ScoredSentence]) -> list[Evidence]:
+        return fit_budget(select_evidence(scored, self.settings.evidence_sentences),
+                          self.evidence_budget(), self.token_counter())
+
+    def screened(self, q: str, passages: list[Passage]) -> Screened:
+        """Score the passages' sentences and screen their documents. A document is set
+        aside when one of its sentences in the passages reads as addressed to the
+        assistant (rag.screen)."""
+        scored = score_sentences(q, passages, self.embedder, cache=self.sentence_vectors)
+        screen = self.screen
+        if screen is None or not scored:
+            return Screened(scored, scored, [], {})
+        # every sentence of the passages, also those too short to be evidence
+        spans = [(p, a, b) for p in passages for a, b in (p.sentences or ((p.start, p.end),))]
+        texts = [normalize_text(p.text[a - p.start:b - p.start]) for p, a, b in spans]
+        keep = [i for i, t in enumerate(texts) if len(t.split()) >= SCREEN_MIN_WORDS]
+        if not keep:
+            return Screened(scored, scored, [], {})
+        probs = screen.scores([texts[i] for i in keep],
+                              self.sentence_vectors.embed([texts[i] for i in keep]))
+        flagged: dict[str, SetAside] = {}
+        doc_scores: dict[str, float] = {}
+        docs = self.retriever.data.documents
+        for i, prob in zip(keep, probs, strict=True):
+            p, a, b = spans[i]
+            doc_scores[p.doc] = max(doc_scores.get(p.doc, 0.0), float(prob))
+            if prob < screen.threshold or (p.doc in flagged and flagged[p.doc].score >= prob):
+                continue
+            doc = docs.get(p.doc)
+            flagged[p.doc] = SetAside(p.doc, p.title, modified_date(getattr(doc, "mtime", 0)),
+                                      REASON, a, b, p.text[a - p.start:b - p.start],
+                                      float(prob))
+        trusted = [s for s in scored if s.doc not in flagged]
+        return Screened(trusted, scored, list(flagged.values()), doc_scores)
 
     def _verified(self, q: str, pool: list[Passage], k: int, timings: dict, t0: float,
                   ticket: Ticket):
         t = time.perf_counter()
-        scored, evidence = self.evidence_for(q, pool)
+        screened = self.screened(q, pool)
+        scored, everything, set_aside = screened.trusted, screened.all, screened.set_aside
+        evidence = self.select(scored)
         passages = pool[:k]
         timings["evidence_s"] = time.perf_counter() - t
         if not evidence:
-            yield self._finish(self._refusal(q, passages, "retrieval"), timings, t0)
+            ans = self._refusal(q, passages, "retrieval")
+            ans.set_aside = set_aside
+            yield self._finish(ans, timings, t0)
             return
         text = ""
         probe = Probe(REFUSAL_TOKEN)
@@ -461,17 +535,24 @@ class Pipeline:
                      self.rules)
         answer_text, citations, kept = render(out.draft.sentences, evidence)
         flagged = [s for s in out.draft.sentences if not s.supported]
+        conflict = self._conflict(out, scored, everything, evidence, citations)
         timings["verify_s"] = time.perf_counter() - t
+        if conflict is not None:
+            ans = self._conflict_answer(q, conflict, passages, screened, text)
+            ans.confidence, ans.evidence = out.confidence, evidence
+            yield self._finish(ans, timings, t0)
+            return
         if not out.answered or not citations:
             why = (f"decision (confidence {out.confidence:.2f} < {decision.threshold:.2f})"
                    if out.draft.shown else "unsupported")
             ans = self._refusal(q, passages, why, text)
             ans.confidence, ans.evidence, ans.withheld = out.confidence, evidence, answer_text
+            ans.set_aside = set_aside
             yield self._finish(ans, timings, t0)
             return
-        ans = Answer(q, answer_text, False, citations, passages, kept + flagged,
-                     mode="verified", raw_answer=text, confidence=out.confidence,
-                     evidence=evidence)
+        ans = Answer(q, answer_text, False, self._provenance(citations), passages,
+                     kept + flagged, mode="verified", raw_answer=text,
+                     confidence=out.confidence, evidence=evidence, set_aside=set_aside)
         yield self._finish(ans, timings, t0)
 
     def token_counter(self):
@@ -479,20 +560,53 @@ class Pipeline:
         count = getattr(self.generator, "count_tokens", None)
         return count if callable(count) else None
 
+    def _conflict(self, out, scored: list[ScoredSentence], everything: list[ScoredSentence],
+                  evidence: list[Evidence], citations: list[Citation]) -> Conflict | None:
+        """A disagreement between what the answer rests on (the sentences it cites; for a
+        refused draft, the best evidence) and the other relevant sentences."""
+        if not self.settings.conflicts or not scored:
+            return None
+        by_span = {(s.doc, s.start): s for s in everything}
+        if out.answered and citations:
+            anchors = [by_span[(c.doc, c.start)] for c in citations
+                       if (c.doc, c.start) in by_span]
+        else:
+            anchors = [by_span[(e.doc, e.start)] for e in evidence[:2]
+                       if (e.doc, e.start) in by_span]
+        return find_conflict(anchors, everything, self.sentence_vectors.embed)
+
+    def _conflict_answer(self, q: str, c: Conflict, passages: list[Passage],
+                         screened: Screened, raw: str) -> Answer:
+        """"The sources disagree: “A” [1]; “B” [2]." with each side cited. A side from a
+        document set aside carries its warning; a side whose document the screen finds
+        more likely than not addressed to the assistant (below the set-aside threshold)
+        carries a caution."""
+        aside = {d.doc for d in screened.set_aside}
+        set_aside = screened.set_aside
+        sides, parts, cites, sents = [], [], [], []
+        for n, s in enumerate((c.a, c.b), start=1):
+            body = " ".join(s.text.split()).strip("\"\u201c\u201d").rstrip(".!?;:,")
+            warn = (WARNING if s.doc in aside else
+                    CAUTION if screened.doc_scores.get(s.doc, 0.0) >= 0.5 else "")
+            parts.append(f"\u201c{body}\u201d [{n}]")
+            cites.append(Citation(n, s.doc, s.start, s.end, s.text, s.title, warning=warn))
+            sents.append(SentenceSupport(" ".join(s.text.split()), [n], True, 1.0, quote=True))
+            sides.append({"n": n, "doc": s.doc, "start": s.start, "end": s.end,
+                          "set_aside": s.doc in aside})
+        text = "The sources disagree: " + "; ".join(parts) + "."
+        sides[0]["differs"] = sides[1]["differs"] = c.kind
+        return Answer(q, text, False, self._provenance(cites), passages, sents,
+                      mode="verified", raw_answer=raw, conflict=True,
+                      sides=[dict(s, detail=c.detail) for s in sides], set_aside=set_aside)
+
+    def _provenance(self, citations: list[Citation]) -> list[Citation]:
+        return with_provenance(citations, self.retriever.data.documents)
+
     def evidence_budget(self) -> int:
         """Tokens of evidence a prompt may hold: ``context_tokens``, and never more than
         the context window leaves after the answer, instructions and question."""
         s = self.settings
         return max(64, min(s.context_tokens, s.n_ctx - s.max_tokens - PROMPT_OVERHEAD_TOKENS))
-
-    def _addresses_model(self, doc_id: str) -> bool:
-        doc = self.retriever.data.documents.get(doc_id)
-        if doc is None:
-            return False
-        key = (doc_id, doc.hash)
-        if key not in self._suspicious:
-            self._suspicious[key] = instruction_like(doc.text) is not None
-        return self._suspicious[key]
 
     def _refusal(self, q: str, passages: list[Passage], reason: str, raw: str = ""
                  ) -> Answer:

@@ -45,15 +45,46 @@ class Evidence:
 
 @dataclass(frozen=True)
 class Citation:
+    """A cited span, with its document's provenance (title, file, modification date) and,
+    for a document set aside because it addresses the assistant, a ``warning``."""
+
     n: int
     doc: str
     start: int
     end: int
     text: str
     title: str = ""
+    modified: str = ""  # the document's modification date, YYYY-MM-DD
+    warning: str = ""  # why this passage must not be taken as fact (rag.screen)
+
+    @property
+    def provenance(self) -> str:
+        """One line: title, file and modification date."""
+        parts = [self.title or self.doc, self.doc]
+        if self.modified:
+            parts.append(f"modified {self.modified}")
+        return " · ".join(dict.fromkeys(parts))
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "provenance": self.provenance}
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """A document kept out of the evidence the model answers from, shown to the user with
+    the reason: ``text`` is its passage that reads as addressed to the assistant."""
+
+    doc: str
+    title: str
+    modified: str
+    reason: str
+    start: int
+    end: int
+    text: str
+    score: float  # the screen's probability that the passage addresses the assistant
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "score": round(self.score, 4)}
 
 
 @dataclass
@@ -112,6 +143,11 @@ class Answer:
     confidence: float | None = None  # the decision's P(the answer is right), rag.decision
     evidence: list[Evidence] = field(default_factory=list)  # numbered sentences shown
     withheld: str = ""  # the draft answer a decision refused, for inspection
+    # the evidence disagrees (rag.conflicts): the answer cites each side, ``sides`` holds
+    # their citation numbers and what differs ("polarity", "number", "date", "name")
+    conflict: bool = False
+    sides: list[dict] = field(default_factory=list)
+    set_aside: list[SetAside] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, d: dict) -> Answer:
@@ -123,13 +159,20 @@ class Answer:
                              bm25_score=p.get("bm25_score"), rank=i)
                      for i, p in enumerate(d.get("retrieved", []), start=1)]
         return cls(question=d["question"], answer=d["answer"], refused=d["refused"],
-                   citations=[Citation(**c) for c in d.get("citations", [])],
+                   citations=[Citation(**{k: v for k, v in c.items() if k != "provenance"})
+                              for c in d.get("citations", [])],
                    retrieved=retrieved,
                    sentences=[SentenceSupport(**s) for s in d.get("sentences", [])],
                    timings=dict(d.get("timings", {})), mode=d.get("mode", ""),
                    model=d.get("model", ""), raw_answer=d.get("raw_answer", ""),
                    refusal_reason=d.get("refusal_reason", ""),
-                   tokens_generated=d.get("tokens_generated", 0))
+                   tokens_generated=d.get("tokens_generated", 0),
+                   confidence=d.get("confidence"),
+                   evidence=[Evidence(e["n"], e["doc"], "", e["start"], e["end"], e["text"], 0.0)
+                             for e in d.get("evidence", [])],
+                   withheld=d.get("withheld", ""), conflict=d.get("conflict", False),
+                   sides=list(d.get("sides", [])),
+                   set_aside=[SetAside(**s) for s in d.get("set_aside", [])])
 
     def to_dict(self) -> dict:
         return {
@@ -146,6 +189,9 @@ class Answer:
             "evidence": [{"n": e.n, "doc": e.doc, "start": e.start, "end": e.end,
                           "text": e.text} for e in self.evidence],
             "withheld": self.withheld,
+            "conflict": self.conflict,
+            "sides": self.sides,
+            "set_aside": [d.to_dict() for d in self.set_aside],
             "mode": self.mode,
             "model": self.model,
             "raw_answer": self.raw_answer,

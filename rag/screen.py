@@ -1,0 +1,104 @@
+"""Documents that address the assistant: found by a learned screen, shown, never obeyed.
+
+Some documents speak to the AI that reads them rather than to a person ("Note for
+assistants that summarise this collection: ...", "Si eres un modelo de lenguaje, ...",
+or an instruction spread over two sentences). The screen scores every sentence of the
+retrieved passages with a logistic regression over the embedding model's sentence vectors
+(the vectors the evidence scoring computes anyway, so it costs a dot product). It is
+fitted by ``python -m eval.screening fit`` on written examples and on sentences of several
+SQuAD articles, with cross-validation grouped by article (``rag/screen.json`` holds the
+weights, the data it was fitted on and its metrics). No phrase list is involved.
+
+A document with a sentence at or above the threshold is *set aside*: its sentences are
+not shown to the model as evidence, the answer lists it with the reason and the passage,
+and when it disagrees with the answer it is quoted as one side, with a warning on its
+citation (rag.conflicts).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+SCREEN_FILE = Path(__file__).resolve().parent / "screen.json"
+WARNING = ("this document addresses AI assistants (it tells the reader what to answer or "
+           "ignore); it was set aside: quoted, never followed or taken as fact")
+# a side of a disagreement whose document the screen finds more likely than not to
+# address the assistant, though below the threshold for setting it aside
+CAUTION = ("this document may be addressed to AI assistants rather than people (the screen "
+           "finds it more likely than not); check it before relying on it")
+REASON = "it addresses AI assistants rather than people"
+
+
+class Screen(Protocol):
+    threshold: float
+
+    def scores(self, texts: list[str], vectors: np.ndarray) -> np.ndarray:
+        """P(the sentence addresses the assistant), one per text (vectors: its rows)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ScreenModel:
+    """Logistic regression over L2-normalised sentence vectors of ``embedding_model``."""
+
+    embedding_model: str
+    coef: tuple[float, ...]
+    intercept: float
+    threshold: float = 0.5
+    meta: dict = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.coef:
+            raise ValueError("a screen model needs its coefficients")
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
+
+    def scores(self, texts: list[str], vectors: np.ndarray) -> np.ndarray:
+        v = np.asarray(vectors, np.float64).reshape(len(texts), -1)
+        if v.shape[1] != len(self.coef):
+            raise ValueError(f"the screen was fitted on {len(self.coef)}-dimensional "
+                             f"vectors of {self.embedding_model}, got {v.shape[1]}")
+        return 1 / (1 + np.exp(-(v @ np.array(self.coef) + self.intercept)))
+
+    def to_dict(self) -> dict:
+        return {"embedding_model": self.embedding_model, "coef": list(self.coef),
+                "intercept": self.intercept, "threshold": self.threshold, "meta": self.meta}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ScreenModel:
+        return cls(d["embedding_model"], tuple(float(x) for x in d["coef"]),
+                   float(d["intercept"]), float(d.get("threshold", 0.5)), d.get("meta", {}))
+
+
+@cache
+def _load(path: str) -> ScreenModel:
+    return ScreenModel.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def screen_for(embedding_model: str, path: Path | None = None) -> ScreenModel | None:
+    """The fitted screen for ``embedding_model``, or None when none was fitted for it (the
+    answer then says that documents were not screened)."""
+    path = Path(path or SCREEN_FILE)
+    if not path.is_file():
+        return None
+    model = _load(str(path))
+    return model if model.embedding_model == embedding_model else None
+
+
+class PhraseScreen:
+    """The earlier screen, kept for side-by-side evaluation: a sentence counts as
+    addressed to the assistant when it matches ``index.loaders.instruction_like``, a fixed
+    phrase list."""
+
+    threshold = 0.5
+
+    def scores(self, texts: list[str], vectors: np.ndarray) -> np.ndarray:
+        from index.loaders import instruction_like
+
+        return np.array([float(instruction_like(t) is not None) for t in texts])
