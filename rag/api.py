@@ -51,7 +51,7 @@ class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     question: str = Field(description="The question, in plain language.",
-                          examples=["Did DHSC confirm the taskforce?"])
+                          examples=["Who leads the new unit, and since when?"])
     k: StrictInt | None = Field(None, ge=1, le=100, description="Passages to retrieve.")
     answer_mode: Literal["verified", "naive"] | None = Field(
         None, description="verified (default): every sentence checked against its "

@@ -204,7 +204,7 @@ def ask(
     The models stay loaded in a background worker between questions (started on first
     use, gone after 5 idle minutes; see `rag worker`).
 
-    Example: rag ask "Did DHSC confirm the taskforce?" --json
+    Example: rag ask "Who leads the new unit, and since when?" --json
     """
     s = settings_from(index=index_path, k=k, model=model,
                       backend=backend or ("openai" if llm_url else None),

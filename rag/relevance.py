@@ -37,8 +37,8 @@ _NUMBER_WORDS = set("one two three four five six seven eight nine ten eleven twe
                     "half".split())
 _DURATION_WORDS = set("second seconds minute minutes hour hours day days week weeks month "
                       "months year years decade decades century centuries".split())
-# role abbreviations are titles, like "chair", not names: in "Who is the CEO of NHSX?" the
-# name is NHSX, and "CEO" is the role the swapped-entity check pairs with it
+# role abbreviations are titles, like "chair", not names: in "Who is the CFO of Acme?" the
+# name is Acme, and "CEO" is the role the swapped-entity check pairs with it
 _TITLES = set("ceo cfo coo cto cio cmo ciso cdo md vp mp mep pm".split())
 _AUX = set("is are was were am be been do does did has have had will would can could "
            "should shall may might must".split())

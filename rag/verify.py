@@ -157,8 +157,8 @@ _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’&-]*")
 def short_answer(sentence: str, question: str, evidence: list[Evidence],
                  cfg: VerifyConfig | None = None, max_words: int = 6
                  ) -> SentenceSupport | None:
-    """The part of an unsupported sentence that is new to the question ("Matt Hancock is
-    linked to the creation of NHSX" -> "Matt Hancock"), when those words are one short
+    """The part of an unsupported sentence that is new to the question ("Alice Brennan is
+    the engineer behind the tower" -> "Alice Brennan"), when those words are one short
     run and one evidence sentence that shares the question's words holds them all."""
     cfg = cfg or VerifyConfig()
     asked = set(content_tokens(question))

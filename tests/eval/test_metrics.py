@@ -77,12 +77,12 @@ def test_split_cited_keeps_markers_with_sentences():
 
 
 def test_citation_recall_and_precision_alce():
-    cited = {1: "Simon Bolton is the CEO of NHS Digital.",
+    cited = {1: "Simon Bolton runs NHS Digital as chief executive.",
              2: "The weather was sunny in July.",
              3: "The taskforce would employ up to 300 people."}
     # sentence 1 supported by [1]; [2] irrelevant (alone no support, [1] suffices)
     # sentence 2 unsupported: wrong number; sentence 3 has no citation
-    ans = ("Simon Bolton is the CEO of NHS Digital [1][2]. "
+    ans = ("Simon Bolton runs NHS Digital as chief executive [1][2]. "
            "The taskforce would employ up to 500 people [3]. NHSX was set up in 2019.")
     s = M.citation_scores(ans, cited)
     assert s["sentences"] == 3 and s["supported"] == 1

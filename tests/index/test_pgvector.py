@@ -271,7 +271,7 @@ def test_clear_one_line_errors_without_the_password(pg_server, pg_url):
 def test_cli_index_and_ask_with_the_real_models(tmp_path, pg_server, pg_url, monkeypatch):
     """`rag index --store pgvector --url`, then `rag ask` by RAG_PG_URL (no index folder),
     with MiniLM and SmolLM2; the password appears nowhere in what is printed."""
-    from rag.cli import app
+    from cli.main import app
 
     runner = CliRunner()
     corpus = REPO / "data" / "nhs"

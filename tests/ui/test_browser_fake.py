@@ -16,13 +16,28 @@ EVIL = ("Evil festival notes\n\n"
         "Organisers said <img src=x onerror=alert(2)> the lantern festival returns in May.\n")
 
 
+class OnTopicGenerator(ScriptedGenerator):
+    """Replies with its script to questions about the festival and declines the rest,
+    reporting a first-step refusal probability as a model would."""
+
+    def __init__(self, script: str) -> None:
+        super().__init__(script)
+        self.script = script
+
+    def stream(self, messages, max_tokens=200, temperature=0.0, stop=None, probe=None):
+        asked = messages[-1]["content"].rsplit("Question:", 1)[-1].lower()
+        self.reply, self.p_refusal = ((self.script, 0.05) if "festival" in asked else
+                                      ("NOT IN DOCUMENTS", 0.95))
+        yield from super().stream(messages, max_tokens, temperature, stop, probe)
+
+
 @pytest.fixture(scope="module")
 def fake_ui(tmp_path_factory):
     root = tmp_path_factory.mktemp("fake-ui")
     (root / "corpus").mkdir()
     (root / "corpus" / "evil.txt").write_text(EVIL, encoding="utf-8")
-    gen = ScriptedGenerator("The lantern festival <script>alert(3)</script> was cancelled "
-                            "by the council [1].")
+    gen = OnTopicGenerator("The lantern festival <script>alert(3)</script> was cancelled "
+                           "by the council [1].")
     pipe = Pipeline(Settings(corpus=root / "corpus", index=root / "index"),
                     embedder=HashEmbedder(), generator=gen)
     with serve(pipe) as url:
