@@ -16,7 +16,7 @@ HELP = ("Ask questions about a folder of documents and get answers with verified
         "citations, all on this machine.\n\n"
         "Examples:\n\n"
         "  rag index ~/notes\n\n"
-        "  rag ask \"What did the health department say about the reported taskforce?\"\n\n"
+        "  rag ask \"Was the taskforce confirmed?\"\n\n"
         "  rag ask \"Who leads NHS Digital?\" --index ~/my-index --json\n\n"
         "  rag serve --port 7860")
 

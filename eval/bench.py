@@ -418,7 +418,7 @@ def run_bench(cfg: BenchConfig, settings, log: Callable[[str], None] = print) ->
         out["model_load_s"] = round(time.perf_counter() - t, 2)
     if cfg.generation:
         log("generation: pipeline vs raw llama.cpp")
-        out["generation"] = bench_generation(pipe, "What did the health department say about the reported taskforce?")
+        out["generation"] = bench_generation(pipe, "Was the taskforce confirmed?")
     if cfg.generation:
         log("prompt prefix: processed vs loaded from the prompt cache")
         out["prompt_cache"] = bench_prompt_cache(pipe)

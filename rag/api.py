@@ -87,7 +87,6 @@ class SentenceOut(BaseModel):
     citations: list[int]
     supported: bool
     score: float
-    repaired: bool = False
     quote: bool = False
     conflict: bool = False
     prefix: str = ""

@@ -7,8 +7,8 @@ draft at all is decided afterwards (rag.decision). Here:
 
 - a reply that is only a citation ("[2]") points to the sentence that answers: it is
   quoted;
-- the model's sentences are verified against the evidence they cite (rag.verify), with
-  their citations repaired; the supported ones are the draft;
+- the model's sentences are verified against the evidence they cite (rag.verify); the
+  supported ones are the draft;
 - when none is supported, the sentence the reply cites is quoted (else the best-scored
   evidence sentence); so is the best evidence when the reply still declines in words.
 """
@@ -16,7 +16,7 @@ draft at all is decided afterwards (rag.decision). Here:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from rag.decision import DecisionModel, features
 from rag.evidence import ScoredSentence, is_yes_no
@@ -27,7 +27,6 @@ from rag.verify import (
     CITE,
     VerifyConfig,
     flip_conflict,
-    on_topic,
     quote,
     split_answer,
     verify_answer,
@@ -63,32 +62,15 @@ def pointed(text: str, evidence: list[Evidence]) -> Evidence | None:
 @dataclass(frozen=True)
 class DraftRules:
     """The hand-written checks a draft may take. Each is kept only for its measured gain
-    across articles (rag fit-decision; eval/README.md lists the gains)."""
+    (rag fit-decision measures each one switched off; eval/README.md lists the gains)."""
 
-    relevance_type: bool = True  # "who" wants a name, "how many" a number, ...
-    relevance_inverted: bool = True  # "Who replaced X?" is not answered by "X replaced Y"
-    relevance_entity: bool = True  # a role the evidence pairs only with another name
     yes_no: bool = True  # a yes/no answer against its evidence is turned around
-    short_answer: bool = True  # an unsupported sentence cut to its supported new words
-    repair: bool = True  # citations repaired from the other evidence
-    relevant_only: bool = True  # citations only to evidence that shares the question's words
-
-    def verify_config(self, base: VerifyConfig | None = None) -> VerifyConfig:
-        return replace(base or VerifyConfig(), repair=self.repair,
-                       short_answer=self.short_answer, relevant_only=self.relevant_only)
-
-    @property
-    def relevance_checks(self) -> tuple[str, ...]:
-        return tuple(name for name, on in (("type", self.relevance_type),
-                                           ("inverted", self.relevance_inverted),
-                                           ("entity", self.relevance_entity)) if on)
 
 
 def make_draft(question: str, evidence: list[Evidence], reply: str,
                cfg: VerifyConfig | None = None, rules: DraftRules | None = None) -> Draft:
     """The draft answer for ``reply`` (see the module's text)."""
     rules = rules or DraftRules()
-    cfg = rules.verify_config(cfg)
     if not evidence:
         return Draft([], "declined")
     kind = reply_kind(reply)
@@ -97,8 +79,6 @@ def make_draft(question: str, evidence: list[Evidence], reply: str,
         return Draft([quote(target)], kind)
     yes_no = is_yes_no(question) and rules.yes_no
     checked = verify_answer(reply, question, evidence, cfg, yes_no=yes_no)
-    if not yes_no and rules.relevance_checks:
-        checked = on_topic(checked, question, evidence, rules.relevance_checks)
     if any(s.supported for s in checked):
         return Draft(checked, "model")
     flipped = flip_conflict(evidence, checked) if yes_no else None

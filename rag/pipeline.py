@@ -6,7 +6,7 @@ import copy
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from index import store
@@ -152,8 +152,11 @@ class Pipeline:
 
     @property
     def decision(self) -> DecisionModel:
-        """The answer-or-refuse decision fitted for this generator (rag.decision)."""
-        return self._decision or decision_for(self.generator.name)
+        """The answer-or-refuse decision fitted for this generator (rag.decision), at the
+        ``decision_threshold`` setting when one is set."""
+        model = self._decision or decision_for(self.generator.name)
+        t = self.settings.decision_threshold
+        return model if t is None else replace(model, threshold=t)
 
     @property
     def screen(self) -> Screen | None:

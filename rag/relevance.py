@@ -1,16 +1,15 @@
-"""Does a supported sentence answer the question, or only repeat its words?
+"""What a question asks for and what a sentence names: signals of the answer-or-refuse
+decision (rag.decision), not gates.
 
-The support judge (``rag.verify.support``) sees whether a sentence's words are in its
-evidence, not whether the sentence answers the question asked. Three lexical checks,
-general to any corpus, catch the common ways a supported sentence misses:
+- ``answer_kind``: "who/whose/where" wants a name, "how many/how much" a number, "when/what
+  year" a date, "how long" a duration; ``has_kind``: whether a sentence holds one beyond
+  the question's own words (the decision's ``kind_missing``).
+- ``names``: the capitalised names of a text, role abbreviations ("CFO", "MP") left out
+  (the decision's ``names_missing``).
 
-- wh-type: "who/whose/where" wants a name, "how many/how much" a number, "when/what year" a
-  date, "how long" a duration, each beyond the words of the question itself;
-- inverted relation: "Who replaced X?" is not answered by a sentence whose subject is X
-  ("X took over from Y");
-- swapped entity: "Who is the CEO of A?" is not answered by evidence that pairs the role
-  with another name ("CEO of B", "B chair"); a quoted sentence, whose own answer is
-  unknown, only by the role's owner ("CEO of B").
+The relevance gates that once rejected supported sentences here (wrong wh-type, inverted
+relation, swapped entity) did not add answer accuracy across articles and were removed
+(eval/README.md).
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from __future__ import annotations
 import re
 
 from index.normalize import normalize_text
-from index.text import STOPWORDS, stem, words
+from index.text import STOPWORDS, words
 
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’&-]*")
 _MONTHS = ("january february march april may june july august september october november "
@@ -37,12 +36,8 @@ _NUMBER_WORDS = set("one two three four five six seven eight nine ten eleven twe
                     "half".split())
 _DURATION_WORDS = set("second seconds minute minutes hour hours day days week weeks month "
                       "months year years decade decades century centuries".split())
-# role abbreviations are titles, like "chair", not names: in "Who is the CFO of Acme?" the
-# name is Acme, and "CEO" is the role the swapped-entity check pairs with it
+# role abbreviations are titles, like "chair", not names
 _TITLES = set("ceo cfo coo cto cio cmo ciso cdo md vp mp mep pm".split())
-_AUX = set("is are was were am be been do does did has have had will would can could "
-           "should shall may might must".split())
-
 
 def answer_kind(question: str) -> str | None:
     """What the question asks for: "name", "number", "date", "duration" or None."""
@@ -101,89 +96,3 @@ def has_kind(sentence: str, kind: str | None, question: str, context: str = "") 
         return any(t in _DURATION_WORDS for t in toks)
     known = set(names(context)) | set(names(sentence))
     return any(n not in asked for n in names(sentence, known))
-
-
-# "X was replaced by Y", "X is run by Y": X comes first, but Y did it
-_PASSIVE = re.compile(r"\b(?:is|are|was|were|been|being|be)\b[^.;:]*?\bby\b", re.I)
-
-
-def inverted(question: str, sentence: str) -> bool:
-    """"Who <verb> X?" answered by a sentence that starts with X (X is its subject, not
-    the passive's object)."""
-    m = re.match(r"\s*who\s+(\w+)", normalize_text(question), re.I)
-    if not m or m.group(1).lower() in _AUX or _PASSIVE.search(normalize_text(sentence)):
-        return False
-    q_names = set(names(question))
-    toks = [t.lower() for t in _tokens(sentence)[:3]]
-    while toks and toks[0] in STOPWORDS:
-        toks.pop(0)
-    return bool(toks) and toks[0] in q_names
-
-
-_CLAUSE = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’&-]*|[,;:()\[\]\"“”.!?]")
-
-
-def _near_names(toks: list[str], i: int, is_name: set[str]) -> set[str]:
-    """Names next to token ``i`` (function words skipped, punctuation not crossed), one
-    content word each side."""
-    out = set()
-    for step in (-1, 1):
-        j = i + step
-        while 0 <= j < len(toks) and toks[j].lower() in STOPWORDS:
-            j += step
-        if 0 <= j < len(toks) and toks[j].lower() in is_name:
-            out.add(toks[j].lower())
-    return out
-
-
-def _role_pairs(text: str, known: set[str], near=_near_names) -> dict[str, set[str]]:
-    """Stemmed common word -> the names ``near`` it (by default right next to it: "chairs
-    NHSX" -> chair: nhsx)."""
-    toks = _CLAUSE.findall(normalize_text(text))
-    is_name = set(names(text, known))
-    pairs: dict[str, set[str]] = {}
-    for i, tok in enumerate(toks):
-        low = tok.lower()
-        if low in STOPWORDS or low in is_name or not low.isalpha():
-            continue
-        got = near(toks, i, is_name)
-        if got:
-            pairs.setdefault(stem([low])[0], set()).update(got)
-    return pairs
-
-
-def swapped_entity(question: str, sentence: str, evidence_texts: list[str]) -> bool:
-    """The question pairs a common word with a name ("chairs NHSX") and the evidence
-    pairs that word only with other names ("NHSD chair"), the answer's own names aside."""
-    known = set(names(" ".join(evidence_texts)))
-    q_pairs = _role_pairs(question, known)
-    if not q_pairs:
-        return False
-    q_names = set(names(question, known))
-    own = set(names(sentence, known))
-    for role in q_pairs:
-        near: set[str] = set()
-        for t in evidence_texts:
-            near |= _role_pairs(t, known).get(role, set())
-        near -= own
-        if near and not near & q_names:
-            return True
-    return False
-
-
-RELEVANCE_CHECKS = ("type", "inverted", "entity")
-
-
-def relevance_problem(question: str, sentence: str, evidence_texts: list[str],
-                      checks: tuple[str, ...] = RELEVANCE_CHECKS) -> str:
-    """Why ``sentence`` (supported by ``evidence_texts``) does not answer ``question``:
-    "type", "inverted" or "entity", among the ``checks`` asked for; "" when none of them
-    objects."""
-    context = " ".join(evidence_texts)
-    if "type" in checks and not has_kind(sentence, answer_kind(question), question, context):
-        return "type"
-    if "inverted" in checks and inverted(question, sentence):
-        return "inverted"
-    if "entity" in checks and swapped_entity(question, sentence, evidence_texts):
-        return "entity"
-    return ""

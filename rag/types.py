@@ -96,11 +96,9 @@ class SentenceSupport:
     citations: list[int]
     supported: bool
     score: float
-    repaired: bool = False
     quote: bool = False
     conflict: bool = False  # a yes/no answer whose evidence says the opposite
     prefix: str = ""  # shown before a quote, e.g. "No:"
-    problem: str = ""  # why a supported sentence does not answer: "type", "inverted", "entity"
 
     def to_dict(self) -> dict:
         return asdict(self)

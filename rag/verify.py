@@ -1,4 +1,4 @@
-"""Check every answer sentence against the evidence it cites, repair or drop it.
+"""Check every answer sentence against the evidence it cites; drop what it does not support.
 
 The support judge is lexical: a sentence is supported by a set of evidence sentences when
 the share of its content words (stemmed, stopwords removed, idf not used) found in them
@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from index.chunking import split_sentences
 from index.normalize import normalize_text
 from index.text import STOPWORDS, content_tokens, words
-from rag.relevance import RELEVANCE_CHECKS, relevance_problem
 from rag.types import Citation, Evidence, SentenceSupport
 
 CITE = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
@@ -29,16 +28,9 @@ POLARITY_WORDS = {"yes", "no"}
 @dataclass(frozen=True)
 class VerifyConfig:
     support_threshold: float = 0.6
-    # evidence a sentence cites must hold this idf-weighted share of the question's content
-    # words, unless it is among the ``relevant_top`` best-scored evidence sentences
-    relevance: float = 0.3
-    relevant_top: int = 3
-    # the hand-written steps a rule switch can turn off (rag.draft.DraftRules): citations
-    # only to relevant evidence; repair a sentence's citations from other evidence; cut an
-    # unsupported sentence to its new words when those are supported
-    relevant_only: bool = True
-    repair: bool = True
-    short_answer: bool = True
+    # a "Yes" may lean on the ``context_top`` best-scored evidence sentences besides the
+    # ones it cites
+    context_top: int = 3
 
 
 def move_markers_before_punct(text: str) -> str:
@@ -108,16 +100,14 @@ def polarity_conflict(sentence: str, question: str, evidence_texts: list[str]) -
 def verify_answer(text: str, question: str, evidence: list[Evidence],
                   cfg: VerifyConfig | None = None, yes_no: bool = False
                   ) -> list[SentenceSupport]:
-    """Verify, repair (re-cite from the relevant evidence) or flag each sentence.
+    """Verify or flag each sentence against the evidence it cites.
 
     A bare "Yes"/"No" is joined to the supported sentence after it ("No, the DHSC told
     ... [1]"), or else supported by quoting its evidence, and either way checked for a
     polarity conflict with that evidence."""
     cfg = cfg or VerifyConfig()
     by_n = {e.n: e for e in evidence}
-    top = sorted(evidence, key=lambda e: -e.score)[:cfg.relevant_top]
-    relevant = {e.n for e in evidence
-                if not cfg.relevant_only or e in top or e.lexical >= cfg.relevance}
+    top = sorted(evidence, key=lambda e: -e.score)[:cfg.context_top]
     context = [e.text for e in top]  # what a "Yes" may lean on besides its citations
     out: list[SentenceSupport] = []
     pending: tuple[str, str, list[int]] | None = None  # a bare yes/no waiting for a reason
@@ -128,10 +118,7 @@ def verify_answer(text: str, question: str, evidence: list[Evidence],
             if pending is None and evidence:
                 pending = (sent, pol, cited or [evidence[0].n])
             continue
-        checked = _check_sentence(sent, [n for n in cited if n in relevant], question,
-                                  evidence, relevant, cfg, yes_no, context)
-        if not yes_no and not checked.supported and cfg.short_answer:
-            checked = short_answer(sent, question, evidence, cfg) or checked
+        checked = _check_sentence(sent, cited, question, evidence, cfg, yes_no, context)
         if pending is not None and checked.supported and not checked.conflict:
             bare, pol0, _ = pending
             joined = f"{pol0.capitalize()}, {_lower_first(checked.text)}"
@@ -141,8 +128,7 @@ def verify_answer(text: str, question: str, evidence: list[Evidence],
             elif pol0 == "yes" and not affirms(question, texts + context):
                 checked = SentenceSupport(joined, [], False, 0.0)
             else:
-                checked = SentenceSupport(joined, checked.citations, True, checked.score,
-                                          checked.repaired)
+                checked = SentenceSupport(joined, checked.citations, True, checked.score)
             pending = None
         out.append(checked)
     if pending is not None:
@@ -151,49 +137,19 @@ def verify_answer(text: str, question: str, evidence: list[Evidence],
     return out
 
 
-_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’&-]*")
-
-
-def short_answer(sentence: str, question: str, evidence: list[Evidence],
-                 cfg: VerifyConfig | None = None, max_words: int = 6
-                 ) -> SentenceSupport | None:
-    """The part of an unsupported sentence that is new to the question ("Alice Brennan is
-    the engineer behind the tower" -> "Alice Brennan"), when those words are one short
-    run and one evidence sentence that shares the question's words holds them all."""
-    cfg = cfg or VerifyConfig()
-    asked = set(content_tokens(question))
-    toks = list(_WORD.finditer(normalize_text(sentence)))
-    new = [i for i, m in enumerate(toks)
-           if (c := content_tokens(m.group())) and c[0] not in asked]
-    if not new or len(new) > max_words or new[-1] - new[0] + 1 > len(new) + 2:
-        return None
-    text = normalize_text(sentence)[toks[new[0]].start():toks[new[-1]].end()]
-    for e in sorted(evidence, key=lambda e: -e.score):
-        if e.lexical >= cfg.relevance and support(text, [e.text]) >= 1.0:
-            return SentenceSupport(text, [e.n], True, 1.0, repaired=True)
-    return None
-
-
 def _lower_first(text: str) -> str:
     first, _, rest = text.partition(" ")
     return f"{first.lower()} {rest}" if first.lower() in STOPWORDS else text
 
 
 def _check_sentence(sent: str, cited: list[int], question: str, evidence: list[Evidence],
-                    relevant: set[int], cfg: VerifyConfig, yes_no: bool,
-                    context: list[str]) -> SentenceSupport:
+                    cfg: VerifyConfig, yes_no: bool, context: list[str]) -> SentenceSupport:
     by_n = {e.n: e for e in evidence}
     best = _best_citations(sent, cited, evidence, cfg) if cited else None
-    repaired = False
-    if best is None and cfg.repair:
-        best = _best_citations(sent, sorted(relevant), evidence, cfg)
-        if best is None:
-            best = _completing_pair(sent, relevant, evidence, cfg)
-        repaired = best is not None
     if best is None:
         score = support(sent, [by_n[n].text for n in cited]) if cited else 0.0
         if yes_no and polarity(sent) == "yes":  # an unsupported "Yes" against a denial
-            negating = [n for n in sorted(relevant) if has_negation(by_n[n].text)]
+            negating = [n for n in sorted(by_n) if has_negation(by_n[n].text)]
             if negating:
                 return SentenceSupport(sent, negating[:1], False, 0.0, conflict=True)
         return SentenceSupport(sent, [], False, round(score, 3))
@@ -203,7 +159,7 @@ def _check_sentence(sent: str, cited: list[int], question: str, evidence: list[E
         return SentenceSupport(sent, ns, False, 0.0, conflict=True)
     if yes_no and polarity(sent) == "yes" and not affirms(question, texts + context):
         return SentenceSupport(sent, [], False, round(score, 3))
-    return SentenceSupport(sent, ns, True, round(score, 3), repaired=repaired)
+    return SentenceSupport(sent, ns, True, round(score, 3))
 
 
 def _bare_polarity(sent: str, pol: str, question: str, cited: list[int],
@@ -240,40 +196,9 @@ def _best_citations(sent: str, pool: list[int], evidence: list[Evidence],
     return None
 
 
-def on_topic(checked: list[SentenceSupport], question: str, evidence: list[Evidence],
-             checks: tuple[str, ...] = RELEVANCE_CHECKS) -> list[SentenceSupport]:
-    """Flag the supported sentences that do not answer the question (``rag.relevance``,
-    the ``checks`` named); a flagged sentence keeps the citations it was checked against."""
-    by_n = {e.n: e for e in evidence}
-    out = []
-    for s in checked:
-        problem = (relevance_problem(question, s.text, [by_n[n].text for n in s.citations],
-                                     checks) if s.supported and not s.quote else "")
-        out.append(SentenceSupport(s.text, s.citations, False, s.score, problem=problem)
-                   if problem else s)
-    return out
-
-
 def quote(ev: Evidence, prefix: str = "") -> SentenceSupport:
     return SentenceSupport(" ".join(ev.text.split()), [ev.n], True, 1.0, quote=True,
                            prefix=prefix)
-
-
-def _completing_pair(sent: str, relevant: set[int], evidence: list[Evidence],
-                     cfg: VerifyConfig) -> tuple[list[int], float] | None:
-    """A relevant evidence sentence and another one that together support ``sent`` when
-    neither does alone ("The festival ..." + "It was founded in 1871 by ...")."""
-    by_n = {e.n: e for e in evidence}
-    best = None
-    for a in sorted(relevant):
-        for b in by_n:
-            if b in relevant:
-                continue
-            s = support(sent, [by_n[a].text, by_n[b].text])
-            if s >= cfg.support_threshold and (best is None or s > best[1]) and \
-                    max(support(sent, [by_n[a].text]), support(sent, [by_n[b].text])) < s:
-                best = (sorted([a, b]), s)
-    return best
 
 
 def flip_conflict(evidence: list[Evidence], checked: list[SentenceSupport]
@@ -313,8 +238,8 @@ def render(sentences: list[SentenceSupport], evidence: list[Evidence]
             body = f"{s.prefix + ' ' if s.prefix else ''}\u201c{body}{end}\u201d"
             end = ""
         parts.append(f"{body} {''.join(f'[{n}]' for n in new)}{end}")
-        kept.append(SentenceSupport(s.text, new, True, s.score, s.repaired, s.quote,
-                                    prefix=s.prefix, problem=s.problem))
+        kept.append(SentenceSupport(s.text, new, True, s.score, quote=s.quote,
+                                    prefix=s.prefix))
     citations = [Citation(n=new, doc=by_n[old].doc, start=by_n[old].start, end=by_n[old].end,
                           text=by_n[old].text, title=by_n[old].title)
                  for old, new in sorted(order.items(), key=lambda kv: kv[1])]

@@ -79,7 +79,7 @@ def test_fit_holds_out_articles_and_writes_model_and_report(rows, tmp_path):
     assert len(held) == 1 and held[0] not in fit_groups
     result = fit(rows, held, target=0.8)
     assert result.holdout["pooled"]["n"] == 30 and result.oof["pooled"]["n"] == 120
-    assert set(result.rule_gains) == {"relevance", "yes_no"}
+    assert set(result.rule_gains) == set(result.rule_check_gains) == {"yes_no"}
     assert 0.0 <= result.model.threshold <= 1.0
     s = result.oof["across_articles"]["refusal_accuracy"]
     assert s["lo"] <= s["mean"] <= s["hi"]

@@ -17,7 +17,7 @@ from tests.conftest import DHSC_DOC, NHS_CORPUS
 from tests.serving.conftest import free_port, wait_for
 
 pytestmark = pytest.mark.model
-Q = "What did the health department say about the reported taskforce?"
+Q = "Was the taskforce confirmed?"
 
 
 def assert_cited_exactly(answer: dict) -> None:
