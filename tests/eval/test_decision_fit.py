@@ -80,6 +80,7 @@ def test_fit_holds_out_articles_and_writes_model_and_report(rows, tmp_path):
     result = fit(rows, held, target=0.8)
     assert result.holdout["pooled"]["n"] == 30 and result.oof["pooled"]["n"] == 120
     assert set(result.rule_gains) == set(result.rule_check_gains) == {"yes_no"}
+    assert 0 <= result.rule_changes["yes_no"] <= 120
     assert 0.0 <= result.model.threshold <= 1.0
     s = result.oof["across_articles"]["refusal_accuracy"]
     assert s["lo"] <= s["mean"] <= s["hi"]
