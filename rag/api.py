@@ -107,6 +107,15 @@ class AnswerOut(BaseModel):
     mode: str = ""
     model: str = ""
     raw_answer: str = ""
+    confidence: float | None = Field(None, description="The answer-or-refuse decision's "
+                                                       "P(the answer is right).")
+    withheld: str = Field("", description="The draft answer a refusal withheld.")
+    conflict: bool = Field(False, description="The evidence disagrees: the answer cites "
+                                              "each side.")
+    sides: list[dict[str, Any]] = Field(default_factory=list)
+    set_aside: list[dict[str, Any]] = Field(
+        default_factory=list, description="Documents kept out of the evidence because they "
+                                          "address AI assistants, with the reason.")
 
 
 class ChatMessage(BaseModel):

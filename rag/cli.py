@@ -298,9 +298,17 @@ def _print_answer(answer: dict) -> None:
     shown = answer.get("citations") or []
     if shown:
         typer.echo("")
+    if answer.get("conflict"):
+        typer.secho("(the sources disagree: each side is cited)", fg=typer.colors.MAGENTA)
     for c in shown:
         snippet = " ".join(c["text"].split())
         typer.echo(f"[{c['n']}] {c['doc']} [{c['start']}:{c['end']}] {snippet}")
+        if c.get("provenance"):
+            typer.echo(f"    {c['provenance']}")
+        if c.get("warning"):
+            typer.secho(f"    warning: {c['warning']}", fg=typer.colors.RED)
+    for d in answer.get("set_aside") or []:
+        typer.secho(f"Set aside: {d['doc']}: {d['reason']}", fg=typer.colors.YELLOW)
     if answer["refused"] and answer.get("retrieved"):
         typer.echo("\nClosest passages:")
         for p in answer["retrieved"][:3]:

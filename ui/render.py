@@ -32,12 +32,28 @@ def answer_html(text: str, turn: int, valid: set[int] | None = None) -> str:
 
 def _passage(p: dict, turn: int, kind: str, n: int, label: str) -> str:
     body = esc(" ".join(str(p.get("text", "")).split()))
+    modified = f' · modified {esc(p["modified"])}' if p.get("modified") else ""
+    warning = (f'<div class="src-warning">\u26a0 {esc(p["warning"])}</div>'
+               if p.get("warning") else "")
     return (f'<div class="source" role="button" data-turn="{turn}" data-kind="{kind}" '
             f'data-n="{n}"><div class="src-head"><b>{esc(label)}</b> '
             f'{esc(p.get("title") or p.get("doc", ""))} '
             f'<span class="src-file">{esc(p.get("doc", ""))} '
-            f'[{int(p.get("start", 0))}:{int(p.get("end", 0))}]</span></div>'
-            f'<div class="src-text">{body}</div></div>')
+            f'[{int(p.get("start", 0))}:{int(p.get("end", 0))}]{modified}</span></div>'
+            f'{warning}<div class="src-text">{body}</div></div>')
+
+
+def set_aside_html(answer: dict) -> str:
+    """The documents kept out of the evidence because they address the assistant, with
+    the reason and the passage that reads so."""
+    items = [f'<div class="aside-doc"><b>{esc(d.get("title") or d["doc"])}</b> '
+             f'<span class="src-file">{esc(d["doc"])}</span>: {esc(d.get("reason", ""))}'
+             f'<div class="src-text">{esc(" ".join(str(d.get("text", "")).split()))}</div>'
+             f'</div>' for d in answer.get("set_aside") or []]
+    if not items:
+        return ""
+    return (f'<div class="set-aside"><div class="src-title">Set aside (not used as '
+            f'evidence)</div>{"".join(items)}</div>')
 
 
 def sources_html(answer: dict, turn: int) -> str:
@@ -97,9 +113,15 @@ def turn_html(turn: dict, i: int) -> str:
                 f'{meta_html(ans)}</div>' + sources_html(ans, i))
     else:
         valid = {int(c["n"]) for c in ans.get("citations", [])}
-        body = (f'<div class="msg bot final"><span class="who">Assistant</span> '
+        conflict = ans.get("conflict")
+        badge = ('<div class="conflict-note">The sources disagree: each side is cited; '
+                 'check their dates and origin.</div>' if conflict else "")
+        body = (f'<div class="msg bot final{" conflict" if conflict else ""}">'
+                f'<span class="who">Assistant</span> '
                 f'<span class="answer">{answer_html(ans["answer"], i, valid)}</span>'
-                f'{meta_html(ans)}</div>' + sources_html(ans, i))
+                f'{badge}{meta_html(ans)}</div>' + sources_html(ans, i))
+    if ans is not None and not turn.get("error"):
+        body += set_aside_html(ans)
     return f'<div class="turn" data-turn="{i}">{q}{body}</div>'
 
 
@@ -143,4 +165,8 @@ a.cite { font-weight: 600; text-decoration: none; color: #1d4ed8; cursor: pointe
 .doc-text { white-space: pre-wrap; max-height: 520px; overflow-y: auto;
             border: 1px solid #ddd; padding: .5em; border-radius: 6px; }
 mark { background: #ffe066; }
+.msg.conflict { border-left: 4px solid #7c3aed; }
+.conflict-note { font-size: .85em; color: #5b21b6; font-weight: 600; margin-top: .25em; }
+.src-warning { color: #b91c1c; font-size: .85em; font-weight: 600; }
+.set-aside { margin: .25em 0 .5em 1em; font-size: .85em; color: #7a5b00; }
 """
