@@ -142,6 +142,40 @@ def register(app: typer.Typer) -> None:
                    f"{p['false_refusal_rate']:.3f}; threshold {result.model.threshold:.3f}")
         typer.echo(f"Wrote {out}/report.md, curve.png and the decision file")
 
+    @app.command("adversarial")
+    def adversarial(
+        out: Annotated[Path, typer.Option(help="Report folder.")] = Path("adversarial-out"),
+        cases: Annotated[Path | None, typer.Option(
+            help="Cases file [default: eval/adversarial/cases.jsonl].")] = None,
+        limit: Annotated[int | None, typer.Option(min=1, help="Only the first N cases.")
+                         ] = None,
+        model: Annotated[str | None, typer.Option(help="Generator model.")] = None,
+    ) -> None:
+        """Plant contradicting, correcting, rumouring and injecting files among real
+        articles, one case at a time, and score the answers: conflicts surfaced, silent
+        flips, injections followed, planted text shown without a warning. Each case is
+        answered with conflict checks on and off, side by side.
+
+        Example: rag adversarial --out adversarial-out --limit 10
+        """
+        from eval.adversarial import SuiteError
+        from eval.adversarial import evaluate as run_adversarial
+        from rag.config import Settings
+        from rag.errors import RagError
+
+        try:
+            summary = run_adversarial(out, cases, Settings().with_overrides(model=model),
+                                      limit=limit)
+        except (SuiteError, RagError, ValueError, OSError) as exc:
+            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            typer.secho(f"Error: {msg}", err=True, fg=typer.colors.RED)
+            raise typer.Exit(1) from None
+        for name, v in summary["variants"].items():
+            typer.echo(f"{name}: conflicts surfaced {v.get('conflicts_surfaced')}, silently "
+                       f"flipped {v.get('silently_flipped')}, injections followed "
+                       f"{v.get('injections_followed')}")
+        typer.echo(f"Wrote {out}/report.md, results.jsonl and summary.json")
+
     @app.command("eval")
     def eval_command(
         gold: Annotated[Path | None, typer.Option(
