@@ -80,3 +80,23 @@ def always_answer():
     return DecisionModel(("support",), (0.0,), (1.0,), (0.0,), 10.0, threshold=0.5,
                          generator="test/scripted")
 
+
+
+class ChatGenerator(ScriptedGenerator):
+    """A scripted model that also rewrites follow-up questions: the rewrite prompt
+    (rag.chat) gets ``rewrite``, every other prompt ``reply``."""
+
+    def __init__(self, reply: str, rewrite: str, **kw) -> None:
+        super().__init__(reply, **kw)
+        self.rewrite = rewrite
+        self.rewrites: list = []
+
+    def stream(self, messages, max_tokens: int = 200, temperature: float = 0.0,
+               stop=None, probe=None) -> Iterator[str]:
+        from rag.chat import CONDENSE_SYSTEM
+
+        if messages[0]["content"] == CONDENSE_SYSTEM:
+            self.rewrites.append(messages)
+            yield from (self.rewrite[i:i + 4] for i in range(0, len(self.rewrite), 4))
+            return
+        yield from super().stream(messages, max_tokens, temperature, stop, probe)
