@@ -31,6 +31,8 @@ MIN_CONTENT_WORDS = 3
 HISTORY_MESSAGES = 4
 TURN_CHARS = 300
 REWRITE_MAX_TOKENS = 48
+# the status event that announces the standalone question, before the sources
+SEARCHING = "Searching for: "
 _CITE = re.compile(r"\s*\[\d+\]")
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 

@@ -17,6 +17,7 @@ from index.embedders import Embedder, make_embedder
 from index.normalize import normalize_text
 from rag.chat import (
     REWRITE_MAX_TOKENS,
+    SEARCHING,
     condense_messages,
     condense_samples,
     needs_rewrite,
@@ -404,7 +405,7 @@ class Pipeline:
             if needs_rewrite(q, turns):
                 standalone = yield from self._condense(q, turns, timings, ticket)
                 if standalone != q:
-                    yield StreamEvent("status", f"Searching for: {standalone}")
+                    yield StreamEvent("status", SEARCHING + standalone)
             yield StreamEvent("status", "retrieving")
             t = time.perf_counter()
             pool = self.retriever.retrieve(standalone,
