@@ -102,3 +102,12 @@ def parse_rewrite(text: str, question: str) -> str:
     if not line or len(line) > 3 * len(question) + 120:
         return question
     return line
+
+
+def history_turns(answer: dict) -> list[dict[str, str]]:
+    """The two turns an answer (``Answer.to_dict()``) adds to a conversation's history:
+    the question as it was searched (a follow-up already resolved, so later rewrites
+    start from it) and the answer's text."""
+    question = answer.get("standalone_question") or answer["question"]
+    return [{"role": "user", "content": question},
+            {"role": "assistant", "content": answer["answer"]}]

@@ -84,10 +84,12 @@ def always_answer():
 
 class ChatGenerator(ScriptedGenerator):
     """A scripted model that also rewrites follow-up questions: the rewrite prompt
-    (rag.chat) gets ``rewrite``, every other prompt ``reply``."""
+    (rag.chat) gets ``rewrite``, every other prompt ``reply`` (a list: one after the
+    other, the last one repeated)."""
 
-    def __init__(self, reply: str, rewrite: str, **kw) -> None:
-        super().__init__(reply, **kw)
+    def __init__(self, reply: str | list[str], rewrite: str, **kw) -> None:
+        self.replies = list(reply) if isinstance(reply, list) else [reply]
+        super().__init__(self.replies[0], **kw)
         self.rewrite = rewrite
         self.rewrites: list = []
 
@@ -99,4 +101,5 @@ class ChatGenerator(ScriptedGenerator):
             self.rewrites.append(messages)
             yield from (self.rewrite[i:i + 4] for i in range(0, len(self.rewrite), 4))
             return
+        self.reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
         yield from super().stream(messages, max_tokens, temperature, stop, probe)
