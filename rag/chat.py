@@ -94,12 +94,12 @@ def condense_samples() -> list[list[dict[str, str]]]:
 
 def parse_rewrite(text: str, question: str) -> str:
     """The standalone question in the model's reply: its first non-empty line without a
-    label or quotes; the question itself when the reply is empty or runs on (a model
-    that started answering instead)."""
+    label or quotes; the question itself when the reply is not a question (empty, a
+    statement: a model that answered instead of rewriting) or runs on."""
     line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
     line = re.sub(r"^(rewritten|standalone)( question)?\s*:\s*", "", line, flags=re.I)
     line = line.strip().strip("\"'\u201c\u201d").strip()
-    if not line or len(line) > 3 * len(question) + 120:
+    if not line.endswith("?") or len(line) > 3 * len(question) + 120:
         return question
     return line
 

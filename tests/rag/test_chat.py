@@ -65,7 +65,8 @@ def test_the_rewrite_is_read_from_the_reply():
     assert parse_rewrite(" Rewritten: \"Who designed the mill?\"\nmore", q) == \
         "Who designed the mill?"
     assert parse_rewrite("", q) == q
-    assert parse_rewrite("x " * 200, q) == q  # ran on: answering, not rewriting
+    assert parse_rewrite("x " * 200 + "?", q) == q  # ran on: answering, not rewriting
+    assert parse_rewrite("The mill was designed by Oskar Venn.", q) == q  # an answer
 
 
 def test_a_follow_up_is_retrieved_and_answered_as_its_standalone_question(
