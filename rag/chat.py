@@ -34,7 +34,7 @@ REWRITE_MAX_TOKENS = 48
 # the status event that announces the standalone question, before the sources
 SEARCHING = "Searching for: "
 _CITE = re.compile(r"\s*\[\d+\]")
-_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+_WORD_ANY = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
 
 CONDENSE_SYSTEM = (
     "You rewrite the last question of a conversation so that it can be understood "
@@ -60,7 +60,8 @@ def needs_rewrite(question: str, history: Sequence[dict] | None) -> bool:
     q = question.strip()
     if CONTINUING.match(q):
         return True
-    words = set(_WORD.findall(q.lower()))
+    # words written in capitals are names or acronyms ("IT", "US"), never pronouns
+    words = {w.lower() for w in _WORD_ANY.findall(q) if not w.isupper() or len(w) == 1}
     if words & REFERRING:
         return True
     return len(content_tokens(q)) < MIN_CONTENT_WORDS
