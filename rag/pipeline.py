@@ -403,6 +403,7 @@ class Pipeline:
             t0 = time.perf_counter()
             standalone = q
             if needs_rewrite(q, turns):
+                yield StreamEvent("status", "reading the question in the conversation")
                 standalone = yield from self._condense(q, turns, timings, ticket)
                 if standalone != q:
                     yield StreamEvent("status", SEARCHING + standalone)
