@@ -93,16 +93,34 @@ def condense_samples() -> list[list[dict[str, str]]]:
             condense_messages("and the roof?", b)]
 
 
-def parse_rewrite(text: str, question: str) -> str:
+def parse_rewrite(text: str, question: str,
+                  history: Sequence[dict] | None = None) -> str | None:
     """The standalone question in the model's reply: its first non-empty line without a
-    label or quotes; the question itself when the reply is not a question (empty, a
-    statement: a model that answered instead of rewriting) or runs on."""
+    label or quotes. None when the reply is no rewrite: not one question (empty, a
+    statement from a model that answered instead, two questions run together), far
+    longer than the question, the question itself, or an earlier question repeated."""
     line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
     line = re.sub(r"^(rewritten|standalone)( question)?\s*:\s*", "", line, flags=re.I)
     line = line.strip().strip("\"'\u201c\u201d").strip()
-    if not line.endswith("?") or len(line) > 3 * len(question) + 120:
-        return question
+    if not line.endswith("?") or line.count("?") > 1 or \
+            len(line) > 3 * len(question) + 120:
+        return None
+    earlier = {_key(t["content"]) for t in history or [] if t.get("role") == "user"}
+    if _key(line) in earlier | {_key(question)}:
+        return None
     return line
+
+
+def fallback_search(question: str, history: Sequence[dict]) -> str:
+    """What to retrieve for a follow-up the model could not rewrite: the last earlier
+    question with this one, so the passages are about what the conversation is about."""
+    last = next((t["content"] for t in reversed(list(history)) if t.get("role") == "user"),
+                "")
+    return f"{' '.join(last.split())} {question}".strip()
+
+
+def _key(text: str) -> str:
+    return " ".join(_WORD_ANY.findall(text.lower()))
 
 
 def history_turns(answer: dict) -> list[dict[str, str]]:

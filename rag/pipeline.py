@@ -20,6 +20,7 @@ from rag.chat import (
     SEARCHING,
     condense_messages,
     condense_samples,
+    fallback_search,
     needs_rewrite,
     parse_rewrite,
 )
@@ -401,15 +402,18 @@ class Pipeline:
         try:
             timings: dict[str, float] = {}
             t0 = time.perf_counter()
-            standalone = q
+            standalone = search = q
             if needs_rewrite(q, turns):
                 yield StreamEvent("status", "reading the question in the conversation")
-                standalone = yield from self._condense(q, turns, timings, ticket)
-                if standalone != q:
-                    yield StreamEvent("status", SEARCHING + standalone)
+                rewrite = yield from self._condense(q, turns, timings, ticket)
+                # no usable rewrite: answer the question as asked, retrieve with the
+                # conversation's last question beside it
+                standalone, search = ((rewrite, rewrite) if rewrite is not None else
+                                      (q, fallback_search(q, turns)))
+                yield StreamEvent("status", SEARCHING + search)
             yield StreamEvent("status", "retrieving")
             t = time.perf_counter()
-            pool = self.retriever.retrieve(standalone,
+            pool = self.retriever.retrieve(search,
                                            k if mode == "naive" else self.pool_size(k))
             timings["retrieve_s"] = time.perf_counter() - t
             yield StreamEvent("sources", passages=pool[:k])
@@ -426,7 +430,8 @@ class Pipeline:
     def _condense(self, q: str, turns: list[dict[str, str]], timings: dict,
                   ticket: Ticket) -> Iterator[StreamEvent | str]:
         """Rewrite the follow-up ``q`` into a standalone question with the generator
-        (its place in the line first, given back after); returns the question."""
+        (its place in the line first, given back after); returns the question, or None
+        when the model's reply is no usable rewrite (``rag.chat.parse_rewrite``)."""
         for position in ticket.wait():
             yield StreamEvent("queued", position=position)
         t = time.perf_counter()
@@ -439,7 +444,7 @@ class Pipeline:
         finally:
             ticket.release_model()
         timings["rewrite_s"] = time.perf_counter() - t
-        return parse_rewrite(text, q)
+        return parse_rewrite(text, q, turns)
 
     def pool_size(self, k: int) -> int:
         """Passages whose sentences compete to be evidence: ``evidence_pool``, at least k."""

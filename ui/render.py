@@ -77,9 +77,9 @@ def meta_html(answer: dict) -> str:
 
 
 def searching_html(turn: dict) -> str:
-    """The standalone question a follow-up was rewritten to, when it differs."""
+    """What a follow-up was searched as (its standalone question), when it differs."""
     ans = turn.get("answer") or {}
-    text = ans.get("standalone_question") or turn.get("searching") or ""
+    text = turn.get("searching") or ans.get("standalone_question") or ""
     if not text or text == turn["question"]:
         return ""
     return f'<div class="searching">Searching for: <q>{esc(text)}</q></div>'

@@ -65,9 +65,23 @@ def test_the_rewrite_is_read_from_the_reply():
     q = "Who designed it?"
     assert parse_rewrite(" Rewritten: \"Who designed the mill?\"\nmore", q) == \
         "Who designed the mill?"
-    assert parse_rewrite("", q) == q
-    assert parse_rewrite("x " * 200 + "?", q) == q  # ran on: answering, not rewriting
-    assert parse_rewrite("The mill was designed by Oskar Venn.", q) == q  # an answer
+    for no_rewrite in ("", "x " * 200 + "?",  # empty; ran on: answering, not rewriting
+                       "The mill was designed by Oskar Venn.",  # an answer
+                       "Who designed it?",  # the question itself
+                       "Who built the lighthouse at Karrow Point?",  # an earlier question
+                       "Who built the mill? And who designed it?"):  # two run together
+        assert parse_rewrite(no_rewrite, q, HISTORY) is None, no_rewrite
+
+
+def test_without_a_usable_rewrite_the_last_question_joins_the_search(
+        tmp_path, karrow_corpus, fake_embedder):
+    pipe, gen = make(tmp_path, karrow_corpus, fake_embedder, rewrite=FOLLOW)  # an echo
+    events = list(pipe.ask_stream(FOLLOW, history=HISTORY))
+    searched = [e.text for e in events if e.kind == "status" and "Searching" in e.text]
+    assert searched == [f"Searching for: {FIRST} {FOLLOW}"]
+    ans = events[-1].answer
+    assert ans.standalone_question == FOLLOW and ans.retrieved[0].doc == "lighthouse.txt"
+    assert FOLLOW in gen.messages[-1][1]["content"]  # answered as asked
 
 
 def test_a_follow_up_is_retrieved_and_answered_as_its_standalone_question(
