@@ -5,8 +5,11 @@ a standalone question, which retrieval and the verified answer then use.
 A rewrite costs a short generation, so it happens only when the question needs it
 (``needs_rewrite``): there are earlier turns, and the question refers back to them (a
 personal or demonstrative pronoun, a leading conjunction such as "and", "what about") or
-is too short to stand alone. The earlier turns are only ever read to rewrite the
-question: they are never evidence, and never cited."""
+is too short to stand alone. A reply that is no new question (the question echoed, an
+earlier question repeated, an answer) is not used: the follow-up is then answered as
+asked and retrieved with the conversation's last question beside it
+(``fallback_search``). The earlier turns are only ever read to rewrite the question or
+to search: they are never evidence, and never cited."""
 
 from __future__ import annotations
 
