@@ -107,7 +107,11 @@ def run_chat_eval(pipeline, turns: Sequence[ChatTurn], out_dir: Path, k: int | N
         "modes": summaries,
         "chat": {
             "n_follow_ups": sum(t.follow_up for t in turns),
-            "rewritten": sum(r["rewritten"] for r in follow),
+            "rewritten": sum(r["rewritten"] for r in follow),  # the model was asked
+            # its reply was a new question (else: answered as asked, searched with the
+            # conversation's last question beside it)
+            "rewrites_used": sum(r["rewritten"] and r["standalone_question"] != r["question"]
+                                 for r in follow),
             "rewrite_p50_s": M.percentile(rewrite_times, 50),
             "rewrite_p95_s": M.percentile(rewrite_times, 95),
             "answer_gap": _gap(summaries, "answer_accuracy"),
@@ -138,8 +142,9 @@ def chat_table(summary: dict) -> str:
     from eval.report import fmt
 
     return "\n".join([
-        f"follow-up turns: {c['n_follow_ups']}; rewritten: {c['rewritten']} of "
-        f"{summary['meta']['n_turns']} turns; rewrite p50 {fmt(c['rewrite_p50_s'])} s, "
+        f"follow-up turns: {c['n_follow_ups']}; rewrite asked for {c['rewritten']} of "
+        f"{summary['meta']['n_turns']} turns, used {c.get('rewrites_used', '–')}; "
+        f"rewrite p50 {fmt(c['rewrite_p50_s'])} s, "
         f"p95 {fmt(c['rewrite_p95_s'])} s",
         f"follow-up minus standalone (turns needing context): answers "
         f"{c['answer_gap']} points, refusals {c['refusal_gap']} points",

@@ -81,6 +81,7 @@ def test_eval_asks_follow_ups_with_history_beside_their_standalone_form(tmp_path
     assert modes["follow-up"]["n"] == modes["standalone"]["n"] == 4
     assert modes["follow-up (turns needing context)"]["n"] == 2
     assert summary["chat"]["rewritten"] == 2 and summary["chat"]["n_follow_ups"] == 2
+    assert summary["chat"]["rewrites_used"] == 2
     assert summary["chat"]["detection"]["recall"] == 1.0
     assert "## Conversations" in (tmp_path / "out" / "report.md").read_text()
 
