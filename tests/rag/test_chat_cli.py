@@ -19,8 +19,8 @@ LINES = ["Who built the lighthouse at Karrow Point?", "How tall is its tower?", 
 
 
 def chat(home, *args, stdin: str, extra_env: dict | None = None):
-    env = dict(os.environ, RAG_HOME=str(home), HF_HUB_OFFLINE="1", RAG_WORKER="0",
-               **(extra_env or {}))
+    env = {**os.environ, "RAG_HOME": str(home), "HF_HUB_OFFLINE": "1", "RAG_WORKER": "0",
+           **(extra_env or {})}
     return subprocess.run([sys.executable, "-m", "rag", "chat", "--corpus", str(KARROW_CORPUS),
                            "--model", "smollm2-135m", *args], input=stdin,
                           capture_output=True, text=True, env=env, timeout=600)
