@@ -26,7 +26,7 @@ def evaluate(out: Path, gold: Path | None = None, corpus: Path | None = None,
     """Load the gold set, index the corpus, answer and score; returns the summary.
     ``worker``: answer through the background worker [default: the ``worker`` setting].
     Raises ``GoldError`` / ``RagError`` / ``ValueError`` for user errors."""
-    from eval.gold import GoldError, load_gold
+    from eval.gold import GoldError, is_chat_gold, load_chat_gold, load_gold
     from eval.runner import MODES, PLAIN, run_eval
     from eval.signals import per_group_sample
     from eval.squad import build_corpus, item_articles, read_squad, sample, squad_items
@@ -37,7 +37,23 @@ def evaluate(out: Path, gold: Path | None = None, corpus: Path | None = None,
                         f"{answer_mode!r}")
     modes = {"both": MODES, "compare": ("verified", PLAIN)}.get(answer_mode, (answer_mode,))
     group_of = None
-    if squad is not None:
+    chat_turns = None
+    if gold is not None and is_chat_gold(gold):  # conversations (eval.chat)
+        if answer_mode not in ("verified", "naive"):
+            raise GoldError("a conversation gold set is scored in one answer mode: "
+                            "--answer-mode verified or naive")
+        if squad is not None and corpus is not None:
+            raise GoldError("give the conversations' corpus as --corpus or --squad, not both")
+        if per_article or out_of_fold:
+            raise GoldError("--per-article and --out-of-fold are for single questions, not "
+                            "a conversation gold set")
+        chat_turns = load_chat_gold(gold)
+        if squad is not None:  # conversations over the articles of a SQuAD file
+            corpus = build_corpus(squad, data_home() / "eval-corpora")
+        corpus = corpus or BUNDLED_CORPUS
+        items = [t.item for t in chat_turns]
+        source = str(gold)
+    elif squad is not None:
         if gold is not None or corpus is not None:
             raise GoldError("give either --squad or --gold/--corpus, not both")
         data = read_squad(squad)
@@ -57,7 +73,10 @@ def evaluate(out: Path, gold: Path | None = None, corpus: Path | None = None,
         source = str(gold)
     if not Path(corpus).is_dir():
         raise GoldError(f"corpus folder not found: {corpus}")
-    items = sample(items, limit, seed)
+    if chat_turns is not None:
+        chat_turns = sample_conversations(chat_turns, limit, seed)
+    else:
+        items = sample(items, limit, seed)
     if pipeline is None:
         settings = Settings().with_overrides(corpus=corpus, index=index, k=k, model=model,
                                              backend=backend, retrieval=retrieval)
@@ -70,12 +89,33 @@ def evaluate(out: Path, gold: Path | None = None, corpus: Path | None = None,
         else:
             pipeline = make_pipeline(settings)
     pipeline.index(Path(corpus))
+    if chat_turns is not None:
+        from eval.chat import run_chat_eval
+
+        meta = {"gold": source, "corpus": str(corpus), "model": pipeline.settings.model,
+                "retrieval": pipeline.settings.retrieval, "limit": limit, "seed": seed}
+        return run_chat_eval(pipeline, chat_turns, out, k=k, mode=answer_mode, meta=meta,
+                             progress=progress)
     decisions = fold_decisions(pipeline.decision) if out_of_fold else None
     meta = {"gold": source, "corpus": str(corpus), "model": pipeline.settings.model,
             "retrieval": pipeline.settings.retrieval, "limit": limit, "seed": seed,
             "per_article": per_article, "out_of_fold": out_of_fold}
     return run_eval(pipeline, items, out, modes=modes, k=k, meta=meta, progress=progress,
                     group_of=group_of, decisions=decisions)
+
+
+def sample_conversations(turns: list, limit: int | None, seed: int | None) -> list:
+    """With ``limit``: the first N conversations, or N drawn at random with ``seed``;
+    every turn of each (a conversation is asked whole)."""
+    if limit is None:
+        return turns
+    order = list(dict.fromkeys(t.conversation for t in turns))
+    if seed is not None:
+        import random
+
+        order = random.Random(seed).sample(order, min(limit, len(order)))
+    keep = set(order[:limit])
+    return [t for t in turns if t.conversation in keep]
 
 
 def fold_decisions(decision) -> dict:
@@ -179,7 +219,10 @@ def register(app: typer.Typer) -> None:
     @app.command("eval")
     def eval_command(
         gold: Annotated[Path | None, typer.Option(
-            help="Gold set (JSONL) [default: the bundled NHS gold set].")] = None,
+            help="Gold set (JSONL) [default: the bundled NHS gold set]. A set of "
+                 "conversations (lines with conversation, turn and standalone) is asked "
+                 "turn by turn beside each turn's standalone form; with --squad, over "
+                 "that file's articles.")] = None,
         corpus: Annotated[Path | None, typer.Option(
             help="Corpus folder of the gold set [default: the bundled NHS corpus].")] = None,
         squad: Annotated[Path | None, typer.Option(
@@ -194,7 +237,9 @@ def register(app: typer.Typer) -> None:
             "--answer-mode", help="verified, naive, both (side by side) or compare "
                                   "(verified beside plain: no conflict checks, the earlier "
                                   "phrase-list screen).")] = "verified",
-        limit: Annotated[int | None, typer.Option(min=1, help="Evaluate N questions.")] = None,
+        limit: Annotated[int | None, typer.Option(
+            min=1, help="Evaluate N questions (of a conversation set: N whole "
+                        "conversations).")] = None,
         seed: Annotated[int | None, typer.Option(
             help="With --limit: random sample, stratified by answerability.")] = None,
         retrieval: Annotated[str | None, typer.Option(help="hybrid, dense or bm25.")] = None,
@@ -230,4 +275,8 @@ def register(app: typer.Typer) -> None:
             typer.secho(f"Error: {msg}", err=True, fg=typer.colors.RED)
             raise typer.Exit(1) from None
         typer.echo(summary_table(summary["modes"]))
+        if "chat" in summary:
+            from eval.chat import chat_table
+
+            typer.echo("\n" + chat_table(summary))
         typer.echo(f"\nWrote {out}/results.jsonl, summary.json and report.md")

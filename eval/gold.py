@@ -112,3 +112,88 @@ def check_evidence(items: list[GoldItem], documents: dict[str, str]) -> None:
             if ev.text not in documents[ev.doc]:
                 raise GoldError(f"question {item.id}: evidence text not found in {ev.doc}: "
                                 f"{ev.text[:60]!r}")
+
+
+# ---- conversations -----------------------------------------------------------------
+@dataclass(frozen=True)
+class ChatTurn:
+    """One turn of a gold conversation: ``item`` holds the question as asked in the
+    conversation (a follow-up may lean on earlier turns), ``standalone`` the same
+    question written to stand alone."""
+
+    conversation: str
+    turn: int
+    item: GoldItem
+    standalone: str
+
+    @property
+    def follow_up(self) -> bool:
+        """The question needs the conversation to be understood."""
+        return self.item.question.strip() != self.standalone.strip()
+
+    def standalone_item(self) -> GoldItem:
+        from dataclasses import replace
+
+        return replace(self.item, question=self.standalone)
+
+
+def is_chat_gold(path: Path) -> bool:
+    """Whether a JSONL gold file holds conversations (its first object has a
+    ``conversation`` field)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    obj = json.loads(line)
+                    return isinstance(obj, dict) and "conversation" in obj
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return False
+    return False
+
+
+def load_chat_gold(path: Path) -> list[ChatTurn]:
+    """Read a multi-turn gold file: one turn a line, each a gold question (``id``,
+    ``question``, ``answers``, ``answerable``, ``evidence``) with ``conversation`` (its
+    id), ``turn`` (1, 2, ... in order) and ``standalone`` (the question written to stand
+    alone; the question itself when it does). Returned in conversation and turn order;
+    errors name the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise GoldError(f"gold file not found: {path}")
+    turns: list[ChatTurn] = []
+    seen: set[str] = set()
+    for no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{no}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise GoldError(f"{where}: not valid JSON ({exc.msg})") from None
+        item = parse_item(obj, where)
+        conv, turn = obj.get("conversation"), obj.get("turn")
+        if not isinstance(conv, (str, int)) or str(conv).strip() == "":
+            raise GoldError(f"{where}: missing or empty field 'conversation'")
+        if not isinstance(turn, int) or isinstance(turn, bool) or turn < 1:
+            raise GoldError(f"{where}: 'turn' must be a whole number from 1")
+        standalone = obj.get("standalone", item.question)
+        if not isinstance(standalone, str) or not standalone.strip():
+            raise GoldError(f"{where}: 'standalone' must be the question written to stand "
+                            f"alone")
+        if item.id in seen:
+            raise GoldError(f"{where}: duplicate id {item.id!r}")
+        seen.add(item.id)
+        turns.append(ChatTurn(str(conv), turn, item, standalone))
+    if not turns:
+        raise GoldError(f"gold file {path} holds no questions")
+    turns.sort(key=lambda t: (t.conversation, t.turn))
+    for a, b in zip(turns, turns[1:], strict=False):
+        if a.conversation == b.conversation and a.turn == b.turn:
+            raise GoldError(f"{path}: conversation {a.conversation!r} has turn {a.turn} twice")
+    order = list(dict.fromkeys(t.conversation for t in turns))
+    for conv in order:
+        numbers = [t.turn for t in turns if t.conversation == conv]
+        if numbers != list(range(1, len(numbers) + 1)):
+            raise GoldError(f"{path}: conversation {conv!r} must number its turns 1, 2, ...; "
+                            f"got {numbers}")
+    return turns

@@ -1,17 +1,23 @@
 """The HTTP API for other programs (FastAPI): ``create_app(pipeline)``.
 
-- ``POST /v1/ask``: ``{"question", "k"?, "answer_mode"?}`` -> the ``rag ask --json``
-  object (``Answer.to_dict()``).
+- ``POST /v1/ask``: ``{"question", "k"?, "answer_mode"?, "history"?}`` -> the ``rag ask
+  --json`` object (``Answer.to_dict()``). ``history``: the conversation's earlier turns,
+  ``[{"role": "user" or "assistant", "content"}]``, oldest first; a follow-up that leans
+  on them is answered as the standalone question in ``standalone_question``.
 - ``POST /v1/chat/completions``: OpenAI-compatible. The last user message is the
-  question; ``choices[0].message.content`` is the verified answer, and two extra
-  top-level fields carry ``citations`` (as in ``/v1/ask``) and ``refused``. With
+  question, the user and assistant messages before it its conversation (system messages
+  are ignored: the server's instructions decide); ``choices[0].message.content`` is
+  the verified answer, and extra top-level fields carry ``citations`` (as in
+  ``/v1/ask``), ``refused`` and ``standalone_question``. With
   ``"stream": true`` the answer comes as server-sent ``chat.completion.chunk`` events:
   a role chunk at once; as soon as retrieval ends, a chunk whose extra ``sources`` field
   lists the retrieved passages; while other questions are being answered, chunks whose
   extra ``queue_position`` field says how many are ahead (1 = next); then the verified
   answer's text in content deltas once it is verified (their concatenation equals the
-  non-streamed content), a final chunk with ``finish_reason``, ``citations`` and
-  ``refused``, then ``data: [DONE]``.
+  non-streamed content), a final chunk with ``finish_reason``, ``citations``,
+  ``refused`` and ``standalone_question``, then ``data: [DONE]``. A follow-up rewritten
+  to stand alone is announced before the sources by a chunk whose extra
+  ``standalone_question`` field holds it.
 - ``GET /v1/health``; the schema at ``/openapi.json`` and docs at ``/docs``.
 
 Answers are generated one at a time, first come first served (the pipeline's
@@ -41,12 +47,20 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
+from rag.chat import SEARCHING
 from rag.errors import BusyError, QuestionError, RagError
 
 API_VERSION = "1"
 
 
 # ---- request and response models --------------------------------------------------
+class Turn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["user", "assistant"]
+    content: str
+
+
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -56,6 +70,9 @@ class AskRequest(BaseModel):
     answer_mode: Literal["verified", "naive"] | None = Field(
         None, description="verified (default): every sentence checked against its "
                           "citations; naive: the model's answer as it is.")
+    history: list[Turn] | None = Field(
+        None, description="The conversation's earlier turns, oldest first. A follow-up "
+                          "question that leans on them is rewritten to stand alone.")
 
 
 class CitationOut(BaseModel):
@@ -96,6 +113,9 @@ class AnswerOut(BaseModel):
     """The same object as ``rag ask --json``."""
 
     question: str
+    standalone_question: str = Field(
+        "", description="The question as retrieved and answered: a follow-up rewritten "
+                        "to stand alone, else the question itself.")
     answer: str
     refused: bool
     refusal_reason: str = ""
@@ -158,6 +178,9 @@ class ChatResponse(BaseModel):
     citations: list[CitationOut] = Field(
         description="Extension: the passages the answer's [n] markers refer to.")
     refused: bool = Field(description="Extension: true when the documents do not answer.")
+    standalone_question: str = Field(
+        "", description="Extension: the question as retrieved and answered (a follow-up "
+                        "rewritten to stand alone).")
 
 
 class QueueOut(BaseModel):
@@ -204,9 +227,10 @@ def create_app(pipeline, token: str | None = None) -> FastAPI:
             raise HTTPException(401, "missing or wrong bearer token",
                                 headers={"WWW-Authenticate": "Bearer"})
 
-    def answer(question: str, k: int | None, mode: str | None):
+    def answer(question: str, k: int | None, mode: str | None,
+               history: list[dict] | None = None):
         try:  # the pipeline's queue: one generation at a time, a bounded line
-            return pipeline.ask(question, k=k, mode=mode)
+            return pipeline.ask(question, k=k, mode=mode, history=history)
         except Exception as exc:
             raise _http_error(exc) from exc
 
@@ -228,7 +252,8 @@ def create_app(pipeline, token: str | None = None) -> FastAPI:
               dependencies=auth)
     def ask(req: AskRequest) -> JSONResponse:
         """Answer a question; the same object as ``rag ask --json``."""
-        ans = answer(req.question, req.k, req.answer_mode)
+        history = [t.model_dump() for t in req.history or []]
+        ans = answer(req.question, req.k, req.answer_mode, history)
         return JSONResponse(ans.to_dict())
 
     @app.post("/v1/chat/completions", response_model=ChatResponse, responses={
@@ -237,18 +262,21 @@ def create_app(pipeline, token: str | None = None) -> FastAPI:
                         "content": {"text/event-stream": {}}}},
         tags=["answers"], dependencies=auth)
     async def chat(req: ChatRequest):
-        """OpenAI-compatible chat completion: the last user message is the question."""
-        question = _last_user_text(req.messages)
+        """OpenAI-compatible chat completion: the last user message is the question, the
+        user and assistant messages before it the conversation it may follow up on."""
+        question, history = _conversation(req.messages)
         cid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
         model = _model_name(pipeline)
         if not req.stream:
-            ans = await run_in_threadpool(answer, question, req.k, req.answer_mode)
+            ans = await run_in_threadpool(answer, question, req.k, req.answer_mode, history)
             body = ChatResponse(
                 id=cid, created=created, model=model,
                 choices=[ChatChoice(message=ChatChoiceMessage(content=ans.answer))],
-                citations=[c.to_dict() for c in ans.citations], refused=ans.refused)
+                citations=[c.to_dict() for c in ans.citations], refused=ans.refused,
+                standalone_question=ans.standalone_question or question)
             return JSONResponse(body.model_dump())
-        steps = pipeline.ask_stream(question, k=req.k, mode=req.answer_mode)
+        steps = pipeline.ask_stream(question, k=req.k, mode=req.answer_mode,
+                                    history=history)
         try:  # a bad question is a 400, a full queue a 503, before the stream starts
             first = await run_in_threadpool(next, steps)
         except Exception as exc:
@@ -267,7 +295,9 @@ def create_app(pipeline, token: str | None = None) -> FastAPI:
             ans = None
             try:
                 async for ev in _in_thread(steps, first):
-                    if ev.kind == "sources":
+                    if ev.kind == "status" and ev.text.startswith(SEARCHING):
+                        yield chunk({}, standalone_question=ev.text[len(SEARCHING):])
+                    elif ev.kind == "sources":
                         yield chunk({}, sources=[p.brief() for p in ev.passages or []])
                     elif ev.kind == "queued":
                         yield chunk({}, queue_position=ev.position)
@@ -282,7 +312,8 @@ def create_app(pipeline, token: str | None = None) -> FastAPI:
             for piece in _pieces(ans.answer):
                 yield chunk({"content": piece})
             yield chunk({}, "stop", citations=[c.to_dict() for c in ans.citations],
-                        refused=ans.refused)
+                        refused=ans.refused,
+                        standalone_question=ans.standalone_question or question)
             yield "data: [DONE]\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream",
@@ -345,15 +376,22 @@ def _http_error(exc: BaseException) -> HTTPException:
     raise exc
 
 
-def _last_user_text(messages: list[ChatMessage]) -> str:
-    for m in reversed(messages):
-        if m.role == "user":
-            if isinstance(m.content, list):  # content parts: keep the text ones
-                return " ".join(str(p.get("text", "")) for p in m.content
-                                if p.get("type") == "text")
-            return m.content or ""
-    raise HTTPException(400, "no user message: the last message with role 'user' is the "
-                             "question")
+def _text(m: ChatMessage) -> str:
+    if isinstance(m.content, list):  # content parts: keep the text ones
+        return " ".join(str(p.get("text", "")) for p in m.content if p.get("type") == "text")
+    return m.content or ""
+
+
+def _conversation(messages: list[ChatMessage]) -> tuple[str, list[dict[str, str]]]:
+    """The question (the last user message) and the user and assistant turns before it,
+    oldest first (empty ones left out)."""
+    last = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)
+    if last is None:
+        raise HTTPException(400, "no user message: the last message with role 'user' is "
+                                 "the question")
+    history = [{"role": m.role, "content": _text(m)} for m in messages[:last]
+               if m.role in ("user", "assistant") and _text(m).strip()]
+    return _text(messages[last]), history
 
 
 def _pieces(text: str) -> list[str]:

@@ -1,4 +1,4 @@
-"""The pipeline's commands of ``rag`` (index, ask, models, prepare-model, api, worker):
+"""The pipeline's commands of ``rag`` (index, ask, chat, models, prepare-model, api, worker):
 thin shells over ``rag.pipeline.Pipeline`` and the background worker (``rag.worker``).
 ``cli.main`` puts them together with the UI's and the eval's commands."""
 
@@ -476,6 +476,9 @@ def register(app: typer.Typer) -> None:
     """Add the pipeline's commands to the ``rag`` app."""
     app.command()(index)
     app.command()(ask)
+    from rag.chat_cli import chat
+
+    app.command()(chat)
     app.command()(models)
     app.command("prepare-model")(prepare_model)
     app.command("api")(api)

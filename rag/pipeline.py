@@ -15,6 +15,15 @@ from index.builder import BuildReport, build_index
 from index.chunking import ChunkerConfig
 from index.embedders import Embedder, make_embedder
 from index.normalize import normalize_text
+from rag.chat import (
+    REWRITE_MAX_TOKENS,
+    SEARCHING,
+    condense_messages,
+    condense_samples,
+    fallback_search,
+    needs_rewrite,
+    parse_rewrite,
+)
 from rag.config import Settings
 from rag.conflicts import Conflict, find_conflict
 from rag.decision import DecisionModel, decision_for
@@ -282,6 +291,8 @@ class Pipeline:
 
         a = [ev(1, "The ferry leaves the harbour at noon."), ev(2, "Tickets cost four pounds.")]
         b = [ev(1, "Night buses stopped running in May."), ev(2, "Drivers asked for staff.")]
+        if mode == "condense":  # the rewrite of a follow-up question (rag.chat)
+            return condense_samples()
         make = naive_messages if mode == "naive" else verified_messages
         return [make("When does the ferry leave?", a), make("Who stopped the buses?", b)]
 
@@ -297,7 +308,7 @@ class Pipeline:
         self._primed.add(key)
 
     def _prime_for(self, generator: Generator, messages: list[dict[str, str]]) -> None:
-        for mode in ("verified", "naive"):
+        for mode in ("verified", "naive", "condense"):
             if messages[:1] == self.prompt_samples(mode)[0][:1]:
                 self.prime(generator, mode)
 
@@ -379,10 +390,13 @@ class Pipeline:
         tokens, then the verified ``Answer``.
 
         ``history`` holds a conversation's earlier turns (a chat shell sends them; they
-        are checked here). The answer is verified against the documents alone, whatever
-        the history says. A full line raises ``BusyError`` at the first step."""
+        are checked here). A follow-up that leans on them is first rewritten into a
+        standalone question (rag.chat), announced by a status event "Searching for: …";
+        retrieval and the answer use that question, and the answer is verified against
+        the documents alone, whatever the history says. A full line raises
+        ``BusyError`` at the first step."""
         q = self.check_question(question)
-        self.check_history(history)
+        turns = self.check_history(history)
         k = k or self.settings.k
         mode = mode or self.settings.answer_mode
         if mode not in ("verified", "naive"):
@@ -391,16 +405,49 @@ class Pipeline:
         try:
             timings: dict[str, float] = {}
             t0 = time.perf_counter()
+            standalone = search = q
+            if needs_rewrite(q, turns):
+                yield StreamEvent("status", "reading the question in the conversation")
+                rewrite = yield from self._condense(q, turns, timings, ticket)
+                # no usable rewrite: answer the question as asked, retrieve with the
+                # conversation's last question beside it
+                standalone, search = ((rewrite, rewrite) if rewrite is not None else
+                                      (q, fallback_search(q, turns)))
+                yield StreamEvent("status", SEARCHING + search)
             yield StreamEvent("status", "retrieving")
-            pool = self.retriever.retrieve(q, k if mode == "naive" else self.pool_size(k))
-            timings["retrieve_s"] = time.perf_counter() - t0
+            t = time.perf_counter()
+            pool = self.retriever.retrieve(search,
+                                           k if mode == "naive" else self.pool_size(k))
+            timings["retrieve_s"] = time.perf_counter() - t
             yield StreamEvent("sources", passages=pool[:k])
-            if mode == "naive":
-                yield from self._naive(q, pool, timings, t0, ticket)
-            else:
-                yield from self._verified(q, pool, k, timings, t0, ticket)
+            steps = (self._naive(standalone, pool, timings, t0, ticket) if mode == "naive"
+                     else self._verified(standalone, pool, k, timings, t0, ticket))
+            for event in steps:
+                if event.answer is not None:
+                    event.answer.question = q
+                    event.answer.standalone_question = standalone
+                yield event
         finally:
             ticket.close()
+
+    def _condense(self, q: str, turns: list[dict[str, str]], timings: dict,
+                  ticket: Ticket) -> Iterator[StreamEvent | str]:
+        """Rewrite the follow-up ``q`` into a standalone question with the generator
+        (its place in the line first, given back after); returns the question, or None
+        when the model's reply is no usable rewrite (``rag.chat.parse_rewrite``)."""
+        for position in ticket.wait():
+            yield StreamEvent("queued", position=position)
+        t = time.perf_counter()
+        messages = condense_messages(q, turns)
+        try:
+            generator = self.generator
+            self.prime(generator, "condense")
+            text = "".join(generator.stream(messages, max_tokens=REWRITE_MAX_TOKENS,
+                                            temperature=0.0, stop=["\n"]))
+        finally:
+            ticket.release_model()
+        timings["rewrite_s"] = time.perf_counter() - t
+        return parse_rewrite(text, q, turns)
 
     def pool_size(self, k: int) -> int:
         """Passages whose sentences compete to be evidence: ``evidence_pool``, at least k."""

@@ -146,6 +146,9 @@ class Answer:
     conflict: bool = False
     sides: list[dict] = field(default_factory=list)
     set_aside: list[SetAside] = field(default_factory=list)
+    # the question as retrieved and answered: a follow-up in a conversation rewritten to
+    # stand alone (rag.chat), else the question itself
+    standalone_question: str = ""
 
     @classmethod
     def from_dict(cls, d: dict) -> Answer:
@@ -170,11 +173,13 @@ class Answer:
                              for e in d.get("evidence", [])],
                    withheld=d.get("withheld", ""), conflict=d.get("conflict", False),
                    sides=list(d.get("sides", [])),
-                   set_aside=[SetAside(**s) for s in d.get("set_aside", [])])
+                   set_aside=[SetAside(**s) for s in d.get("set_aside", [])],
+                   standalone_question=d.get("standalone_question", ""))
 
     def to_dict(self) -> dict:
         return {
             "question": self.question,
+            "standalone_question": self.standalone_question or self.question,
             "answer": self.answer,
             "refused": self.refused,
             "refusal_reason": self.refusal_reason,

@@ -4,6 +4,7 @@ real models (see the ``model`` marker)."""
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 
 import numpy as np
@@ -49,11 +50,13 @@ class HashEmbedder:
 class ScriptedGenerator:
     """Replies with a fixed text, in pieces, whatever the prompt: for testing what the
     pipeline does with a model's output. Records the messages it was sent. With
-    ``p_refusal`` it reports that first-step probability to a probe, as a model would."""
+    ``p_refusal`` it reports that first-step probability to a probe, as a model would;
+    with ``cite_best`` its "[1]" points at the prompt's line it copies from."""
 
     def __init__(self, reply: str, name: str = "test/scripted",
-                 p_refusal: float | None = None) -> None:
+                 p_refusal: float | None = None, cite_best: bool = False) -> None:
         self.reply = reply
+        self.cite_best = cite_best
         self.name = name
         self.p_refusal = p_refusal
         self.messages: list = []
@@ -66,7 +69,9 @@ class ScriptedGenerator:
                stop=None, probe=None) -> Iterator[str]:
         self.messages.append(messages)
         self.max_tokens = max_tokens
-        pieces = [self.reply[i:i + 4] for i in range(0, len(self.reply), 4)]
+        reply = (cite_best_line(self.reply, messages[-1]["content"]) if self.cite_best
+                 else self.reply)
+        pieces = [reply[i:i + 4] for i in range(0, len(reply), 4)]
         if probe is not None and self.p_refusal is not None:
             probe.p_refusal, probe.suppressed = self.p_refusal, True
             probe.logprobs.extend([-0.1] * len(pieces))
@@ -80,3 +85,37 @@ def always_answer():
     return DecisionModel(("support",), (0.0,), (1.0,), (0.0,), 10.0, threshold=0.5,
                          generator="test/scripted")
 
+
+
+class ChatGenerator(ScriptedGenerator):
+    """A scripted model that also rewrites follow-up questions: the rewrite prompt
+    (rag.chat) gets ``rewrite``, every other prompt ``reply`` (a list: one after the
+    other, the last one repeated)."""
+
+    def __init__(self, reply: str | list[str], rewrite: str, **kw) -> None:
+        self.replies = list(reply) if isinstance(reply, list) else [reply]
+        super().__init__(self.replies[0], cite_best=True, **kw)
+        self.rewrite = rewrite
+        self.rewrites: list = []
+
+    def stream(self, messages, max_tokens: int = 200, temperature: float = 0.0,
+               stop=None, probe=None) -> Iterator[str]:
+        from rag.chat import CONDENSE_SYSTEM
+
+        if messages[0]["content"] == CONDENSE_SYSTEM:
+            self.rewrites.append(messages)
+            yield from (self.rewrite[i:i + 4] for i in range(0, len(self.rewrite), 4))
+            return
+        self.reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
+        yield from super().stream(messages, max_tokens, temperature, stop, probe)
+
+
+def cite_best_line(reply: str, prompt: str) -> str:
+    """``reply`` with its "[1]" pointing at the prompt's numbered line that shares the most
+    words with it, as a model that cites the sentence it copies would."""
+    words = set(re.findall(r"\w+", reply.lower()))
+    lines = re.findall(r"^\[(\d+)\] (.*)$", prompt, re.M)
+    if "[1]" not in reply or not lines:
+        return reply
+    n, _ = max(lines, key=lambda nl: len(words & set(re.findall(r"\w+", nl[1].lower()))))
+    return reply.replace("[1]", f"[{n}]")

@@ -12,6 +12,7 @@ import gradio as gr
 
 from index import store
 from index.errors import RagError
+from rag.chat import SEARCHING, history_turns
 from rag.errors import BusyError
 from rag.pipeline import Pipeline
 from ui import files
@@ -121,6 +122,8 @@ def build_app(pipeline: Pipeline, loader: Loader | None = None) -> gr.Blocks:
         if not q:
             yield gr.skip(), turns, gr.skip()
             return
+        # the conversation so far: this browser session's answered turns
+        history = [m for t in turns if t.get("answer") for m in history_turns(t["answer"])]
         turn: dict[str, Any] = {"question": q, "partial": "", "status": "loading models…"}
         turns.append(turn)
         yield "", turns, chat_html(turns)
@@ -129,10 +132,13 @@ def build_app(pipeline: Pipeline, loader: Loader | None = None) -> gr.Blocks:
             turn["error"] = f"The index or the models could not be loaded: {loader.error}"
             yield "", turns, chat_html(turns)
             return
-        steps = pipeline.ask_stream(q)
+        steps = pipeline.ask_stream(q, history=history)
         try:
             for ev in steps:
-                if ev.kind == "status":
+                if ev.kind == "status" and ev.text.startswith(SEARCHING):
+                    turn["searching"] = ev.text[len(SEARCHING):]
+                    turn["status"] = "retrieving"
+                elif ev.kind == "status":
                     turn["status"] = ev.text
                 elif ev.kind == "sources":
                     turn["sources"] = [p.brief() for p in ev.passages or []]
@@ -250,7 +256,7 @@ def build_app(pipeline: Pipeline, loader: Loader | None = None) -> gr.Blocks:
                                           max_lines=4, placeholder="Type and press Enter")
                     with gr.Row():
                         send = gr.Button("Ask", variant="primary", elem_id="send")
-                        clear = gr.Button("Clear conversation")
+                        clear = gr.Button("New conversation", elem_id="reset")
                 with gr.Column(scale=2):
                     viewer = gr.HTML(VIEW_EMPTY, js_on_load=VIEW_JS, elem_id="doc-view",
                                      css_template=CSS, label="Document")

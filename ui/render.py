@@ -92,9 +92,19 @@ def meta_html(answer: dict) -> str:
     return f'<div class="meta">{esc(" · ".join(parts))}</div>' if parts else ""
 
 
+def searching_html(turn: dict) -> str:
+    """What a follow-up was searched as (its standalone question), when it differs."""
+    ans = turn.get("answer") or {}
+    text = turn.get("searching") or ans.get("standalone_question") or ""
+    if not text or text == turn["question"]:
+        return ""
+    return f'<div class="searching">Searching for: <q>{esc(text)}</q></div>'
+
+
 def turn_html(turn: dict, i: int) -> str:
     """One question and its answer: streaming text, a final answer, a refusal or an error."""
-    q = f'<div class="msg user"><span class="who">You</span> {esc(turn["question"])}</div>'
+    q = (f'<div class="msg user"><span class="who">You</span> {esc(turn["question"])}</div>'
+         + searching_html(turn))
     ans = turn.get("answer")
     if turn.get("error"):
         body = f'<div class="msg error">{esc(turn["error"])}</div>'
@@ -154,6 +164,7 @@ CSS = """
 .refusal .who { color: #b35900; }
 .reason, .meta { font-size: .8em; color: #777; }
 .status { color: #888; font-style: italic; }
+.searching { font-size: .85em; color: #555; margin: 0 0 .25em .75em; }
 .waiting .status { color: #b35900; font-style: normal; font-weight: 600; }
 a.cite { font-weight: 600; text-decoration: none; color: #1d4ed8; cursor: pointer; }
 .sources { margin: .25em 0 .5em 1em; font-size: .9em; }

@@ -196,3 +196,21 @@ def test_serve_binds_localhost_and_reads_auth_from_env(monkeypatch, tmp_path):
     assert calls["settings"].corpus == tmp_path and calls["settings"].model == "smollm2-135m"
     out = CliRunner().invoke(app, ["serve", "--auth", "nocolon"])
     assert out.exit_code != 0 and "user:password" in out.output
+
+
+def test_a_rewritten_follow_up_shows_what_was_searched_escaped():
+    from ui.render import turn_html
+
+    turn = {"question": "Who built it?", "searching": "Who built the <b>mill</b>?"}
+    html = turn_html(turn, 1)
+    assert 'class="searching"' in html and "&lt;b&gt;mill&lt;/b&gt;" in html
+    done = {"question": "Who built it?", "answer": {
+        "question": "Who built it?", "standalone_question": "Who built the mill?",
+        "answer": "Oskar Venn built it [1].", "refused": False,
+        "citations": [{"n": 1, "doc": "m.txt", "start": 0, "end": 5, "text": "Oskar"}]}}
+    html = turn_html(done, 3)
+    assert "Searching for: <q>Who built the mill?</q>" in html
+    assert 'data-turn="3" data-kind="c" data-n="1"' in html  # the citation opens
+    alone = {"question": "Who built the mill?", "answer": dict(
+        done["answer"], question="Who built the mill?")}
+    assert 'class="searching"' not in turn_html(alone, 0)
