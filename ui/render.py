@@ -32,14 +32,15 @@ def answer_html(text: str, turn: int, valid: set[int] | None = None) -> str:
 
 def _passage(p: dict, turn: int, kind: str, n: int, label: str) -> str:
     body = esc(" ".join(str(p.get("text", "")).split()))
-    modified = f' · modified {esc(p["modified"])}' if p.get("modified") else ""
+    modified = (f'<span class="src-date"> · modified {esc(p["modified"])}</span>'
+                if p.get("modified") else "")
     warning = (f'<div class="src-warning">\u26a0 {esc(p["warning"])}</div>'
                if p.get("warning") else "")
     return (f'<div class="source" role="button" data-turn="{turn}" data-kind="{kind}" '
             f'data-n="{n}"><div class="src-head"><b>{esc(label)}</b> '
             f'{esc(p.get("title") or p.get("doc", ""))} '
             f'<span class="src-file">{esc(p.get("doc", ""))} '
-            f'[{int(p.get("start", 0))}:{int(p.get("end", 0))}]{modified}</span></div>'
+            f'[{int(p.get("start", 0))}:{int(p.get("end", 0))}]</span>{modified}</div>'
             f'{warning}<div class="src-text">{body}</div></div>')
 
 
@@ -178,6 +179,7 @@ a.cite { font-weight: 600; text-decoration: none; color: #1d4ed8; cursor: pointe
 mark { background: #ffe066; }
 .msg.conflict { border-left: 4px solid #7c3aed; }
 .conflict-note { font-size: .85em; color: #5b21b6; font-weight: 600; margin-top: .25em; }
+.src-date { color: #777; font-size: .85em; }
 .src-warning { color: #b91c1c; font-size: .85em; font-weight: 600; }
 .set-aside { margin: .25em 0 .5em 1em; font-size: .85em; color: #7a5b00; }
 """

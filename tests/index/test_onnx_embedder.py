@@ -28,7 +28,7 @@ from tests.conftest import DHSC_DOC, NHS_CORPUS
 
 pytest.importorskip("onnxruntime")
 
-QUESTION = "Was the taskforce confirmed?"
+QUESTION = "Did the health department confirm the taskforce?"
 
 
 def nhs_sentences(n: int = 8) -> list[str]:

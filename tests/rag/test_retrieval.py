@@ -5,6 +5,8 @@ from index.builder import build_index
 from rag.retrieval import HybridRetriever, rrf_fuse
 from tests.conftest import DHSC_DOC, NHSD_DOC
 
+TASKFORCE_Q = "Did the health department confirm the taskforce?"
+
 
 def test_rrf_rewards_agreement_between_rankings():
     fused = rrf_fuse([[1, 2, 3], [3, 1, 4]], k=4, rrf_k=60)
@@ -47,7 +49,7 @@ def test_bad_settings_name_valid_values(fake_retriever):
 @pytest.mark.model
 def test_real_embedder_hybrid_retrieval(real_index, real_embedder):
     data = store.load(real_index, embedding_model=real_embedder.name)
-    hits = HybridRetriever(data, real_embedder).retrieve("Was the taskforce confirmed?", 3)
+    hits = HybridRetriever(data, real_embedder).retrieve(TASKFORCE_Q, 3)
     assert hits[0].doc == DHSC_DOC
     assert "denied" in hits[0].text or "no plans" in hits[0].text
 

@@ -38,6 +38,8 @@ while time.monotonic() < deadline:
     build_index(corpus, idx, emb)
 """
 
+TASKFORCE_Q = "Did the health department confirm the taskforce?"
+
 
 def make_corpus(root: Path) -> Path:
     import shutil
@@ -59,7 +61,7 @@ def check_live(idx: Path) -> int:
     data = store.load(idx)
     for ch in data.chunks:
         assert ch.text == data.documents[ch.doc_id].text[ch.start:ch.end]
-    hits = HybridRetriever(data, HashEmbedder()).retrieve("Was the taskforce confirmed?", 3)
+    hits = HybridRetriever(data, HashEmbedder()).retrieve(TASKFORCE_Q, 3)
     assert hits and hits[0].doc == "002_460e449dcac45b62.txt"
     return len(data.chunks)
 
@@ -174,7 +176,7 @@ def _ask_in_process(idx: Path, home: Path, monkeypatch):
     from cli.main import app
 
     monkeypatch.setenv("RAG_HOME", str(home))
-    return CliRunner().invoke(app, ["ask", "Was the taskforce confirmed?", "--index",
+    return CliRunner().invoke(app, ["ask", TASKFORCE_Q, "--index",
                                     str(idx), "--json"])
 
 
@@ -197,7 +199,7 @@ def test_damaged_index_through_the_rag_command(tmp_path, model_name):
     for damage in (_break_manifest, _garbage_chunks, _wrong_pointer):
         root = tmp_path / damage.__name__
         idx = _damaged_index(root, model_name, damage)
-        out = rag("ask", "Was the taskforce confirmed?", "--index", str(idx), "--json",
+        out = rag("ask", TASKFORCE_Q, "--index", str(idx), "--json",
                   home=root, timeout=120)
         line = assert_clean_error(out, "--rebuild")
         assert str(idx) in line and out.stdout == ""

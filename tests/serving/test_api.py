@@ -14,7 +14,7 @@ from tests.conftest import DHSC_DOC, NHS_CORPUS  # noqa: E402
 from tests.fakes import HashEmbedder, ScriptedGenerator, always_answer  # noqa: E402
 
 REPLY = "No. The DHSC told Healthcare IT News there were no plans and no need [1]."
-Q = "Was the taskforce confirmed?"
+Q = "Did the health department confirm the taskforce?"
 
 
 def fake_pipeline(index_dir, reply: str = REPLY, generator=None) -> Pipeline:

@@ -17,7 +17,7 @@ from tests.conftest import DHSC_DOC, NHS_CORPUS
 from tests.serving.conftest import free_port, wait_for
 
 pytestmark = pytest.mark.model
-Q = "Was the taskforce confirmed?"
+Q = "Did the health department confirm the taskforce?"
 
 
 def assert_cited_exactly(answer: dict) -> None:

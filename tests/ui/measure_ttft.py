@@ -53,7 +53,7 @@ def main(out: Path) -> None:
                 "document.querySelector('#status')?.innerText.includes('Ready')",
                 timeout=600_000)
             print(f"ready (index + models loaded) after {time.time() - t:.1f}s")
-            page.fill("#question textarea", "Was the taskforce confirmed?")
+            page.fill("#question textarea", "Did the health department confirm the taskforce?")
             page.evaluate(FIRST_TOKEN)
             page.press("#question textarea", "Enter")
             page.wait_for_function("window.__t1", timeout=300_000, polling=50)

@@ -51,7 +51,7 @@ def test_ask_streams_and_citation_opens_exact_span(real_ui, page, artifacts):
     url, pipe = real_ui
     open_ui(page, url)
     page.evaluate(WATCH_STREAM)
-    ask(page, "Was the taskforce confirmed?")
+    ask(page, "Did the health department confirm the taskforce?")
     assert page.evaluate("window.__partials.length") > 0, "no streamed tokens were shown"
     turn = page.locator("#chat .turn").last
     assert turn.locator(".final").count() == 1, turn.inner_text()
@@ -73,9 +73,9 @@ def test_api_returns_the_cli_json(real_ui):
     from gradio_client import Client
 
     url, pipe = real_ui
-    out = Client(url, verbose=False).predict("Was the taskforce confirmed?",
+    out = Client(url, verbose=False).predict("Did the health department confirm the taskforce?",
                                              api_name="/ask")
-    expected = pipe.ask("Was the taskforce confirmed?").to_dict()
+    expected = pipe.ask("Did the health department confirm the taskforce?").to_dict()
     assert set(out) == set(expected)
     assert out["answer"] == expected["answer"] and out["citations"] == expected["citations"]
 
