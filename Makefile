@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-QUESTION ?= Did DHSC confirm the taskforce?
+QUESTION ?= Did the health department confirm the taskforce?
 # llama.cpp is compiled for x86-64 with AVX2, plus the AVX512 extensions this CPU reports
 # (prompt processing about 1.5x faster with them), never AMX: a native build
 # (-march=native) also compiles the AMX kernels, and on the 2-core machines this project
