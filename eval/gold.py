@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,12 +79,11 @@ def parse_item(obj: object, where: str) -> GoldItem:
     return GoldItem(str(obj["id"]), str(obj["question"]), answers, answerable, evidence, qtype)
 
 
-def load_gold(path: Path) -> list[GoldItem]:
-    """Read a JSONL gold file; errors name the file and line."""
+def jsonl_objects(path: Path) -> Iterator[tuple[dict, str]]:
+    """Each non-blank line of a JSONL gold file, parsed, with "file:line" for errors."""
     path = Path(path)
     if not path.is_file():
         raise GoldError(f"gold file not found: {path}")
-    items, seen = [], set()
     for no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
@@ -92,6 +92,13 @@ def load_gold(path: Path) -> list[GoldItem]:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             raise GoldError(f"{where}: not valid JSON ({exc.msg})") from None
+        yield obj, where
+
+
+def load_gold(path: Path) -> list[GoldItem]:
+    """Read a JSONL gold file; errors name the file and line."""
+    items, seen = [], set()
+    for obj, where in jsonl_objects(path):
         item = parse_item(obj, where)
         if item.id in seen:
             raise GoldError(f"{where}: duplicate id {item.id!r}")
@@ -157,19 +164,9 @@ def load_chat_gold(path: Path) -> list[ChatTurn]:
     id), ``turn`` (1, 2, ... in order) and ``standalone`` (the question written to stand
     alone; the question itself when it does). Returned in conversation and turn order;
     errors name the file and line."""
-    path = Path(path)
-    if not path.is_file():
-        raise GoldError(f"gold file not found: {path}")
     turns: list[ChatTurn] = []
     seen: set[str] = set()
-    for no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        where = f"{path}:{no}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise GoldError(f"{where}: not valid JSON ({exc.msg})") from None
+    for obj, where in jsonl_objects(path):
         item = parse_item(obj, where)
         conv, turn = obj.get("conversation"), obj.get("turn")
         if not isinstance(conv, (str, int)) or str(conv).strip() == "":
