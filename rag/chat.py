@@ -5,9 +5,9 @@ a standalone question, which retrieval and the verified answer then use.
 A rewrite costs a short generation, so it happens only when the question needs it
 (``needs_rewrite``): there are earlier turns, and the question refers back to them (a
 personal or demonstrative pronoun, a leading conjunction such as "and", "what about") or
-is too short to stand alone. A reply that is no new question (the question echoed, an
-earlier question repeated, an answer) is not used: the follow-up is then answered as
-asked and retrieved with the conversation's last question beside it
+is too short to stand alone and names nothing. A reply that is no new question (the
+question echoed, an earlier question repeated, an answer) is not used: the follow-up is
+then answered as asked and retrieved with the conversation's last question beside it
 (``fallback_search``). The earlier turns are only ever read to rewrite the question or
 to search: they are never evidence, and never cited."""
 
@@ -17,6 +17,7 @@ import re
 from collections.abc import Sequence
 
 from index.text import content_tokens
+from rag.relevance import names
 
 # English words that point back to something said before: closed word classes
 # (personal, possessive and demonstrative pronouns, pro-forms), not topic words
@@ -57,7 +58,8 @@ CONDENSE_SYSTEM = (
 
 def needs_rewrite(question: str, history: Sequence[dict] | None) -> bool:
     """Whether ``question`` leans on the earlier turns: there are some, and it refers
-    back (a referring word, a continuing opening) or is too short to stand alone."""
+    back (a referring word, a continuing opening) or is too short to stand alone and
+    names nothing."""
     if not history or not any(t.get("role") == "user" for t in history):
         return False
     q = question.strip()
@@ -67,7 +69,8 @@ def needs_rewrite(question: str, history: Sequence[dict] | None) -> bool:
     words = {w.lower() for w in _WORD_ANY.findall(q) if not w.isupper() or len(w) == 1}
     if words & REFERRING:
         return True
-    return len(content_tokens(q)) < MIN_CONTENT_WORDS
+    # a short question that names something ("Who chairs Valmere?") carries its subject
+    return len(content_tokens(q)) < MIN_CONTENT_WORDS and not names(q)
 
 
 def _clean_turn(text: str) -> str:

@@ -41,7 +41,8 @@ def test_follow_ups_that_lean_on_the_conversation_are_rewritten(question):
 @pytest.mark.parametrize("question", [
     "When was the Karrow Point lighthouse automated?",
     "How many members does the Karrow fishing cooperative have?",
-    "When did the Karrow IT department open?"])  # an acronym, not the pronoun
+    "When did the Karrow IT department open?",  # an acronym, not the pronoun
+    "Who chairs Valmere?", "Who runs the Karrow museum?"])  # short, but naming something
 def test_questions_that_stand_alone_are_not(question):
     assert not needs_rewrite(question, HISTORY)
 
