@@ -227,13 +227,15 @@ def build_app(pipeline: Pipeline, loader: Loader | None = None) -> gr.Blocks:
                 k=int(k), temperature=float(temperature))
         return _info(pipeline, loader)
 
-    def ask_api(question: str) -> dict:
-        """Answer a question; returns the same object as `rag ask --json`."""
+    def ask_api(question: str, history: list[dict] | None = None) -> dict:
+        """Answer a question; returns the same object as `rag ask --json`. ``history``:
+        the conversation's earlier turns, ``[{"role": "user" or "assistant", "content"}]``
+        oldest first; a follow-up is answered as ``standalone_question``."""
         loader.wait()
         if loader.error:
             raise gr.Error(loader.error)
         try:
-            return pipeline.ask(question).to_dict()
+            return pipeline.ask(question, history=history or None).to_dict()
         except BusyError as exc:
             raise gr.Error(f"The model is busy: {exc.waiting} questions are waiting; "
                            f"ask again in {exc.retry_after} s.") from exc

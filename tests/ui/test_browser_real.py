@@ -78,6 +78,16 @@ def test_api_returns_the_cli_json(real_ui):
     expected = pipe.ask("Did the health department confirm the taskforce?").to_dict()
     assert set(out) == set(expected)
     assert out["answer"] == expected["answer"] and out["citations"] == expected["citations"]
+    # a follow-up with the conversation so far: the model is asked to rewrite it (this
+    # small model's rewrite may not be usable; then it is answered as asked)
+    history = [{"role": "user", "content": "Who heads NHS Digital?"},
+               {"role": "assistant", "content": "Simon Bolton heads it [1]."}]
+    follow = Client(url, verbose=False).predict("Where did he work before that?", history,
+                                                api_name="/ask")
+    assert follow["question"] == "Where did he work before that?"
+    assert "rewrite_s" in follow["timings"] and "rewrite_s" not in out["timings"]
+    for c in follow["citations"]:
+        assert pipe.document_text(c["doc"])[c["start"]:c["end"]] == c["text"]
 
 
 @pytest.mark.browser
