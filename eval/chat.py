@@ -74,6 +74,11 @@ def run_chat_eval(pipeline, turns: Sequence[ChatTurn], out_dir: Path, k: int | N
             asked = pipeline.ask(t.item.question, k=k, mode=mode,
                                  history=list(history)).to_dict()
             rewritten = "rewrite_s" in asked.get("timings", {})
+            # how the follow-up was resolved: by the model's rewrite, or (no usable
+            # rewrite) answered as asked; "" when it stood alone
+            how = "" if not rewritten else (
+                "as asked" if asked.get("standalone_question") == asked["question"]
+                else "rewrite")
             if not rewritten and t.item.question.strip() == t.standalone.strip():
                 alone = asked
             else:
@@ -86,7 +91,8 @@ def run_chat_eval(pipeline, turns: Sequence[ChatTurn], out_dir: Path, k: int | N
                 answer = dict(answer, mode=mode)
                 row = score_row(item, answer, documents, k, group=t.conversation)
                 row.update(extra, form=form, rewritten=rewritten if form == FOLLOW_UP else
-                           False, standalone_question=answer.get("standalone_question", ""),
+                           False, resolved=how if form == FOLLOW_UP else "",
+                           standalone_question=answer.get("standalone_question", ""),
                            rewrite_s=answer.get("timings", {}).get("rewrite_s"))
                 rows[form].append(row)
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -110,12 +116,16 @@ def run_chat_eval(pipeline, turns: Sequence[ChatTurn], out_dir: Path, k: int | N
             "rewritten": sum(r["rewritten"] for r in follow),  # the model was asked
             # its reply was a new question (else: answered as asked, searched with the
             # conversation's last question beside it)
-            "rewrites_used": sum(r["rewritten"] and r["standalone_question"] != r["question"]
-                                 for r in follow),
+            "rewrites_used": sum(r.get("resolved") == "rewrite" for r in follow),
             "rewrite_p50_s": M.percentile(rewrite_times, 50),
             "rewrite_p95_s": M.percentile(rewrite_times, 95),
             "answer_gap": _gap(summaries, "answer_accuracy"),
             "refusal_gap": _gap(summaries, "refusal_accuracy"),
+            # 95% intervals, resampling conversations
+            "answer_gap_ci": gap_interval(rows[FOLLOW_UP_ONLY], rows[STANDALONE_ONLY],
+                                          "correct"),
+            "refusal_gap_ci": gap_interval(rows[FOLLOW_UP_ONLY], rows[STANDALONE_ONLY],
+                                           "refusal_correct"),
             "detection": detection(turns),
         },
     }
@@ -127,6 +137,32 @@ def run_chat_eval(pipeline, turns: Sequence[ChatTurn], out_dir: Path, k: int | N
                                    .replace("\n", "  \n") + "\n\n## Summary\n", 1),
                       encoding="utf-8")
     return summary
+
+
+def gap_interval(follow: Sequence[dict], alone: Sequence[dict], key: str,
+                 n_boot: int = 2000, seed: int = 0) -> list[float] | None:
+    """95% interval (points) of follow-up minus standalone accuracy on the same turns,
+    resampling whole conversations: ``key`` "correct" (answerable turns) or
+    "refusal_correct" (unanswerable ones). None without such turns."""
+    import numpy as np
+
+    answerable = key == "correct"
+    alone_by_id = {r["id"]: r for r in alone}
+    by_conv: dict[str, list[tuple[float, float]]] = {}
+    for r in follow:
+        if bool(r["answerable"]) == answerable and r["id"] in alone_by_id:
+            by_conv.setdefault(r["conversation"], []).append(
+                (float(r[key]), float(alone_by_id[r["id"]][key])))
+    convs = list(by_conv.values())
+    if not convs:
+        return None
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(n_boot):
+        pairs = [p for i in rng.integers(0, len(convs), len(convs)) for p in convs[i]]
+        diffs.append(np.mean([a - b for a, b in pairs]))
+    lo, hi = np.percentile(diffs, [2.5, 97.5])
+    return [round(100 * float(lo), 1), round(100 * float(hi), 1)]
 
 
 def _gap(summaries: dict, key: str) -> float | None:
@@ -147,7 +183,12 @@ def chat_table(summary: dict) -> str:
         f"rewrite p50 {fmt(c['rewrite_p50_s'])} s, "
         f"p95 {fmt(c['rewrite_p95_s'])} s",
         f"follow-up minus standalone (turns needing context): answers "
-        f"{c['answer_gap']} points, refusals {c['refusal_gap']} points",
+        f"{c['answer_gap']} points {_ci(c.get('answer_gap_ci'))}, refusals "
+        f"{c['refusal_gap']} points {_ci(c.get('refusal_gap_ci'))}",
         f"needs-rewrite test: {d['follow_ups_flagged']}/{d['follow_ups']} follow-ups "
         f"flagged; {d['standalone_flagged']}/{d['standalone_asked_with_history']} "
         f"standalone questions flagged (needless rewrites)"])
+
+
+def _ci(interval: list[float] | None) -> str:
+    return f"[95% {interval[0]:+.1f}, {interval[1]:+.1f}]" if interval else ""

@@ -102,3 +102,19 @@ def test_the_bundled_conversation_sets_hold_their_evidence():
         assert len(convs) >= 20
         assert all(2 <= sum(t.conversation == c for t in turns) <= 4 for c in convs)
         assert any(not t.item.answerable and t.turn > 1 for t in turns)
+
+
+def test_the_gap_interval_resamples_whole_conversations():
+    from eval.chat import gap_interval
+
+    def row(conv, i, correct, answerable=True):
+        return {"id": f"{conv}-{i}", "conversation": conv, "answerable": answerable,
+                "correct": correct, "refusal_correct": correct}
+
+    # two conversations: one loses both of its turns as follow-ups, one loses none
+    follow = [row("a", 1, 0.0), row("a", 2, 0.0), row("b", 1, 1.0), row("b", 2, 1.0)]
+    alone = [row("a", 1, 1.0), row("a", 2, 1.0), row("b", 1, 1.0), row("b", 2, 1.0)]
+    lo, hi = gap_interval(follow, alone, "correct")
+    assert lo == -100.0 and hi == 0.0  # all of a, none of a, or half
+    assert gap_interval(follow, follow, "correct") == [0.0, 0.0]
+    assert gap_interval(follow, alone, "refusal_correct") is None  # no unanswerable turns
