@@ -62,7 +62,10 @@ def main() -> None:
         flagged = needs_rewrite(t.standalone, history)
         test_s = time.perf_counter() - t0
         with_history = pipe.ask(t.standalone, history=history)
+        first = (followed.timings.get("first_token_s"), alone.timings.get("first_token_s"))
         rows.append({"id": t.item.id, "rewrite_s": followed.timings.get("rewrite_s"),
+                     # what asking it as a follow-up adds before the answer's first token
+                     "added_first_token_s": None if None in first else first[0] - first[1],
                      "followup_total_s": followed.timings["total_s"],
                      "standalone_total_s": alone.timings["total_s"],
                      "standalone_with_history_total_s": with_history.timings["total_s"],
@@ -73,6 +76,8 @@ def main() -> None:
     out = {
         "model": pipe.settings.model, "n": len(rows), "rewritten": len(rewrites),
         "rewrite_p50_s": pct(rewrites, 50), "rewrite_p95_s": pct(rewrites, 95),
+        "added_first_token_p50_s": pct([r["added_first_token_s"] for r in rows
+                                        if r["added_first_token_s"] is not None], 50),
         "followup_total_p50_s": pct([r["followup_total_s"] for r in rows], 50),
         "standalone_total_p50_s": pct([r["standalone_total_s"] for r in rows], 50),
         "standalone_with_history_total_p50_s": pct(
