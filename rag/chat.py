@@ -5,9 +5,11 @@ a standalone question, which retrieval and the verified answer then use.
 A rewrite costs a short generation, so it happens only when the question needs it
 (``needs_rewrite``): there are earlier turns, and the question refers back to them (a
 personal or demonstrative pronoun, a leading conjunction such as "and", "what about") or
-is too short to stand alone and names nothing. A reply that is no new question (the
-question echoed, an earlier question repeated, an answer) is not used: the follow-up is
-then answered as asked and retrieved with the conversation's last question beside it
+is too short to stand alone and names nothing. The generator is kept from writing the
+question's pronouns (``pronouns_to_replace``), so it names what they stand for instead
+of echoing the question. A reply that is no new question (the question echoed, an
+earlier question repeated, an answer) is not used: the follow-up is then answered as
+asked and retrieved with the conversation's last question beside it
 (``fallback_search``). The earlier turns are only ever read to rewrite the question or
 to search: they are never evidence, and never cited."""
 
@@ -21,10 +23,13 @@ from rag.relevance import names
 
 # English words that point back to something said before: closed word classes
 # (personal, possessive and demonstrative pronouns, pro-forms), not topic words
-REFERRING = frozenset("""
+PRONOUNS = frozenset("""
 he him his himself she her hers herself it its itself they them their theirs themselves
-this that these those there then former latter other others same such one ones another
-else also too either neither both
+this that these those
+""".split())
+REFERRING = PRONOUNS | frozenset("""
+there then former latter other others same such one ones another else also too either
+neither both
 """.split())
 # openings that continue an earlier question ("And ...?", "What about ...?")
 CONTINUING = re.compile(r"^\s*(and|or|but|so|also|what about|how about|same for|then)\b",
@@ -71,6 +76,14 @@ def needs_rewrite(question: str, history: Sequence[dict] | None) -> bool:
         return True
     # a short question that names something ("Who chairs Valmere?") carries its subject
     return len(content_tokens(q)) < MIN_CONTENT_WORDS and not names(q)
+
+
+def pronouns_to_replace(question: str) -> list[str]:
+    """The pronouns of ``question`` (as in ``needs_rewrite``): its rewrite names what they
+    stand for, so the generator is kept from writing them again (``avoid``); a model
+    that would echo the question has to resolve them instead."""
+    return sorted({w.lower() for w in _WORD_ANY.findall(question)
+                   if (not w.isupper() or len(w) == 1) and w.lower() in PRONOUNS})
 
 
 def _clean_turn(text: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -44,14 +44,22 @@ class Probe:
     logprobs: list[float] = field(default_factory=list)
 
 
+# the logit bias that keeps a token out of a reply (``avoid``)
+AVOID_BIAS = -100.0
+
+
 class Generator(Protocol):
     name: str
 
     def warm_up(self) -> None: ...
 
     def stream(self, messages: Messages, max_tokens: int = 200, temperature: float = 0.0,
-               stop: list[str] | None = None, probe: Probe | None = None
-               ) -> Iterator[str]: ...
+               stop: list[str] | None = None, probe: Probe | None = None,
+               avoid: Sequence[str] | None = None) -> Iterator[str]:
+        """The reply's text in pieces. ``probe``: record the refusal's probability and the
+        token log-probabilities; ``avoid``: words the reply must not use (where the
+        backend can bias tokens)."""
+        ...
 
 
 def refusal_starts(refusal: str) -> list[str]:
@@ -229,10 +237,25 @@ class LlamaCppGenerator:
         return {self._llm.tokenize(w.encode("utf-8"), add_bos=False, special=False)[0]
                 for w in refusal_starts(refusal)}
 
-    def stream(self, messages: Messages, max_tokens: int = 200, temperature: float = 0.0,
-               stop: list[str] | None = None, probe: Probe | None = None
-               ) -> Iterator[str]:
+    def avoid_ids(self, words: Sequence[str]) -> dict[int, float]:
+        """Logit biases that keep ``words`` (as whole tokens, with or without a leading
+        space, lower-case or capitalised) out of a reply."""
         self.warm_up()
+        bias: dict[int, float] = {}
+        for w in words:
+            for form in {w, w.capitalize()}:
+                for text in (form, " " + form):
+                    toks = self._llm.tokenize(text.encode("utf-8"), add_bos=False,
+                                              special=False)
+                    if len(toks) == 1:
+                        bias[toks[0]] = AVOID_BIAS
+        return bias
+
+    def stream(self, messages: Messages, max_tokens: int = 200, temperature: float = 0.0,
+               stop: list[str] | None = None, probe: Probe | None = None,
+               avoid: Sequence[str] | None = None) -> Iterator[str]:
+        self.warm_up()
+        bias = self.avoid_ids(avoid) if avoid else None
         processors = None
         if probe is not None:
             from llama_cpp import LogitsProcessorList
@@ -245,7 +268,7 @@ class LlamaCppGenerator:
                 for part in self._llm.create_chat_completion(
                         messages=messages, max_tokens=max_tokens, temperature=temperature,
                         top_k=1 if temperature == 0 else 40, stop=stop or [], stream=True,
-                        seed=self.seed, logits_processor=processors):
+                        seed=self.seed, logits_processor=processors, logit_bias=bias):
                     piece = part["choices"][0]["delta"].get("content")
                     if piece:
                         yield piece
@@ -286,8 +309,8 @@ class TransformersGenerator:
         self._model.eval()
 
     def stream(self, messages: Messages, max_tokens: int = 200, temperature: float = 0.0,
-               stop: list[str] | None = None, probe: Probe | None = None
-               ) -> Iterator[str]:
+               stop: list[str] | None = None, probe: Probe | None = None,
+               avoid: Sequence[str] | None = None) -> Iterator[str]:
         self.warm_up()
         import torch
         from transformers import LogitsProcessorList, TextIteratorStreamer
@@ -300,6 +323,12 @@ class TransformersGenerator:
                           pad_token_id=self._tok.pad_token_id or self._tok.eos_token_id)
         if temperature > 0:
             gen_kwargs["temperature"] = temperature
+        if avoid:
+            banned = [ids for w in avoid for form in {w, w.capitalize()}
+                      for text in (form, " " + form)
+                      if len(ids := self._tok.encode(text, add_special_tokens=False)) == 1]
+            if banned:
+                gen_kwargs["bad_words_ids"] = banned
         if probe is not None:
             ids = {self._tok.encode(w, add_special_tokens=False)[0]
                    for w in refusal_starts(probe.refusal)}

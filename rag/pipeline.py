@@ -23,6 +23,7 @@ from rag.chat import (
     fallback_search,
     needs_rewrite,
     parse_rewrite,
+    pronouns_to_replace,
 )
 from rag.config import Settings
 from rag.conflicts import Conflict, find_conflict
@@ -442,8 +443,12 @@ class Pipeline:
         try:
             generator = self.generator
             self.prime(generator, "condense")
+            # the question's pronouns are kept out of the rewrite: it has to say what
+            # they stand for (a model tends to echo the question unchanged)
+            avoid = pronouns_to_replace(q)
+            kwargs = {"avoid": avoid} if avoid else {}
             text = "".join(generator.stream(messages, max_tokens=REWRITE_MAX_TOKENS,
-                                            temperature=0.0, stop=["\n"]))
+                                            temperature=0.0, stop=["\n"], **kwargs))
         finally:
             ticket.release_model()
         timings["rewrite_s"] = time.perf_counter() - t

@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import httpx
 
@@ -65,11 +65,12 @@ class OpenAIGenerator:
                                   f"{r.status_code} to GET /models: {_error_text(r)}")
 
     def stream(self, messages: Messages, max_tokens: int = 200, temperature: float = 0.0,
-               stop: list[str] | None = None, probe: Probe | None = None
-               ) -> Iterator[str]:
+               stop: list[str] | None = None, probe: Probe | None = None,
+               avoid: Sequence[str] | None = None) -> Iterator[str]:
         """Stream the reply. With a ``probe``, the server is asked for log-probabilities
         (``logprobs``, ``top_logprobs``): the refusal's probability at the first step is
-        read from the top alternatives; a served model's first token is not suppressed."""
+        read from the top alternatives; a served model's first token is not suppressed.
+        ``avoid`` is not sent: the server's token ids are not known here."""
         body = {"model": self.name, "messages": messages, "max_tokens": max_tokens,
                 "temperature": temperature, "stream": True, "seed": self.seed}
         if stop:

@@ -43,7 +43,7 @@ def main() -> None:
     from eval.gold import load_chat_gold
     from eval.metrics import contains
     from eval.squad import build_corpus
-    from rag.chat import condense_messages, fallback_search, parse_rewrite
+    from rag.chat import condense_messages, fallback_search, parse_rewrite, pronouns_to_replace
     from rag.config import BUNDLED_CORPUS, Settings, data_home
     from rag.generators import make_generator
     from rag.pipeline import Pipeline
@@ -55,6 +55,8 @@ def main() -> None:
     ap.add_argument("--squad", type=Path,
                     default=ROOT.parent / "shared" / "datasets" / "squad_v2_dev12.json")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--avoid", action="store_true",
+                    help="keep the question's pronouns out of the rewrite")
     args = ap.parse_args()
 
     sets = [(ROOT / "eval" / "chat_gold_nhs.jsonl", BUNDLED_CORPUS),
@@ -89,9 +91,10 @@ def main() -> None:
                     search, score_text = fallback_search(q, history), q
                 elif m.startswith("llm:"):
                     s = time.perf_counter()
+                    avoid = pronouns_to_replace(q) if args.avoid else None
                     text = "".join(generators[m].stream(condense_messages(q, history),
                                                         max_tokens=48, temperature=0.0,
-                                                        stop=["\n"]))
+                                                        stop=["\n"], avoid=avoid))
                     secs = time.perf_counter() - s
                     rewrite = parse_rewrite(text, q, history)
                     used = rewrite is not None

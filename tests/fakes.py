@@ -97,13 +97,15 @@ class ChatGenerator(ScriptedGenerator):
         super().__init__(self.replies[0], cite_best=True, **kw)
         self.rewrite = rewrite
         self.rewrites: list = []
+        self.avoided: list = []  # the words each rewrite was to avoid
 
     def stream(self, messages, max_tokens: int = 200, temperature: float = 0.0,
-               stop=None, probe=None) -> Iterator[str]:
+               stop=None, probe=None, avoid=None) -> Iterator[str]:
         from rag.chat import CONDENSE_SYSTEM
 
         if messages[0]["content"] == CONDENSE_SYSTEM:
             self.rewrites.append(messages)
+            self.avoided.append(list(avoid or []))
             yield from (self.rewrite[i:i + 4] for i in range(0, len(self.rewrite), 4))
             return
         self.reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.chat import condense_messages, needs_rewrite, parse_rewrite
+from rag.chat import condense_messages, needs_rewrite, parse_rewrite, pronouns_to_replace
 from rag.config import Settings
 from rag.decision import DecisionModel
 from rag.errors import QuestionError
@@ -62,6 +62,12 @@ def test_the_rewrite_prompt_holds_the_last_turns_without_citation_marks():
     assert user.rstrip().endswith("Last question: Who designed it?\nRewritten:")
 
 
+def test_a_rewrite_avoids_the_pronouns_it_resolves():
+    assert pronouns_to_replace("Did he sell it to them?") == ["he", "it", "them"]
+    assert pronouns_to_replace("What did IT buy, and when?") == []  # an acronym
+    assert pronouns_to_replace("and the museum?") == []  # nothing to avoid: ellipsis
+
+
 def test_the_rewrite_is_read_from_the_reply():
     q = "Who designed it?"
     assert parse_rewrite(" Rewritten: \"Who designed the mill?\"\nmore", q) == \
@@ -99,6 +105,7 @@ def test_a_follow_up_is_retrieved_and_answered_as_its_standalone_question(
     assert not ans.refused and "31 metres" in ans.citations[0].text
     assert ans.retrieved[0].doc == "lighthouse.txt"
     assert len(gen.rewrites) == 1 and FOLLOW in gen.rewrites[0][1]["content"]
+    assert gen.avoided == [["its"]]  # the rewrite has to say what "its" stands for
     assert STANDALONE in gen.messages[-1][1]["content"]  # the answer's prompt
     assert FOLLOW not in gen.messages[-1][1]["content"]
     assert ans.timings["rewrite_s"] >= 0

@@ -43,3 +43,14 @@ def test_a_real_model_reports_the_refusal_and_answers_instead(small_generator):
     again = "".join(small_generator.stream(messages, max_tokens=24, probe=plain))
     assert plain.p_refusal == pytest.approx(probe.p_refusal, abs=1e-3)
     assert not plain.suppressed and isinstance(again, str)
+
+
+def test_a_real_model_keeps_the_avoided_words_out(small_generator):
+    import re
+
+    messages = [{"role": "user", "content": "Repeat this sentence exactly: The keeper of "
+                                            "the lighthouse rang the bell at noon."}]
+    plain = "".join(small_generator.stream(messages, max_tokens=24))
+    kept_out = "".join(small_generator.stream(messages, max_tokens=24, avoid=["the"]))
+    assert re.search(r"\bthe\b", plain, re.I)
+    assert kept_out.strip() and not re.search(r"\bthe\b", kept_out, re.I), kept_out
