@@ -70,9 +70,7 @@ def needs_rewrite(question: str, history: Sequence[dict] | None) -> bool:
     q = question.strip()
     if CONTINUING.match(q):
         return True
-    # words written in capitals are names or acronyms ("IT", "US"), never pronouns
-    words = {w.lower() for w in _WORD_ANY.findall(q) if not w.isupper() or len(w) == 1}
-    if words & REFERRING:
+    if _words(q) & REFERRING:
         return True
     # a short question that names something ("Who chairs Valmere?") carries its subject
     return len(content_tokens(q)) < MIN_CONTENT_WORDS and not names(q)
@@ -82,8 +80,13 @@ def pronouns_to_replace(question: str) -> list[str]:
     """The pronouns of ``question`` (as in ``needs_rewrite``): its rewrite names what they
     stand for, so the generator is kept from writing them again (``avoid``); a model
     that would echo the question has to resolve them instead."""
-    return sorted({w.lower() for w in _WORD_ANY.findall(question)
-                   if (not w.isupper() or len(w) == 1) and w.lower() in PRONOUNS})
+    return sorted(_words(question) & PRONOUNS)
+
+
+def _words(question: str) -> set[str]:
+    """The question's words, lower-cased; words written in capitals are names or
+    acronyms ("IT", "US"), never pronouns, and are left out."""
+    return {w.lower() for w in _WORD_ANY.findall(question) if not w.isupper() or len(w) == 1}
 
 
 def _clean_turn(text: str) -> str:

@@ -62,6 +62,13 @@ class Generator(Protocol):
         ...
 
 
+def avoid_forms(words: Sequence[str]) -> list[str]:
+    """How each of ``words`` may appear as one token: lower-case or capitalised, with or
+    without a leading space."""
+    return [text for w in words for form in dict.fromkeys([w, w.capitalize()])
+            for text in (form, " " + form)]
+
+
 def refusal_starts(refusal: str) -> list[str]:
     """The ways a reply may begin the refusal: its first word in each letter case."""
     first = refusal.split()[0] if refusal.split() else refusal
@@ -242,13 +249,10 @@ class LlamaCppGenerator:
         space, lower-case or capitalised) out of a reply."""
         self.warm_up()
         bias: dict[int, float] = {}
-        for w in words:
-            for form in {w, w.capitalize()}:
-                for text in (form, " " + form):
-                    toks = self._llm.tokenize(text.encode("utf-8"), add_bos=False,
-                                              special=False)
-                    if len(toks) == 1:
-                        bias[toks[0]] = AVOID_BIAS
+        for text in avoid_forms(words):
+            toks = self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+            if len(toks) == 1:
+                bias[toks[0]] = AVOID_BIAS
         return bias
 
     def stream(self, messages: Messages, max_tokens: int = 200, temperature: float = 0.0,
@@ -324,8 +328,7 @@ class TransformersGenerator:
         if temperature > 0:
             gen_kwargs["temperature"] = temperature
         if avoid:
-            banned = [ids for w in avoid for form in {w, w.capitalize()}
-                      for text in (form, " " + form)
+            banned = [ids for text in avoid_forms(avoid)
                       if len(ids := self._tok.encode(text, add_special_tokens=False)) == 1]
             if banned:
                 gen_kwargs["bad_words_ids"] = banned
