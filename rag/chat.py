@@ -133,6 +133,20 @@ def parse_rewrite(text: str, question: str,
     return line
 
 
+def rewrite_question(generator, question: str, history: Sequence[dict],
+                     avoid_pronouns: bool = True) -> str | None:
+    """Have ``generator`` (a ``rag.generators.Generator``) rewrite the follow-up
+    ``question`` to stand alone; None when its reply is no usable rewrite
+    (``parse_rewrite``). With ``avoid_pronouns`` the question's pronouns are kept out of
+    the reply: it has to say what they stand for (a model tends to echo the question)."""
+    avoid = pronouns_to_replace(question) if avoid_pronouns else []
+    kwargs = {"avoid": avoid} if avoid else {}
+    text = "".join(generator.stream(condense_messages(question, history),
+                                    max_tokens=REWRITE_MAX_TOKENS, temperature=0.0,
+                                    stop=["\n"], **kwargs))
+    return parse_rewrite(text, question, history)
+
+
 def fallback_search(question: str, history: Sequence[dict]) -> str:
     """What to retrieve for a follow-up the model could not rewrite: the last earlier
     question with this one, so the passages are about what the conversation is about."""

@@ -16,14 +16,11 @@ from index.chunking import ChunkerConfig
 from index.embedders import Embedder, make_embedder
 from index.normalize import normalize_text
 from rag.chat import (
-    REWRITE_MAX_TOKENS,
     SEARCHING,
-    condense_messages,
     condense_samples,
     fallback_search,
     needs_rewrite,
-    parse_rewrite,
-    pronouns_to_replace,
+    rewrite_question,
 )
 from rag.config import Settings
 from rag.conflicts import Conflict, find_conflict
@@ -439,20 +436,14 @@ class Pipeline:
         for position in ticket.wait():
             yield StreamEvent("queued", position=position)
         t = time.perf_counter()
-        messages = condense_messages(q, turns)
         try:
             generator = self.generator
             self.prime(generator, "condense")
-            # the question's pronouns are kept out of the rewrite: it has to say what
-            # they stand for (a model tends to echo the question unchanged)
-            avoid = pronouns_to_replace(q)
-            kwargs = {"avoid": avoid} if avoid else {}
-            text = "".join(generator.stream(messages, max_tokens=REWRITE_MAX_TOKENS,
-                                            temperature=0.0, stop=["\n"], **kwargs))
+            rewrite = rewrite_question(generator, q, turns)
         finally:
             ticket.release_model()
         timings["rewrite_s"] = time.perf_counter() - t
-        return parse_rewrite(text, q, turns)
+        return rewrite
 
     def pool_size(self, k: int) -> int:
         """Passages whose sentences compete to be evidence: ``evidence_pool``, at least k."""

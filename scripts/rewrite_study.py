@@ -7,9 +7,11 @@ form with their gold answers), each method gives the text retrieval searches for
 - ``asis``: the follow-up as asked, for retrieval and for choosing the evidence;
 - ``concat``: the conversation's last question beside it, for both (no model call);
 - ``context``: retrieval with the last question beside it, the evidence sentences chosen
-  with the follow-up as asked (the pipeline's ``context`` mode; no model call);
-- ``llm:MODEL``: the local model's rewrite, for both (rag.chat's prompt and parser; a
-  reply that is no rewrite falls back to ``context``);
+  with the follow-up as asked (what the pipeline does when the model gives no usable
+  rewrite; no model call);
+- ``llm:MODEL``: the local model's rewrite, for both (``rag.chat.rewrite_question``, as
+  the pipeline calls it; ``--avoid`` keeps the question's pronouns out as the pipeline
+  does); a reply that is no rewrite falls back to ``context``;
 - ``gold``: the gold standalone form, for both (the ceiling).
 
 Scored per method: the gold evidence among the retrieved passages, a gold answer among
@@ -43,7 +45,7 @@ def main() -> None:
     from eval.gold import load_chat_gold
     from eval.metrics import contains
     from eval.squad import build_corpus
-    from rag.chat import condense_messages, fallback_search, parse_rewrite, pronouns_to_replace
+    from rag.chat import fallback_search, history_turns, rewrite_question
     from rag.config import BUNDLED_CORPUS, Settings, data_home
     from rag.generators import make_generator
     from rag.pipeline import Pipeline
@@ -79,24 +81,20 @@ def main() -> None:
                 continue
             earlier = [u for u in turns if u.conversation == t.conversation
                        and u.turn < t.turn]
-            history = [m for u in earlier for m in (
-                {"role": "user", "content": u.standalone},
-                {"role": "assistant", "content": "; ".join(u.item.answers) or "unknown"})]
+            history = [m for u in earlier for m in history_turns(
+                {"question": u.standalone, "answer": "; ".join(u.item.answers) or "unknown"})]
             q = t.item.question
             for m in args.methods:
                 secs, used = 0.0, True
                 search = score_text = {"asis": q, "concat": fallback_search(q, history),
                                        "gold": t.standalone}.get(m, "")
-                if m == "context":  # what the pipeline's "context" mode does
+                if m == "context":  # what the pipeline does without a usable rewrite
                     search, score_text = fallback_search(q, history), q
                 elif m.startswith("llm:"):
                     s = time.perf_counter()
-                    avoid = pronouns_to_replace(q) if args.avoid else None
-                    text = "".join(generators[m].stream(condense_messages(q, history),
-                                                        max_tokens=48, temperature=0.0,
-                                                        stop=["\n"], avoid=avoid))
+                    rewrite = rewrite_question(generators[m], q, history,
+                                               avoid_pronouns=args.avoid)
                     secs = time.perf_counter() - s
-                    rewrite = parse_rewrite(text, q, history)
                     used = rewrite is not None
                     # no usable rewrite: what the pipeline then does ("context")
                     search, score_text = ((rewrite, rewrite) if used else
