@@ -39,6 +39,7 @@ class GoldItem:
     answerable: bool
     evidence: list[Evidence] = field(default_factory=list)
     type: str = ""
+    group: str = ""  # e.g. the article: grouped reports and cross-validation
 
     @property
     def kind(self) -> str:
@@ -76,7 +77,11 @@ def parse_item(obj: object, where: str) -> GoldItem:
     qtype = obj.get("type", "") or ""
     if not isinstance(qtype, str):
         raise GoldError(f"{where}: 'type' must be a string")
-    return GoldItem(str(obj["id"]), str(obj["question"]), answers, answerable, evidence, qtype)
+    group = obj.get("group", "") or ""
+    if not isinstance(group, str):
+        raise GoldError(f"{where}: 'group' must be a string")
+    return GoldItem(str(obj["id"]), str(obj["question"]), answers, answerable, evidence, qtype,
+                    group)
 
 
 def jsonl_objects(path: Path) -> Iterator[tuple[dict, str]]:

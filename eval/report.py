@@ -14,6 +14,15 @@ DEFINITIONS = """\
   "yes" or "no") is correct when the answer's polarity equals the gold polarity: the
   answer's leading yes/no word, else "no" if it holds a negation cue (no, not, denied,
   never, n't, ...), else "yes". A refused answer to an answerable question is wrong.
+- **grades**: every answer carries a grade: `answer` (confident), `caution` (shown with
+  a note that the documents may not answer exactly this, its confidence and its quoted
+  passages) or `refused`. `answer_accuracy` counts right answers of either grade;
+  **right_confident** / **right_caution**: share of answerable questions answered right
+  with that grade; **caution_answerable**: share of answerable questions given a caution;
+  **confident_unanswerable** / **caution_unanswerable**: share of unanswerable questions
+  answered with confidence / given a caution (`refusal_accuracy` is the rest);
+  **confident_precision**: of all confident answers, the share that are right (a
+  confident answer to an unanswerable question is wrong).
 - **exact_match / f1 / containment**: SQuAD exact match, token F1 and containment, the
   maximum over the gold answers, averaged over answerable questions (refusals score 0).
 - **overall_accuracy**: correct answers on answerable questions plus refusals on
@@ -62,7 +71,9 @@ DEFINITIONS = """\
   token to the end of the answer, pooled over all answers.
 """
 
-_KEYS = ["answer_accuracy", "exact_match", "f1", "containment", "overall_accuracy",
+_KEYS = ["answer_accuracy", "right_confident", "right_caution", "caution_answerable",
+         "confident_unanswerable", "caution_unanswerable", "confident_precision",
+         "exact_match", "f1", "containment", "overall_accuracy",
          "refusal_accuracy", "false_refusal_rate", "yes_no_accuracy", "contradictions",
          "recall_at_k", "recall_any_at_k", "mrr", "citation_recall", "citation_precision",
          "citation_validity", "citations_correct", "evidence_has_answer", "conflict_alarms",

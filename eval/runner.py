@@ -44,6 +44,7 @@ def score_row(item: GoldItem, answer: dict, documents: dict[str, str], k: int,
         "id": item.id, "group": group, "question": item.question, "mode": answer.get("mode"),
         "type": item.kind, "answerable": item.answerable, "gold": item.answers,
         "answer": answer["answer"], "refused": answer["refused"],
+        "grade": answer.get("grade") or ("refused" if answer["refused"] else "answer"),
         "refusal_reason": answer.get("refusal_reason", ""),
         "raw_answer": answer.get("raw_answer", ""),
         "citations": answer.get("citations", []),
@@ -127,6 +128,7 @@ def summarize(rows: Sequence[dict]) -> dict:
         "citations_correct": (sum(r["n_judged_correct"] for r in rows) / n_judged
                               if n_judged else None),
         "evidence_has_answer": M.mean(r.get("evidence_has_answer") for r in ans),
+        **grade_scores(rows),
         "conflict_alarms": M.mean(bool(r.get("conflict")) for r in rows),
         "set_aside_rate": M.mean(bool(r.get("set_aside")) for r in rows),
         "n_citations": n_cit,
@@ -139,6 +141,25 @@ def summarize(rows: Sequence[dict]) -> dict:
                              for t in types},
         "n_by_type": {t: sum(r["type"] == t for r in rows) for t in types},
         "by_group": by_group(rows),
+    }
+
+
+def grade_scores(rows: Sequence[dict]) -> dict:
+    """How the graded answers (answer / caution / refused) fall: for answerable
+    questions, right answers shown with either grade (``answer_accuracy``), right and
+    confident, cautions and refusals; for unanswerable ones, confident answers,
+    cautions and refusals; and the precision of the confident grade over all questions."""
+    ans = [r for r in rows if r["answerable"]]
+    una = [r for r in rows if not r["answerable"]]
+    confident = [r for r in rows if r.get("grade") == "answer"]
+    return {
+        "right_confident": M.mean(r["correct"] and r.get("grade") == "answer" for r in ans),
+        "caution_answerable": M.mean(r.get("grade") == "caution" for r in ans),
+        "right_caution": M.mean(r["correct"] and r.get("grade") == "caution" for r in ans),
+        "confident_unanswerable": M.mean(r.get("grade") == "answer" for r in una),
+        "caution_unanswerable": M.mean(r.get("grade") == "caution" for r in una),
+        "confident_precision": M.mean(r["answerable"] and r["correct"] for r in confident),
+        "n_confident": len(confident),
     }
 
 

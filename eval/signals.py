@@ -93,22 +93,37 @@ def read_cache(path: Path) -> list[dict]:
 
 def collect(pipeline, items: Iterable[GoldItem], cache: Path, group_of: Callable[[GoldItem], str],
             gold_spans: Callable[[GoldItem], list[tuple[str, int, int]]],
-            keep_scored: int = 12, progress: bool = True) -> list[dict]:
+            keep_scored: int = 12, progress: bool = True, revalidate: bool = False,
+            set_name: str = "") -> list[dict]:
     """Answer each item once (verified prompt, probe on) unless ``cache`` has it; returns
-    the cached rows of ``items``, in order."""
+    the cached rows of ``items``, in order. ``revalidate``: first recompute each cached
+    row's evidence (no model involved) and answer again where it changed (another
+    screen, index or evidence setting). ``set_name`` tags the rows (e.g. "squad",
+    "out_of_corpus")."""
     from tqdm import tqdm
 
     items = list(items)
     cache = Path(cache)
     cache.parent.mkdir(parents=True, exist_ok=True)
     have = {r["id"]: r for r in read_cache(cache)}
-    todo = [it for it in items if it.id not in have]
     k = pipeline.settings.k
+
+    def evidence_of(question: str):
+        pool = pipeline.retriever.retrieve(question, pipeline.pool_size(k))
+        return (pool, *pipeline.evidence_for(question, pool))
+
+    if revalidate:  # a cached reply is stale when the evidence it saw has changed since
+        for it in tqdm([it for it in items if it.id in have], desc="checking cache",
+                       unit="q", disable=not progress):
+            _, _, evidence = evidence_of(it.question)
+            spans = [[e.doc, e.start, e.end] for e in evidence]
+            if spans != [[e["doc"], e["start"], e["end"]] for e in have[it.id]["evidence"]]:
+                del have[it.id]
+    todo = [it for it in items if it.id not in have]
     with open(cache, "a", encoding="utf-8") as f:
         for it in tqdm(todo, desc="signals", unit="q", disable=not progress or not todo):
             t0 = time.perf_counter()
-            pool = pipeline.retriever.retrieve(it.question, pipeline.pool_size(k))
-            scored, evidence = pipeline.evidence_for(it.question, pool)
+            pool, scored, evidence = evidence_of(it.question)
             passages = pool[:k]
             probe = Probe(REFUSAL_TOKEN)
             reply, first = "", None
@@ -118,7 +133,7 @@ def collect(pipeline, items: Iterable[GoldItem], cache: Path, group_of: Callable
                     first = first or time.perf_counter() - t0
                     reply += piece
             row = {
-                "id": it.id, "group": group_of(it), "question": it.question,
+                "id": it.id, "group": group_of(it), "set": set_name, "question": it.question,
                 "answerable": it.answerable, "answers": it.answers, "type": it.kind,
                 "gold_spans": [list(s) for s in gold_spans(it)],
                 "passages": [{"doc": p.doc, "start": p.start, "end": p.end,

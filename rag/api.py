@@ -7,15 +7,16 @@
 - ``POST /v1/chat/completions``: OpenAI-compatible. The last user message is the
   question, the user and assistant messages before it its conversation (system messages
   are ignored: the server's instructions decide); ``choices[0].message.content`` is
-  the verified answer, and extra top-level fields carry ``citations`` (as in
-  ``/v1/ask``), ``refused`` and ``standalone_question``. With
+  the verified answer (a caution begins with its note and ends with its passages
+  quoted: ``Answer.plain_text``), and extra top-level fields carry ``citations`` (as in
+  ``/v1/ask``), ``grade``, ``refused`` and ``standalone_question``. With
   ``"stream": true`` the answer comes as server-sent ``chat.completion.chunk`` events:
   a role chunk at once; as soon as retrieval ends, a chunk whose extra ``sources`` field
   lists the retrieved passages; while other questions are being answered, chunks whose
   extra ``queue_position`` field says how many are ahead (1 = next); then the verified
   answer's text in content deltas once it is verified (their concatenation equals the
   non-streamed content), a final chunk with ``finish_reason``, ``citations``,
-  ``refused`` and ``standalone_question``, then ``data: [DONE]``. A follow-up rewritten
+  ``grade``, ``refused`` and ``standalone_question``, then ``data: [DONE]``. A follow-up rewritten
   to stand alone is announced before the sources by a chunk whose extra
   ``standalone_question`` field holds it.
 - ``GET /v1/health``; the schema at ``/openapi.json`` and docs at ``/docs``.
@@ -117,6 +118,10 @@ class AnswerOut(BaseModel):
         "", description="The question as retrieved and answered: a follow-up rewritten "
                         "to stand alone, else the question itself.")
     answer: str
+    grade: Literal["answer", "caution", "refused"] = Field(
+        description="answer: confident; caution: shown, but the documents may not answer "
+                    "exactly this (see note); refused: the documents do not answer.")
+    note: str = Field("", description="What a caution answer's reader should know.")
     refused: bool
     refusal_reason: str = ""
     citations: list[CitationOut]
@@ -127,7 +132,7 @@ class AnswerOut(BaseModel):
     mode: str = ""
     model: str = ""
     raw_answer: str = ""
-    confidence: float | None = Field(None, description="The answer-or-refuse decision's "
+    confidence: float | None = Field(None, description="The graded decision's "
                                                        "P(the answer is right).")
     withheld: str = Field("", description="The draft answer a refusal withheld.")
     conflict: bool = Field(False, description="The evidence disagrees: the answer cites "
@@ -178,6 +183,9 @@ class ChatResponse(BaseModel):
     citations: list[CitationOut] = Field(
         description="Extension: the passages the answer's [n] markers refer to.")
     refused: bool = Field(description="Extension: true when the documents do not answer.")
+    grade: Literal["answer", "caution", "refused"] = Field(
+        "answer", description="Extension: answer (confident), caution (the message begins "
+                              "with a note and quotes its passages) or refused.")
     standalone_question: str = Field(
         "", description="Extension: the question as retrieved and answered (a follow-up "
                         "rewritten to stand alone).")
@@ -271,8 +279,9 @@ def create_app(pipeline, token: str | None = None) -> FastAPI:
             ans = await run_in_threadpool(answer, question, req.k, req.answer_mode, history)
             body = ChatResponse(
                 id=cid, created=created, model=model,
-                choices=[ChatChoice(message=ChatChoiceMessage(content=ans.answer))],
+                choices=[ChatChoice(message=ChatChoiceMessage(content=ans.plain_text()))],
                 citations=[c.to_dict() for c in ans.citations], refused=ans.refused,
+                grade=ans.grade,
                 standalone_question=ans.standalone_question or question)
             return JSONResponse(body.model_dump())
         steps = pipeline.ask_stream(question, k=req.k, mode=req.answer_mode,
@@ -309,10 +318,10 @@ def create_app(pipeline, token: str | None = None) -> FastAPI:
                 yield f"data: {json.dumps({'error': err}, ensure_ascii=False)}\n\n"
                 yield "data: [DONE]\n\n"
                 return
-            for piece in _pieces(ans.answer):
+            for piece in _pieces(ans.plain_text()):
                 yield chunk({"content": piece})
             yield chunk({}, "stop", citations=[c.to_dict() for c in ans.citations],
-                        refused=ans.refused,
+                        refused=ans.refused, grade=ans.grade,
                         standalone_question=ans.standalone_question or question)
             yield "data: [DONE]\n\n"
 

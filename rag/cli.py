@@ -294,6 +294,11 @@ def _print_sources(sources: list[dict]) -> None:
 
 
 def _print_answer(answer: dict) -> None:
+    if answer.get("grade") == "caution":
+        conf = answer.get("confidence")
+        typer.secho(answer.get("note", "") + ("" if conf is None else
+                                              f" (confidence {conf:.2f})"),
+                    fg=typer.colors.YELLOW, bold=True)
     typer.echo(answer["answer"])
     shown = answer.get("citations") or []
     if shown:

@@ -50,10 +50,12 @@ class Settings(BaseSettings):
     # over the 12 SQuAD dev articles, the 4 evidence sentences held the answer for 0.911 of
     # answerable questions when chosen from 8 passages, 0.898 from 5, same prompt length
     evidence_pool: int = Field(8, ge=1, le=100)
-    # the answer-or-refuse decision's operating point: answer when P(right) reaches it
-    # [default: the fitted one, chosen for refusal accuracy 0.85 across articles; lower
-    # answers more and refuses fewer unanswerable questions: eval/baselines/decision]
-    decision_threshold: float | None = Field(None, ge=0.0, le=1.0)
+    # the graded decision's operating points (rag.decision) [default: the fitted ones,
+    # eval/baselines/decision]: a draft whose P(right) reaches answer_threshold is
+    # answered with confidence, one that reaches caution_threshold is shown as a caution,
+    # below that the question is refused
+    answer_threshold: float | None = Field(None, ge=0.0, le=1.0)
+    caution_threshold: float | None = Field(None, ge=0.0, le=1.0)
     # most tokens of evidence (naive: passages) in one prompt; also capped by n_ctx
     context_tokens: int = Field(1536, ge=64)
     seed: int = 0
@@ -128,7 +130,12 @@ class Settings(BaseSettings):
         return f"{redact(self.pg_url.get_secret_value())} (schema {self.pg_schema})"
 
     def with_overrides(self, **kw) -> Settings:
-        """A copy with the given non-None values replaced (CLI flags), validated."""
+        """A copy with the given non-None values replaced (CLI flags), validated. An
+        unknown name is an error, never ignored."""
+        unknown = sorted(set(kw) - set(type(self).model_fields))
+        if unknown:
+            raise ValueError(f"unknown settings {', '.join(unknown)}; known: "
+                             f"{', '.join(type(self).model_fields)}")
         data = self.model_dump()
         data.update({k: v for k, v in kw.items() if v is not None})
         return Settings.model_validate(data)

@@ -113,8 +113,10 @@ def features(question: str, scored: list[ScoredSentence], evidence: list[Evidenc
 @dataclass(frozen=True)
 class DecisionModel:
     """A logistic regression over standardised ``features``: P(the draft answer is right).
-    ``threshold``: answers below it are refused. ``generator``: the model it was fitted
-    for ("" when it is the fallback that follows the model's own first step)."""
+    A draft at or above ``threshold`` is answered with confidence; below it, at or above
+    ``low``, it is shown as a caution; below ``low`` the question is refused.
+    ``generator``: the model it was fitted for ("" when it is the fallback that follows
+    the model's own first step)."""
 
     features: tuple[str, ...] = ()
     mean: tuple[float, ...] = ()
@@ -124,6 +126,7 @@ class DecisionModel:
     threshold: float = 0.5
     generator: str = ""
     meta: dict = field(default_factory=dict, compare=False)
+    low: float | None = None  # None: the same as ``threshold`` (no caution grade)
 
     def __post_init__(self) -> None:
         n = len(self.features)
@@ -136,6 +139,24 @@ class DecisionModel:
                              f"{', '.join(FEATURES)}")
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
+        if self.low is not None and not 0.0 <= self.low <= self.threshold:
+            raise ValueError(f"the caution threshold must be in [0, threshold="
+                             f"{self.threshold}], got {self.low}")
+
+    @property
+    def caution_at(self) -> float:
+        """The lowest confidence shown as a caution (below it: refused)."""
+        return self.threshold if self.low is None else self.low
+
+    def grade(self, confidence: float, shown: bool) -> str:
+        """"answer", "caution" or "refused" for a draft of this ``confidence``; a draft
+        with nothing to show is refused. A decision not fitted for its generator never
+        answers with confidence: its drafts are cautions at best."""
+        if not shown or confidence < self.caution_at:
+            return "refused"
+        if confidence < self.threshold or not self.fitted:
+            return "caution"
+        return "answer"
 
     @property
     def fitted(self) -> bool:
@@ -156,13 +177,14 @@ class DecisionModel:
     def to_dict(self) -> dict:
         return {"generator": self.generator, "features": list(self.features),
                 "mean": list(self.mean), "scale": list(self.scale), "coef": list(self.coef),
-                "intercept": self.intercept, "threshold": self.threshold, "meta": self.meta}
+                "intercept": self.intercept, "threshold": self.threshold, "low": self.low,
+                "meta": self.meta}
 
     @classmethod
     def from_dict(cls, d: dict) -> DecisionModel:
         return cls(tuple(d["features"]), tuple(d["mean"]), tuple(d["scale"]),
                    tuple(d["coef"]), float(d["intercept"]), float(d["threshold"]),
-                   d.get("generator", ""), d.get("meta", {}))
+                   d.get("generator", ""), d.get("meta", {}), d.get("low"))
 
 
 FALLBACK = DecisionModel()

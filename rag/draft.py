@@ -90,12 +90,18 @@ def make_draft(question: str, evidence: list[Evidence], reply: str,
 
 @dataclass(frozen=True)
 class Settled:
-    """A draft with its decision: ``confidence`` is P(the draft is right)."""
+    """A draft with its decision: ``confidence`` is P(the draft is right), ``grade``
+    "answer", "caution" or "refused" (rag.decision)."""
 
     draft: Draft
     features: dict[str, float]
     confidence: float
-    answered: bool
+    grade: str
+
+    @property
+    def answered(self) -> bool:
+        """Shown to the user, with confidence or as a caution."""
+        return self.grade != "refused"
 
 
 def settle(question: str, scored: list[ScoredSentence], evidence: list[Evidence],
@@ -106,4 +112,4 @@ def settle(question: str, scored: list[ScoredSentence], evidence: list[Evidence]
     draft = make_draft(question, evidence, reply, cfg, rules)
     feats = features(question, scored, evidence, reply_kind(reply), probe, draft)
     p = decision.probability(feats)
-    return Settled(draft, feats, p, bool(draft.shown) and p >= decision.threshold)
+    return Settled(draft, feats, p, decision.grade(p, bool(draft.shown)))

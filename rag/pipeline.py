@@ -36,6 +36,7 @@ from rag.evidence import (
 )
 from rag.generators import Generator, Probe, make_generator, served_generator
 from rag.prompts import (
+    CAUTION_MESSAGE,
     REFUSAL_MESSAGE,
     REFUSAL_TOKEN,
     fit_budget,
@@ -159,11 +160,13 @@ class Pipeline:
 
     @property
     def decision(self) -> DecisionModel:
-        """The answer-or-refuse decision fitted for this generator (rag.decision), at the
-        ``decision_threshold`` setting when one is set."""
+        """The graded decision fitted for this generator (rag.decision), at the
+        ``answer_threshold`` and ``caution_threshold`` settings when they are set."""
         model = self._decision or decision_for(self.generator.name)
-        t = self.settings.decision_threshold
-        return model if t is None else replace(model, threshold=t)
+        s = self.settings
+        high = model.threshold if s.answer_threshold is None else s.answer_threshold
+        low = model.caution_at if s.caution_threshold is None else s.caution_threshold
+        return replace(model, threshold=high, low=min(low, high))
 
     @property
     def screen(self) -> Screen | None:
@@ -581,24 +584,26 @@ class Pipeline:
                      self.rules)
         answer_text, citations, kept = render(out.draft.sentences, evidence)
         flagged = [s for s in out.draft.sentences if not s.supported]
-        conflict = self._conflict(out, scored, everything, evidence, citations)
-        timings["verify_s"] = time.perf_counter() - t
-        if conflict is not None:
-            ans = self._conflict_answer(q, conflict, passages, screened, text)
-            ans.confidence, ans.evidence = out.confidence, evidence
-            yield self._finish(ans, timings, t0)
-            return
         if not out.answered or not citations:
-            why = (f"decision (confidence {out.confidence:.2f} < {decision.threshold:.2f})"
+            timings["verify_s"] = time.perf_counter() - t
+            why = (f"decision (confidence {out.confidence:.2f} < {decision.caution_at:.2f})"
                    if out.draft.shown else "unsupported")
             ans = self._refusal(q, passages, why, text)
             ans.confidence, ans.evidence, ans.withheld = out.confidence, evidence, answer_text
             ans.set_aside = set_aside
             yield self._finish(ans, timings, t0)
             return
-        ans = Answer(q, answer_text, False, self._provenance(citations), passages,
-                     kept + flagged, mode="verified", raw_answer=text,
-                     confidence=out.confidence, evidence=evidence, set_aside=set_aside)
+        # a disagreement is shown on what the decision lets through, never instead of it
+        conflict = self._conflict(scored, everything, citations)
+        timings["verify_s"] = time.perf_counter() - t
+        if conflict is not None:
+            ans = self._conflict_answer(q, conflict, passages, screened, text)
+        else:
+            ans = Answer(q, answer_text, False, self._provenance(citations), passages,
+                         kept + flagged, mode="verified", raw_answer=text, set_aside=set_aside)
+        ans.confidence, ans.evidence, ans.grade = out.confidence, evidence, out.grade
+        if out.grade == "caution":
+            ans.note = CAUTION_MESSAGE
         yield self._finish(ans, timings, t0)
 
     def token_counter(self):
@@ -606,19 +611,14 @@ class Pipeline:
         count = getattr(self.generator, "count_tokens", None)
         return count if callable(count) else None
 
-    def _conflict(self, out, scored: list[ScoredSentence], everything: list[ScoredSentence],
-                  evidence: list[Evidence], citations: list[Citation]) -> Conflict | None:
-        """A disagreement between what the answer rests on (the sentences it cites; for a
-        refused draft, the best evidence) and the other relevant sentences."""
+    def _conflict(self, scored: list[ScoredSentence], everything: list[ScoredSentence],
+                  citations: list[Citation]) -> Conflict | None:
+        """A disagreement between what the answer rests on (the sentences it cites) and the
+        other relevant sentences."""
         if not self.settings.conflicts or not scored:
             return None
         by_span = {(s.doc, s.start): s for s in everything}
-        if out.answered and citations:
-            anchors = [by_span[(c.doc, c.start)] for c in citations
-                       if (c.doc, c.start) in by_span]
-        else:
-            anchors = [by_span[(e.doc, e.start)] for e in evidence[:2]
-                       if (e.doc, e.start) in by_span]
+        anchors = [by_span[(c.doc, c.start)] for c in citations if (c.doc, c.start) in by_span]
         return find_conflict(anchors, everything, self.sentence_vectors.embed)
 
     def _conflict_answer(self, q: str, c: Conflict, passages: list[Passage],

@@ -8,6 +8,9 @@ from rag.types import Evidence
 
 REFUSAL_TOKEN = "NOT IN DOCUMENTS"
 REFUSAL_MESSAGE = "The documents do not answer this question."
+# shown with an answer the decision is unsure of (grade "caution")
+CAUTION_MESSAGE = ("Unsure: the documents may not answer exactly this question; check the "
+                   "quoted passage.")
 
 VERIFIED_SYSTEM = (
     "You answer questions using only the numbered evidence sentences you are given. "

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+GRADES = ("answer", "caution", "refused")
+
 
 @dataclass(frozen=True)
 class Passage:
@@ -149,6 +151,28 @@ class Answer:
     # the question as retrieved and answered: a follow-up in a conversation rewritten to
     # stand alone (rag.chat), else the question itself
     standalone_question: str = ""
+    # "answer" (confident), "caution" (shown, but the documents may not answer exactly
+    # this: ``note`` says so) or "refused" (the documents do not answer; the closest
+    # passages are shown). Derived from ``refused`` when not given.
+    grade: str = ""
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.grade not in ("", *GRADES):
+            raise ValueError(f"grade must be one of {', '.join(GRADES)}; got {self.grade!r}")
+        if self.grade == "refused":
+            self.refused = True
+        self.grade = "refused" if self.refused else (self.grade or "answer")
+
+    def plain_text(self) -> str:
+        """The answer as plain text for a shell that shows only text (a chat completion):
+        a caution begins with its note and its confidence and ends with the passages it
+        rests on, quoted exactly."""
+        if self.grade != "caution":
+            return self.answer
+        conf = "" if self.confidence is None else f" (confidence {self.confidence:.2f})"
+        quotes = [f"[{c.n}] \u201c{' '.join(c.text.split())}\u201d" for c in self.citations]
+        return "\n".join([self.note + conf, self.answer, *quotes])
 
     @classmethod
     def from_dict(cls, d: dict) -> Answer:
@@ -174,13 +198,16 @@ class Answer:
                    withheld=d.get("withheld", ""), conflict=d.get("conflict", False),
                    sides=list(d.get("sides", [])),
                    set_aside=[SetAside(**s) for s in d.get("set_aside", [])],
-                   standalone_question=d.get("standalone_question", ""))
+                   standalone_question=d.get("standalone_question", ""),
+                   grade=d.get("grade", ""), note=d.get("note", ""))
 
     def to_dict(self) -> dict:
         return {
             "question": self.question,
             "standalone_question": self.standalone_question or self.question,
             "answer": self.answer,
+            "grade": self.grade,
+            "note": self.note,
             "refused": self.refused,
             "refusal_reason": self.refusal_reason,
             "citations": [c.to_dict() for c in self.citations],

@@ -82,6 +82,20 @@ def retrieved_html(sources: list[dict], turn: int) -> str:
             f'answer cites the ones it uses)</div>{"".join(items)}</div>')
 
 
+def caution_html(answer: dict) -> str:
+    """The note over a caution answer, with its confidence and the passages it rests on
+    quoted exactly; nothing for a confident answer."""
+    if answer.get("grade") != "caution":
+        return ""
+    conf = answer.get("confidence")
+    pct = "" if conf is None else f" Confidence {float(conf):.2f}."
+    quotes = "".join(f'<blockquote class="caution-quote">[{int(c["n"])}] '
+                     f'{esc(" ".join(str(c["text"]).split()))}</blockquote>'
+                     for c in answer.get("citations", []))
+    return (f'<div class="caution-note">{esc(answer.get("note", ""))}{esc(pct)}</div>'
+            f'{quotes}')
+
+
 def meta_html(answer: dict) -> str:
     """Model and timings under an answer, e.g. ``qwen · first token 1.2s · total 3.4s``."""
     t = answer.get("timings") or {}
@@ -127,8 +141,12 @@ def turn_html(turn: dict, i: int) -> str:
         conflict = ans.get("conflict")
         badge = ('<div class="conflict-note">The sources disagree: each side is cited; '
                  'check their dates and origin.</div>' if conflict else "")
-        body = (f'<div class="msg bot final{" conflict" if conflict else ""}">'
-                f'<span class="who">Assistant</span> '
+        caution = ans.get("grade") == "caution"
+        who = "Unsure" if caution else "Assistant"
+        classes = "msg bot final" + (" conflict" if conflict else "") + \
+            (" caution" if caution else "")
+        body = (f'<div class="{classes}">{caution_html(ans)}'
+                f'<span class="who">{who}</span> '
                 f'<span class="answer">{answer_html(ans["answer"], i, valid)}</span>'
                 f'{badge}{meta_html(ans)}</div>' + sources_html(ans, i))
     if ans is not None and not turn.get("error"):
@@ -178,6 +196,10 @@ a.cite { font-weight: 600; text-decoration: none; color: #1d4ed8; cursor: pointe
             border: 1px solid #ddd; padding: .5em; border-radius: 6px; }
 mark { background: #ffe066; }
 .msg.conflict { border-left: 4px solid #7c3aed; }
+.msg.caution { border-left: 4px solid #d97706; background: #fffbeb; }
+.caution-note { font-size: .9em; color: #92400e; font-weight: 600; margin-bottom: .3em; }
+.caution-quote { margin: .2em 0 .4em 0; padding-left: .6em; border-left: 2px solid #f59e0b;
+                 font-size: .9em; color: #444; }
 .conflict-note { font-size: .85em; color: #5b21b6; font-weight: 600; margin-top: .25em; }
 .src-date { color: #777; font-size: .85em; }
 .src-warning { color: #b91c1c; font-size: .85em; font-weight: 600; }

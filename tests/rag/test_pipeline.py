@@ -180,11 +180,25 @@ def test_prompts_keep_to_the_evidence_budget(tmp_path, karrow_corpus, fake_embed
     assert len(fit_budget(passages_as_evidence(passages), 1)) == 1
 
 
-def test_the_operating_point_is_a_setting(tmp_path, karrow_corpus, fake_embedder):
+def test_the_operating_points_are_settings(tmp_path, karrow_corpus, fake_embedder):
     reply = "The lighthouse was built in 1872 by the engineer Alice Brennan [1]."
     pipe = make(tmp_path, karrow_corpus, fake_embedder, reply, decision=NEVER)
-    assert pipe.decision.threshold == 0.5
+    assert (pipe.decision.threshold, pipe.decision.caution_at) == (0.5, 0.5)
+    assert pipe.ask("Who built the lighthouse at Karrow Point?").grade == "refused"
+    caution = make(tmp_path / "c", karrow_corpus, fake_embedder, reply, decision=NEVER,
+                   caution_threshold=0.0)
+    ans = caution.ask("Who built the lighthouse at Karrow Point?")
+    assert (ans.grade, ans.refused) == ("caution", False)
+    assert ans.note and ans.citations and "Alice Brennan" in ans.answer
+    assert ans.plain_text().startswith(ans.note)
+    assert f"\u201c{ans.citations[0].text}\u201d" in ans.plain_text()
     lenient = make(tmp_path / "s", karrow_corpus, fake_embedder, reply, decision=NEVER,
-                  decision_threshold=0.0)
-    assert lenient.decision.threshold == 0.0
-    assert not lenient.ask("Who built the lighthouse at Karrow Point?").refused
+                   answer_threshold=0.0)
+    assert lenient.decision.threshold == lenient.decision.caution_at == 0.0
+    ans = lenient.ask("Who built the lighthouse at Karrow Point?")
+    assert (ans.grade, ans.note) == ("answer", "")
+
+
+def test_an_unknown_setting_is_an_error():
+    with pytest.raises(ValueError, match="unknown settings decision_threshhold"):
+        Settings().with_overrides(decision_threshhold=0.3)
