@@ -22,7 +22,8 @@ def evaluate(out: Path, gold: Path | None = None, corpus: Path | None = None,
              backend: str | None = None, answer_mode: str = "both", limit: int | None = None,
              seed: int | None = None, retrieval: str | None = None, index: Path | None = None,
              pipeline=None, progress: bool = True, per_article: int | None = None,
-             out_of_fold: bool = False, worker: bool | None = None) -> dict:
+             out_of_fold: bool = False, worker: bool | None = None,
+             paragraphs: bool = False) -> dict:
     """Load the gold set, index the corpus, answer and score; returns the summary.
     ``worker``: answer through the background worker [default: the ``worker`` setting].
     Raises ``GoldError`` / ``RagError`` / ``ValueError`` for user errors."""
@@ -57,16 +58,17 @@ def evaluate(out: Path, gold: Path | None = None, corpus: Path | None = None,
         if gold is not None or corpus is not None:
             raise GoldError("give either --squad or --gold/--corpus, not both")
         data = read_squad(squad)
-        items = squad_items(data)
+        items = squad_items(data, paragraphs)
         articles = item_articles(data)
         group_of = lambda it: articles.get(it.id, "")  # noqa: E731
         if per_article:
             items = per_group_sample(items, group_of, per_article, seed or 0)
-        corpus = build_corpus(squad, data_home() / "eval-corpora")
+        corpus = build_corpus(squad, data_home() / "eval-corpora", paragraphs)
         source = str(squad)
     else:
-        if per_article:
-            raise GoldError("--per-article needs --squad (a gold set with articles)")
+        if per_article or paragraphs:
+            raise GoldError("--per-article and --paragraphs need --squad (a gold set with "
+                            "articles)")
         gold = gold or GOLD_DEFAULT
         corpus = corpus or BUNDLED_CORPUS
         items = load_gold(gold)
@@ -146,23 +148,26 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path, typer.Option(help="Report folder.")] = Path("decision-out"),
         per_article: Annotated[int, typer.Option(
             min=1, help="Answerable and unanswerable questions sampled per article.")] = 40,
-        holdout: Annotated[int, typer.Option(
-            min=0, help="Articles left out of all fitting and only scored.")] = 3,
-        seed: Annotated[int, typer.Option(help="Sampling and hold-out seed.")] = 0,
+        ooc_per_article: Annotated[int, typer.Option(
+            min=0, help="Questions per article asked of the other articles' corpus.")] = 20,
+        seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
         nhs: Annotated[bool, typer.Option(
-            help="Also score the bundled NHS gold set (never fitted on).")] = True,
+            help="Also score the bundled NHS gold set (never used for a choice).")] = True,
         decision_file: Annotated[Path | None, typer.Option(
             help="Where to write the model [default: the package's rag/decision.json]."
         )] = None,
         model: Annotated[str | None, typer.Option(help="Generator model.")] = None,
     ) -> None:
-        """Fit the answer-or-refuse decision across articles, with leave-one-article-out
-        cross-validation. One model pass per sampled question, cached under
-        $RAG_HOME/decision-signals, so a re-fit takes seconds.
+        """Fit the graded decision (answer / caution / refused) across articles, with
+        leave-one-article-out cross-validation. One model pass per sampled question,
+        cached under $RAG_HOME/decision-signals, so a re-fit takes a minute.
 
         Example: rag fit-decision --squad ../shared/datasets/squad_v2_dev12.json
         """
-        from eval.decision import run
+        import shlex
+        import sys
+
+        from eval.decision_report import run
         from eval.gold import GoldError
         from rag.config import Settings
         from rag.errors import RagError
@@ -170,16 +175,21 @@ def register(app: typer.Typer) -> None:
 
         try:
             pipe = Pipeline(Settings().with_overrides(model=model))
-            result = run(squad, out, per_article=per_article, holdout=holdout, seed=seed,
-                         nhs=nhs, decision_path=decision_file, pipeline=pipe)
+            result = run(squad, out, per_article=per_article,
+                         ooc_per_article=ooc_per_article, seed=seed, nhs=nhs,
+                         decision_path=decision_file, pipeline=pipe,
+                         command="rag " + shlex.join(sys.argv[1:]))
         except (GoldError, RagError, ValueError) as exc:
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             typer.secho(f"Error: {msg}", err=True, fg=typer.colors.RED)
             raise typer.Exit(1) from None
-        p = result.oof["pooled"]
-        typer.echo(f"out of fold: answers {p['answer_accuracy']:.3f}, refusals "
-                   f"{p['refusal_accuracy']:.3f}, false refusals "
-                   f"{p['false_refusal_rate']:.3f}; threshold {result.model.threshold:.3f}")
+        from eval.decision import scores
+
+        p = scores(result.oof_rows)
+        typer.echo(f"out of fold: right answers shown {p['right_shown']:.3f}, right and "
+                   f"confident {p['right_confident']:.3f}, confident precision "
+                   f"{p['confident_precision'] or 0:.3f}; thresholds answer "
+                   f"{result.model.threshold:.3f}, caution {result.model.caution_at:.3f}")
         typer.echo(f"Wrote {out}/report.md, curve.png and the decision file")
 
     @app.command("adversarial")
@@ -254,6 +264,9 @@ def register(app: typer.Typer) -> None:
         no_worker: Annotated[bool, typer.Option(
             "--no-worker", help="Answer in this process, not in the background worker "
                                 "[env RAG_WORKER=0].")] = False,
+        paragraphs: Annotated[bool, typer.Option(
+            help="With --squad: one document per paragraph (a clean multi-document set: "
+                 "many documents on one subject, none contradicting another).")] = False,
     ) -> None:
         """Score answers against a gold set: accuracy, refusals, retrieval, citations,
         latency. Writes results.jsonl, summary.json and report.md to --out.
@@ -269,7 +282,7 @@ def register(app: typer.Typer) -> None:
                                backend=backend, answer_mode=answer_mode, limit=limit,
                                seed=seed, retrieval=retrieval, index=index,
                                per_article=per_article, out_of_fold=out_of_fold,
-                               worker=False if no_worker else None)
+                               worker=False if no_worker else None, paragraphs=paragraphs)
         except (GoldError, RagError, ValueError) as exc:
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             typer.secho(f"Error: {msg}", err=True, fg=typer.colors.RED)

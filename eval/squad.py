@@ -29,19 +29,34 @@ def read_squad(path: Path) -> dict:
     return data
 
 
-def squad_documents(data: dict) -> dict[str, str]:
-    """Document id -> text: the article's paragraphs in order, separated by blank lines."""
-    return {_doc_name(i, a.get("title", "")): "\n\n".join(p["context"] for p in a["paragraphs"])
-            for i, a in enumerate(data["data"])}
+def squad_documents(data: dict, paragraphs: bool = False) -> dict[str, str]:
+    """Document id -> text: the article's paragraphs in order, separated by blank lines;
+    with ``paragraphs``, one document per paragraph (``<article>/<nnn>.txt``): a clean
+    multi-document set whose documents share subjects, numbers and names without
+    contradicting each other."""
+    docs = {}
+    for i, a in enumerate(data["data"]):
+        name = _doc_name(i, a.get("title", ""))
+        if paragraphs:
+            stem = name.removesuffix(".txt")
+            docs.update({f"{stem}/{j:03d}.txt": p["context"]
+                         for j, p in enumerate(a["paragraphs"])})
+        else:
+            docs[name] = "\n\n".join(p["context"] for p in a["paragraphs"])
+    return docs
 
 
-def squad_items(data: dict) -> list[GoldItem]:
+def squad_items(data: dict, paragraphs: bool = False) -> list[GoldItem]:
+    """Every question as a gold item; evidence in the documents of ``squad_documents``
+    with the same ``paragraphs``."""
     items = []
     for i, article in enumerate(data["data"]):
         doc = _doc_name(i, article.get("title", ""))
         offset = 0
-        for para in article["paragraphs"]:
+        for j, para in enumerate(article["paragraphs"]):
             ctx = para["context"]
+            where = f"{doc.removesuffix('.txt')}/{j:03d}.txt" if paragraphs else doc
+            base = 0 if paragraphs else offset
             for qa in para["qas"]:
                 impossible = bool(qa.get("is_impossible", False))
                 answers = [] if impossible else list(dict.fromkeys(
@@ -51,11 +66,12 @@ def squad_items(data: dict) -> list[GoldItem]:
                     at = a.get("answer_start", -1)
                     if ctx[at:at + len(a["text"])] != a["text"]:
                         at = ctx.find(a["text"])
-                    ev = Evidence(doc, a["text"], offset + at)
+                    ev = Evidence(where, a["text"], base + at)
                     if at >= 0 and ev not in evidence:
                         evidence.append(ev)
                 items.append(GoldItem(str(qa["id"]), qa["question"], answers, not impossible,
-                                      evidence, "unanswerable" if impossible else "factoid"))
+                                      evidence, "unanswerable" if impossible else "factoid",
+                                      doc))
             offset += len(ctx) + 2  # paragraphs are joined by a blank line
     return items
 
@@ -66,16 +82,19 @@ def item_articles(data: dict) -> dict[str, str]:
             for i, a in enumerate(data["data"]) for p in a["paragraphs"] for qa in p["qas"]}
 
 
-def build_corpus(path: Path, cache_root: Path) -> Path:
-    """Write the corpus folder under ``cache_root/<hash of the file>``, reused if present."""
+def build_corpus(path: Path, cache_root: Path, paragraphs: bool = False) -> Path:
+    """Write the corpus folder under ``cache_root/<hash of the file>`` (``-paragraphs``:
+    one document per paragraph), reused if present."""
     raw = Path(path).read_bytes()
     digest = hashlib.sha256(raw).hexdigest()[:12]
-    folder = Path(cache_root) / f"squad-{digest}"
-    docs = squad_documents(read_squad(path))
-    if folder.is_dir() and sorted(p.name for p in folder.glob("*.txt")) == sorted(docs):
+    folder = Path(cache_root) / (f"squad-{digest}" + ("-paragraphs" if paragraphs else ""))
+    docs = squad_documents(read_squad(path), paragraphs)
+    have = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.txt")) \
+        if folder.is_dir() else []
+    if have == sorted(docs):
         return folder
-    folder.mkdir(parents=True, exist_ok=True)
     for name, text in docs.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_text(text, encoding="utf-8")
     return folder
 

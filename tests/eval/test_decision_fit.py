@@ -1,5 +1,5 @@
-"""Fitting the decision on cached signals: grouped cross-validation, thresholds, rules,
-the written model and report. Synthetic rows stand in for a model pass."""
+"""Fitting the graded decision on cached signals: grouped cross-validation, two
+thresholds, rules, the written model and report. Synthetic rows stand in for a model pass."""
 
 import json
 import random
@@ -8,7 +8,9 @@ from dataclasses import asdict
 import numpy as np
 import pytest
 
-from eval.decision import fit, out_of_fold, replay, split_groups, threshold_for, write
+from eval.decision import fit, fitted, grade_of, out_of_fold, replay, scores, thresholds
+from eval.decision_data import corpus_without, out_of_corpus
+from eval.decision_report import write
 from eval.gold import GoldItem
 from eval.signals import per_group_sample
 from rag.decision import DecisionModel
@@ -24,74 +26,112 @@ FACTS = [("Who designed the {x} bridge?", "The {x} bridge was designed by Nora V
 UNANSWERABLE = "Who painted the {x} ferry?"
 
 
-def make_row(i, group, rng):
+def make_row(i, group, rng, kind="squad"):
     x = f"{group}{i}"
     q, sent, gold = FACTS[i % len(FACTS)]
-    answerable = i % 2 == 0
+    answerable = kind != "out_of_corpus" and i % 2 == 0
     text = sent.format(x=x)
-    ev = [Evidence(1, f"{group}.txt", group, 0, len(text), text, 0.8, lexical=0.7)]
+    lexical = 0.1 if kind == "out_of_corpus" else 0.7
+    ev = [Evidence(1, f"{group}.txt", group, 0, len(text), text, 0.8, lexical=lexical)]
     if answerable:
         p = rng.uniform(0.0, 0.6)
         reply = f"{gold} [1]." if rng.random() < 0.85 else "[1]"
         question = q.format(x=x)
     else:
-        p = rng.uniform(0.4, 1.0)
+        p = rng.uniform(0.4, 1.0) if kind == "squad" else rng.uniform(0.8, 1.0)
         reply = "The ferry was painted by Nora Vale [1]." if rng.random() < 0.5 else "[1]"
         question = UNANSWERABLE.format(x=x)
     scored = [{"doc": e.doc, "title": e.title, "start": e.start, "end": e.end,
                "text": e.text, "dense": 0.6, "lexical": e.lexical, "score": e.score,
                "passage_rank": 1} for e in ev]
-    return {"id": f"{group}-{i}", "group": group, "question": question,
+    return {"id": f"{kind}-{group}-{i}", "group": group, "set": kind, "question": question,
             "answerable": answerable, "answers": [gold] if answerable else [],
             "gold_spans": [[f"{group}.txt", 0, len(text)]] if answerable else [],
             "scored": scored, "evidence": [asdict(e) for e in ev], "reply": reply,
             "p_refusal": p, "suppressed": True, "logprobs": [-0.2, -0.4], "type": ""}
 
 
+GROUPS = ("alpha", "beta", "gamma", "delta", "omega")
+FEATS = ("refusal_logit", "support", "best_lexical")
+
+
 @pytest.fixture(scope="module")
 def rows():
     rng = random.Random(7)
-    return [make_row(i, g, rng) for g in ("alpha", "beta", "gamma", "delta", "omega")
-            for i in range(30)]
+    return [make_row(i, g, rng, kind) for g in GROUPS
+            for kind, n in (("squad", 30), ("out_of_corpus", 10)) for i in range(n)]
 
 
-def test_threshold_refuses_the_target_share_of_unanswerable_questions(rows):
+def test_thresholds_meet_the_precision_and_out_of_corpus_targets(rows):
     rep = replay(rows, DraftRules())
     probs = np.array([1 - r["p_refusal"] for r in rows])
-    t = threshold_for(probs, rep, 0.8)
-    una = [p for p, r in zip(probs, rows, strict=True) if not r["answerable"]]
-    assert np.mean([p < t for p in una]) >= 0.8
+    high, low = thresholds(probs, rep, precision=0.8, ooc=0.9)
+    assert 0.0 <= low <= high <= 1.0
+    conf = [x.correct for p, x in zip(probs, rep, strict=True) if x.shown and p >= high]
+    assert len(conf) >= 10 and np.mean(conf) >= 0.8
+    ooc = [p for p, x in zip(probs, rep, strict=True) if x.set == "out_of_corpus"]
+    assert np.mean([p < low for p in ooc]) >= 0.9
+    # the lowest such thresholds: one step lower misses its target
+    below = [x.correct for p, x in zip(probs, rep, strict=True) if x.shown and p >= high - 0.005]
+    assert high > 0.0 and np.mean(below) < 0.8
+    assert low > 0.0 and np.mean([p < low - 0.005 for p in ooc]) < 0.9
+    assert grade_of(0.99, True, high, low) == "answer"
+    assert grade_of(0.99, False, high, low) == "refused"
 
 
-def test_each_article_is_scored_by_a_model_that_never_saw_it(rows):
+def test_each_article_is_scored_by_a_model_and_thresholds_that_never_saw_it(rows):
     rep = replay(rows, DraftRules())
-    probs, out, folds = out_of_fold(rep, ("refusal_logit", "support"), 1.0, 0.8)
-    assert set(folds) == {"alpha", "beta", "gamma", "delta", "omega"}
+    probs, out, folds = out_of_fold(rep, FEATS, 1.0, precision=0.8, ooc=0.9)
+    assert set(folds) == set(GROUPS)
     assert all(o["group"] == r["group"] for o, r in zip(out, rows, strict=True))
-    # the signal separates: answerable questions get higher probabilities out of fold
+    for g, model in folds.items():  # the fold's thresholds come from the other articles
+        tr = [x for x in rep if x.group != g]
+        assert (model.threshold, model.caution_at) == \
+            (fitted(tr, FEATS, 1.0, 0.8, 0.9).threshold, fitted(tr, FEATS, 1.0, 0.8, 0.9).low)
     ans = np.mean([p for p, r in zip(probs, rows, strict=True) if r["answerable"]])
     una = np.mean([p for p, r in zip(probs, rows, strict=True) if not r["answerable"]])
     assert ans > una
+    s = scores(out)
+    assert s["n"] == len(rows) and s["refused_unanswerable"] is not None
+    assert {o["grade"] for o in out} <= {"answer", "caution", "refused"}
 
 
-def test_fit_holds_out_articles_and_writes_model_and_report(rows, tmp_path):
-    fit_groups, held = split_groups(sorted({r["group"] for r in rows}), 1, seed=0)
-    assert len(held) == 1 and held[0] not in fit_groups
-    result = fit(rows, held, target=0.8)
-    assert result.holdout["pooled"]["n"] == 30 and result.oof["pooled"]["n"] == 120
-    assert set(result.rule_gains) == set(result.rule_check_gains) == {"yes_no"}
-    assert 0 <= result.rule_changes["yes_no"] <= 120
-    assert 0.0 <= result.model.threshold <= 1.0
-    s = result.oof["across_articles"]["refusal_accuracy"]
-    assert s["lo"] <= s["mean"] <= s["hi"]
+def test_fit_writes_the_graded_model_and_its_report(rows, tmp_path):
+    check = [dict(r, group="check", set="nhs") for r in rows[:20]]
+    result = fit(rows, check, precision=0.8, ooc=0.9, feats=FEATS)
+    assert set(result.rule_gains) == set(result.rule_changes) == {"yes_no"}
+    assert len(result.oof_rows) == len(rows) and len(result.check_rows) == 20
+    assert 0.0 <= result.model.caution_at <= result.model.threshold <= 1.0
     path = tmp_path / "decision.json"
-    write(result, tmp_path / "report", path, {"holdout_groups": held, "fit_groups": fit_groups,
-                                              "n_fit_rows": 120})
+    meta = {"n_rows": len(rows), "n_check": 20}
+    summ = write(result, tmp_path / "report", path, meta)
     model = DecisionModel.from_dict(json.loads(path.read_text()))
-    assert model.features == result.model.features and model.meta["folds"]
+    assert (model.threshold, model.low) == (result.model.threshold, result.model.low)
+    assert model.meta["folds"] and len(meta["decision_sha256"]) == 64
+    assert set(summ["out_of_fold"]["per_article"]) == set(GROUPS)
+    s = summ["out_of_fold"]["across_articles"]["right_shown"]
+    assert s["lo"] <= s["mean"] <= s["hi"]
     report = (tmp_path / "report" / "report.md").read_text()
-    assert "Out of fold" in report and held[0] in report
+    assert "Out of fold" in report and "omega" in report and "NHS gold" in report
     assert (tmp_path / "report" / "curve.png").stat().st_size > 1000
+
+
+def test_out_of_corpus_questions_are_another_articles_questions(tmp_path):
+    items = [GoldItem(f"{g}{i}", f"q{i}?", ["a"] if i % 2 else [], bool(i % 2))
+             for g in "ab" for i in range(10)]
+    group = {it.id: f"{it.id[0]}.txt" for it in items}
+    picked = out_of_corpus(items, group, 4, seed=0)
+    assert set(picked) == {"a.txt", "b.txt"}
+    for doc, qs in picked.items():
+        assert len(qs) == 4 and all(not q.answerable and q.group == doc for q in qs)
+        assert all(q.kind == "out_of_corpus" and q.id.startswith("ooc-") for q in qs)
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (corpus / name).write_text(name)
+    other = corpus_without(corpus, "a.txt")
+    assert sorted(p.name for p in other.iterdir()) == ["b.txt", "c.txt"]
+    assert corpus_without(corpus, "a.txt") == other
 
 
 def test_samples_are_balanced_nested_and_interleaved():
