@@ -593,14 +593,13 @@ class Pipeline:
             ans.set_aside = set_aside
             yield self._finish(ans, timings, t0)
             return
+        ans = Answer(q, answer_text, False, self._provenance(citations), passages,
+                     kept + flagged, mode="verified", raw_answer=text, set_aside=set_aside)
         # a disagreement is shown on what the decision lets through, never instead of it
-        conflict = self._conflict(scored, everything, citations)
-        timings["verify_s"] = time.perf_counter() - t
+        conflict = self._conflict(q, answer_text, scored, everything, citations)
         if conflict is not None:
-            ans = self._conflict_answer(q, conflict, passages, screened, text)
-        else:
-            ans = Answer(q, answer_text, False, self._provenance(citations), passages,
-                         kept + flagged, mode="verified", raw_answer=text, set_aside=set_aside)
+            self._show_conflict(ans, conflict, screened)
+        timings["verify_s"] = time.perf_counter() - t
         ans.confidence, ans.evidence, ans.grade = out.confidence, evidence, out.grade
         if out.grade == "caution":
             ans.note = CAUTION_MESSAGE
@@ -611,39 +610,37 @@ class Pipeline:
         count = getattr(self.generator, "count_tokens", None)
         return count if callable(count) else None
 
-    def _conflict(self, scored: list[ScoredSentence], everything: list[ScoredSentence],
-                  citations: list[Citation]) -> Conflict | None:
-        """A disagreement between what the answer rests on (the sentences it cites) and the
-        other relevant sentences."""
+    def _conflict(self, q: str, answer: str, scored: list[ScoredSentence],
+                  everything: list[ScoredSentence], citations: list[Citation]
+                  ) -> Conflict | None:
+        """Another document that answers ``q`` otherwise than ``answer``, which rests on
+        the sentences it cites (rag.conflicts)."""
         if not self.settings.conflicts or not scored:
             return None
         by_span = {(s.doc, s.start): s for s in everything}
         anchors = [by_span[(c.doc, c.start)] for c in citations if (c.doc, c.start) in by_span]
-        return find_conflict(anchors, everything, self.sentence_vectors.embed)
+        return find_conflict(q, answer, anchors, everything, self.sentence_vectors.embed)
 
-    def _conflict_answer(self, q: str, c: Conflict, passages: list[Passage],
-                         screened: Screened, raw: str) -> Answer:
-        """"The sources disagree: “A” [1]; “B” [2]." with each side cited. A side from a
-        document set aside carries its warning; a side whose document the screen finds
-        more likely than not addressed to the assistant (below the set-aside threshold)
-        carries a caution."""
+    def _show_conflict(self, ans: Answer, c: Conflict, screened: Screened) -> None:
+        """Add the rival side to ``ans``: "… The sources disagree: “B” [n]." with B cited.
+        A side from a document set aside carries its warning; a side whose document the
+        screen finds more likely than not addressed to the assistant (below the set-aside
+        threshold) carries a caution."""
         aside = {d.doc for d in screened.set_aside}
-        set_aside = screened.set_aside
-        sides, parts, cites, sents = [], [], [], []
-        for n, s in enumerate((c.a, c.b), start=1):
-            body = " ".join(s.text.split()).strip("\"\u201c\u201d").rstrip(".!?;:,")
-            warn = (WARNING if s.doc in aside else
-                    CAUTION if screened.doc_scores.get(s.doc, 0.0) >= 0.5 else "")
-            parts.append(f"\u201c{body}\u201d [{n}]")
-            cites.append(Citation(n, s.doc, s.start, s.end, s.text, s.title, warning=warn))
-            sents.append(SentenceSupport(" ".join(s.text.split()), [n], True, 1.0, quote=True))
-            sides.append({"n": n, "doc": s.doc, "start": s.start, "end": s.end,
-                          "set_aside": s.doc in aside})
-        text = "The sources disagree: " + "; ".join(parts) + "."
-        sides[0]["differs"] = sides[1]["differs"] = c.kind
-        return Answer(q, text, False, self._provenance(cites), passages, sents,
-                      mode="verified", raw_answer=raw, conflict=True,
-                      sides=[dict(s, detail=c.detail) for s in sides], set_aside=set_aside)
+        n = len(ans.citations) + 1
+        body = " ".join(c.b.text.split()).strip("\"\u201c\u201d").rstrip(".!?;:,")
+        warn = (WARNING if c.b.doc in aside else
+                CAUTION if screened.doc_scores.get(c.b.doc, 0.0) >= 0.5 else "")
+        rival = Citation(n, c.b.doc, c.b.start, c.b.end, c.b.text, c.b.title, warning=warn)
+        ans.answer += f" The sources disagree: \u201c{body}\u201d [{n}]."
+        ans.citations = ans.citations + self._provenance([rival])
+        ans.sentences = ans.sentences + [SentenceSupport(" ".join(c.b.text.split()), [n],
+                                                         True, 1.0, quote=True)]
+        a_n = next((x.n for x in ans.citations if (x.doc, x.start) == (c.a.doc, c.a.start)), 1)
+        ans.conflict = True
+        ans.sides = [{"n": m, "doc": s.doc, "start": s.start, "end": s.end,
+                      "set_aside": s.doc in aside, "differs": c.kind, "detail": c.detail}
+                     for m, s in ((a_n, c.a), (n, c.b))]
 
     def _provenance(self, citations: list[Citation]) -> list[Citation]:
         return with_provenance(citations, self.retriever.data.documents)

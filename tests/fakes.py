@@ -86,6 +86,13 @@ def always_answer():
                          generator="test/scripted")
 
 
+def never_answer():
+    """A decision that refuses whatever the signals."""
+    from rag.decision import DecisionModel
+
+    return DecisionModel(("support",), (0.0,), (1.0,), (0.0,), -10.0, threshold=0.5,
+                         generator="test/scripted")
+
 
 class ChatGenerator(ScriptedGenerator):
     """A scripted model that also rewrites follow-up questions: the rewrite prompt

@@ -8,26 +8,72 @@ import numpy as np
 import pytest
 
 from rag.config import Settings
-from rag.conflicts import disagreement
+from rag.conflicts import rival_answer
+from rag.evidence import ScoredSentence
 from rag.pipeline import Pipeline
 from rag.provenance import modified_date
 from rag.screen import PhraseScreen, ScreenModel, screen_for
 from tests.conftest import KARROW_CORPUS
-from tests.fakes import HashEmbedder, ScriptedGenerator, always_answer
+from tests.fakes import HashEmbedder, ScriptedGenerator, always_answer, never_answer
 
 SOLD = ("Karrow Town Council has agreed to sell the old harbour land to a private developer "
         "for 4 million pounds.\n")
 
 
-def test_disagreement_kinds():
-    assert disagreement("The cooperative has 46 members.",
-                        "The cooperative has 64 members.")[0] == "number"
-    assert disagreement("The council confirmed the sale of the harbour land.",
-                        "The council denied the sale of the harbour land.")[0] == "polarity"
-    assert disagreement("The museum opened in June.", "The museum opened in August.")[0] \
-        == "date"
-    assert disagreement("The museum opened in June.", "The lighthouse is 31 metres tall.") \
-        is None
+def side(text: str, doc: str = "a.txt", lexical: float = 0.8) -> ScoredSentence:
+    return ScoredSentence(doc, doc, 0, len(text), text, 0.7, lexical, 0.7, 1)
+
+
+def rival(question: str, answer: str, a: str, b: str, lexical: float = 0.8):
+    return rival_answer(question, answer, side(a), side(b, "b.txt", lexical))
+
+
+def test_a_rival_that_answers_otherwise_disagrees():
+    a = "The Tarn cooperative has 46 members."
+    assert rival("How many members does the Tarn cooperative have?", "46 members", a,
+                 "The Tarn cooperative has 64 members.") == ("number", "46 / 64")
+    a = "The Karrow museum opened in June 1998."
+    assert rival("When did the Karrow museum open?", "In June 1998", a,
+                 "The Karrow museum opened in 2001.")[0] == "date"
+    a = "The Karrow council confirmed the sale of the harbour land."
+    assert rival("Did the Karrow council confirm the harbour land sale?", "Yes.", a,
+                 "The Karrow council denied the sale of the harbour land.")[0] == "polarity"
+    a = "The Karrow bridge was designed by Nora Vale."
+    assert rival("Who designed the Karrow bridge?", "Nora Vale", a,
+                 "The Karrow bridge was designed by Tomas Reed.") == \
+        ("name", "nora, vale / reed, tomas")
+
+
+def test_agreement_in_other_words_is_no_disagreement():
+    q = "How many jobs will the Hollin factory closure cost?"
+    a = "The Hollin factory closure will cost 296 jobs."
+    for b in ("Nearly 300 jobs will go when the Hollin factory closes.",  # rounded
+              "The Hollin factory, open since 1962, will close with the loss of 296 jobs "
+              "and 40 contracts."):  # a superset, a year beside the count
+        assert rival(q, "296 jobs", a, b) is None
+    q = "How much did the Tallis bridge cost?"
+    assert rival(q, "£38.6m", "The Tallis bridge cost £38.6m.",
+                 "The Tallis bridge cost 38.6 million pounds to build.") is None
+    q = "Who won the Wexmoor cup final?"
+    assert rival(q, "Brackenford Rovers", "Brackenford Rovers beat Saltmarsh to win the "
+                 "Wexmoor cup final.", "Brackenford celebrate winning the Wexmoor cup "
+                 "final at Dunmore Park.") is None
+
+
+def test_no_disagreement_with_what_does_not_answer_the_question():
+    q = "When was the Karrow ferry launched?"
+    a = "The Karrow ferry was launched in 2018."
+    # another subject: the question's name is missing
+    assert rival(q, "In 2018", a, "The Tarn ferry was launched in 2017.") is None
+    # the same subject, but most of the question's words are missing
+    assert rival(q, "In 2018", a, "The Karrow ferry was repainted in 2017.", 0.3) is None
+    # a question whose answer is no number, date, name or yes/no
+    assert rival("What did the Karrow report recommend?", "more buses",
+                 "The Karrow report recommended more buses.",
+                 "The Karrow report recommended fewer cars.") is None
+    # yes/no: a negation about another year's event
+    assert rival("Did Karrow Rovers win the cup?", "Yes.", "Karrow Rovers won the cup "
+                 "in 2024.", "Karrow Rovers did not win the cup in 2019.") is None
 
 
 def test_modified_date_is_a_utc_day_or_nothing():
@@ -59,25 +105,38 @@ def disputed(tmp_path):
 
 def test_an_answer_from_one_side_cites_both_and_says_they_disagree(tmp_path, disputed):
     gen = ScriptedGenerator("Karrow Town Council has denied reports that it plans to sell "
-                            "the old harbour land [1].")
+                            "the old harbour land [1].", cite_best=True)
     pipe = Pipeline(Settings(corpus=disputed, index=tmp_path / "i"), embedder=HashEmbedder(),
                     generator=gen, decision=always_answer())
     pipe.index()
     ans = pipe.ask("Is the council selling the old harbour land?")
-    assert ans.conflict and ans.answer.startswith("The sources disagree")
+    # the answer stays; the rival side is added to it, cited
+    assert ans.conflict and ans.grade == "answer"
+    assert ans.answer.startswith("Karrow Town Council has denied")
+    assert "The sources disagree: \u201cKarrow Town Council has agreed" in ans.answer
     assert {c.doc for c in ans.citations} == {"council.txt", "weekly.txt"}
-    assert len(ans.sides) == 2 and all(s["differs"] for s in ans.sides)
+    assert [s["n"] for s in ans.sides] == [1, 2] and ans.sides[0]["differs"] == "polarity"
     weekly = next(c for c in ans.citations if c.doc == "weekly.txt")
     assert weekly.modified == "1971-01-01" and "1971-01-01" in weekly.provenance
     d = ans.to_dict()
     assert d["conflict"] and d["citations"][0]["provenance"]
 
 
+def test_a_disagreement_never_turns_a_refusal_into_an_answer(tmp_path, disputed):
+    gen = ScriptedGenerator("Karrow Town Council has denied reports that it plans to sell "
+                            "the old harbour land [1].", cite_best=True)
+    pipe = Pipeline(Settings(corpus=disputed, index=tmp_path / "i"), embedder=HashEmbedder(),
+                    generator=gen, decision=never_answer())
+    pipe.index()
+    ans = pipe.ask("Is the council selling the old harbour land?")
+    assert ans.refused and not ans.conflict and ans.grade == "refused"
+
+
 def test_the_shells_show_the_conflict_provenance_and_warnings():
     from rag.cli import _print_answer
     from ui.render import turn_html
 
-    answer = {"question": "q", "answer": "The sources disagree: “a” [1]; “b” [2].",
+    answer = {"question": "q", "answer": "A. The sources disagree: “b” [2].",
               "refused": False, "conflict": True, "retrieved": [],
               "citations": [{"n": 1, "doc": "a.txt", "start": 0, "end": 1, "text": "a",
                              "title": "A", "modified": "2026-01-02",
