@@ -13,8 +13,8 @@ from statistics import median
 
 OCR_ENV = "RAG_OCR"
 INSTALL_HINT = "pip install 'cited-rag[ocr]'"
-RENDER_DPI = 200  # scans are read at this resolution ...
-MAX_SIDE = 2000  # ... and never larger than this many pixels on their longer side
+RENDER_DPI = 300  # scans are rendered at this resolution ...
+MAX_SIDE = 2000  # ... then shrunk to this many pixels on the longer side (RapidOCR's limit)
 _lock = threading.Lock()
 
 
