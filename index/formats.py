@@ -80,8 +80,8 @@ def _zip_kind(data: bytes) -> str | None:
             if "META-INF/container.xml" in names:
                 return "epub"
     except (zipfile.BadZipFile, OSError, ValueError, EOFError):
-        return None  # a damaged zip: its reader says what is wrong
-    return None
+        return None  # a damaged zip: the reader its extension names says what is wrong
+    return "zip"
 
 
 def sniff(data: bytes) -> str | None:
@@ -91,7 +91,7 @@ def sniff(data: bytes) -> str | None:
     if b"%PDF-" in head:
         return "pdf"
     if data.startswith(b"PK\x03\x04"):
-        return _zip_kind(data) or "zip"
+        return _zip_kind(data)
     if data.startswith(_OLE):
         return "ole"
     if data.lstrip()[:5] == b"{\\rtf":
