@@ -7,7 +7,8 @@ loader alone (file bytes -> text, median of --repeats runs) and a whole index bu
 chunk, embed with MiniLM, write; median of --builds runs) are timed and divided by the 20
 pages. Ratios are to the old PDF loader measured in the same run.
 
-    python scripts/bench_loaders.py [--pages 20] [--repeats 5] [--builds 3] [--out FILE]
+    python scripts/bench_loaders.py [--pages 20] [--repeats 5] [--builds 3] [--ocr-pages 3]
+        [--out FILE]
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ def old_pdf_text(data: bytes) -> tuple[str, str]:
 
 
 def write_formats(root: Path, pages: list[list[str]]) -> dict[str, Path]:
+    root.mkdir(parents=True, exist_ok=True)
     paras = [" ".join(p) for p in pages]  # one paragraph per page of text
     files = {
         "pdf": docfiles.write_pdf(root / "doc.pdf", pages),
