@@ -4,16 +4,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-# documents whose pages are slides: their citations say "slide 3", the others "page 3"
-SLIDE_SUFFIXES = (".pptx", ".pptm", ".odp")
-
-
-def page_label(doc: str, page: int | None) -> str:
-    """How a passage's page is shown beside its file: "page 3", "slide 3", or ""."""
-    if page is None:
-        return ""
-    return f"{'slide' if doc.lower().endswith(SLIDE_SUFFIXES) else 'page'} {page}"
-
 
 @dataclass(frozen=True)
 class Passage:
@@ -52,6 +42,17 @@ class Evidence:
     text: str
     score: float
     lexical: float = 0.0  # idf-weighted share of the question's content words in ``text``
+
+
+# documents whose pages are slides: their citations say "slide 3", the others "page 3"
+SLIDE_SUFFIXES = (".pptx", ".pptm", ".odp")
+
+
+def page_label(doc: str, page: int | None) -> str:
+    """How a passage's page is shown beside its file: "page 3", "slide 3", or ""."""
+    if page is None:
+        return ""
+    return f"{'slide' if doc.lower().endswith(SLIDE_SUFFIXES) else 'page'} {page}"
 
 
 @dataclass(frozen=True)
