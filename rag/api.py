@@ -86,11 +86,16 @@ class CitationOut(BaseModel):
     modified: str = Field("", description="The document's modification date, YYYY-MM-DD.")
     warning: str = Field("", description="Set when the passage's document addresses AI "
                                          "assistants: quoted, never to be taken as fact.")
-    provenance: str = Field("", description="One line: title, file and modification date.")
+    page: int | None = Field(None, description="The page (PDF) or slide (presentation) "
+                                               "the passage starts on, 1-based; null for "
+                                               "documents without pages.")
+    provenance: str = Field("", description="One line: title, file, page and modification "
+                                            "date.")
 
 
 class PassageOut(BaseModel):
     doc: str
+    page: int | None = Field(None, description="The page or slide the passage starts on.")
     start: int
     end: int
     score: float

@@ -24,6 +24,7 @@ from rag.cli import (
     fail,
     make_pipeline,
     settings_from,
+    where,
 )
 from rag.config import Settings
 from rag.errors import RagError
@@ -186,10 +187,9 @@ def _show_sources(answer: dict | None) -> None:
     if cited:
         typer.echo("Cited:")
         for c in cited:
-            typer.echo(f"  [{c['n']}] {c['doc']} [{c['start']}:{c['end']}] "
-                       f"{' '.join(c['text'].split())}")
+            typer.echo(f"  [{c['n']}] {where(c)} {' '.join(c['text'].split())}")
     typer.echo("Retrieved:")
     for i, p in enumerate(answer.get("retrieved") or [], start=1):
         snippet = " ".join(p["text"].split())
         snippet = snippet[:140] + ("…" if len(snippet) > 140 else "")
-        typer.echo(f"  #{i} {p['doc']} [{p['start']}:{p['end']}] {snippet}")
+        typer.echo(f"  #{i} {where(p)} {snippet}")

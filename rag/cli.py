@@ -92,7 +92,9 @@ def _progress_printer():
 
 def index(
     corpus: Annotated[Path | None, typer.Argument(
-        help="Folder of .txt, .md, .html and .pdf files [default: the bundled NHS corpus].")
+        help="Folder of documents: .txt .md .html .pdf .docx .pptx .xlsx .csv .odt .ods .odp "
+             ".epub .eml .rtf, and scans and images by OCR [default: the bundled NHS "
+             "corpus].")
     ] = None,
     index_path: IndexOpt = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Ignore the existing index.")
@@ -289,8 +291,16 @@ def _print_sources(sources: list[dict]) -> None:
     for i, p in enumerate(sources, start=1):
         snippet = " ".join(p["text"].split())
         snippet = snippet[:140] + ("…" if len(snippet) > 140 else "")
-        typer.echo(f"  #{i} {p['doc']} [{p['start']}:{p['end']}] {snippet}", err=True)
+        typer.echo(f"  #{i} {where(p)} {snippet}", err=True)
     typer.echo("", err=True)
+
+
+def where(p: dict) -> str:
+    """A passage's file, page or slide and span: ``report.pdf, page 3 [120:240]``."""
+    from rag.types import page_label
+
+    page = page_label(p["doc"], p.get("page"))
+    return f"{p['doc']}{', ' + page if page else ''} [{p['start']}:{p['end']}]"
 
 
 def _print_answer(answer: dict) -> None:
@@ -307,7 +317,7 @@ def _print_answer(answer: dict) -> None:
         typer.secho("(the sources disagree: each side is cited)", fg=typer.colors.MAGENTA)
     for c in shown:
         snippet = " ".join(c["text"].split())
-        typer.echo(f"[{c['n']}] {c['doc']} [{c['start']}:{c['end']}] {snippet}")
+        typer.echo(f"[{c['n']}] {where(c)} {snippet}")
         if c.get("provenance"):
             typer.echo(f"    {c['provenance']}")
         if c.get("warning"):
@@ -317,8 +327,7 @@ def _print_answer(answer: dict) -> None:
     if answer["refused"] and answer.get("retrieved"):
         typer.echo("\nClosest passages:")
         for p in answer["retrieved"][:3]:
-            typer.echo(f"- {p['doc']} [{p['start']}:{p['end']}] "
-                       f"{' '.join(p['text'].split())[:160]}…")
+            typer.echo(f"- {where(p)} {' '.join(p['text'].split())[:160]}…")
 
 
 def models() -> None:

@@ -46,7 +46,15 @@ from rag.prompts import (
 from rag.provenance import modified_date, with_provenance
 from rag.queue import GenerationQueue, Ticket
 from rag.retrieval import HybridRetriever, PgRetriever
-from rag.screen import CAUTION, REASON, WARNING, PhraseScreen, Screen, screen_for
+from rag.screen import (
+    CAUTION,
+    REASON,
+    WARNING,
+    PhraseScreen,
+    Screen,
+    screen_for,
+    screen_text,
+)
 from rag.threads import passive_waiting
 from rag.types import Answer, Citation, Evidence, Passage, SentenceSupport, SetAside
 from rag.verify import VerifyConfig, render, split_answer
@@ -536,7 +544,8 @@ class Pipeline:
             return Screened(scored, scored, [], {})
         # every sentence of the passages, also those too short to be evidence
         spans = [(p, a, b) for p in passages for a, b in (p.sentences or ((p.start, p.end),))]
-        texts = [normalize_text(p.text[a - p.start:b - p.start]) for p, a, b in spans]
+        texts = [screen_text(normalize_text(p.text[a - p.start:b - p.start]))
+                 for p, a, b in spans]
         keep = [i for i, t in enumerate(texts) if len(t.split()) >= SCREEN_MIN_WORDS]
         if not keep:
             return Screened(scored, scored, [], {})

@@ -16,14 +16,17 @@ def modified_date(mtime: float) -> str:
 
 
 def with_provenance(citations: list[Citation], documents: dict) -> list[Citation]:
-    """The citations with the title and modification date of their documents
-    (``documents``: id -> ``index.types.Document``)."""
+    """The citations with the title, modification date and page of their documents
+    (``documents``: id -> ``index.types.Document``); the page is the one holding the
+    citation's first character, from the page starts the document recorded."""
     out = []
     for c in citations:
         doc = documents.get(c.doc)
         if doc is None:
             out.append(c)
             continue
+        page_at = getattr(doc, "page_at", None)
         out.append(replace(c, title=c.title or doc.title,
-                           modified=modified_date(getattr(doc, "mtime", 0.0))))
+                           modified=modified_date(getattr(doc, "mtime", 0.0)),
+                           page=page_at(c.start) if page_at else None))
     return out

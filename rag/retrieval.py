@@ -100,7 +100,8 @@ class HybridRetriever:
             out.append(Passage(chunk_id=ch.id, doc=ch.doc_id, title=doc.title, start=ch.start,
                                end=ch.end, text=ch.text, score=float(score),
                                dense_score=dense_s.get(i), bm25_score=sparse_s.get(i),
-                               rank=rank, sentences=ch.sentences))
+                               rank=rank, sentences=ch.sentences,
+                               page=doc.page_at(ch.start)))
         return out
 
 
@@ -155,5 +156,5 @@ class PgRetriever:
         return [Passage(chunk_id=h.chunk.id, doc=h.chunk.doc_id, title=h.title,
                         start=h.chunk.start, end=h.chunk.end, text=h.chunk.text,
                         score=h.score, dense_score=h.dense, bm25_score=h.bm25, rank=rank,
-                        sentences=h.chunk.sentences)
+                        sentences=h.chunk.sentences, page=h.page)
                 for rank, h in enumerate(hits, start=1)]

@@ -18,6 +18,7 @@ citation (rag.conflicts).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -89,6 +90,29 @@ def screen_for(embedding_model: str, path: Path | None = None) -> ScreenModel | 
         return None
     model = _load(str(path))
     return model if model.embedding_model == embedding_model else None
+
+
+# lines the document readers write as structure (index.office, index.mail, ...): a table
+# row "Name: Ann; Role: Keeper", its header "Name | Role", an e-mail's "Subject: ...",
+# "Slide 3: Title", "Sheet: Costs"
+_FIELD = r"[^:;|\n]{1,40}?"
+_RECORD = re.compile(rf"^{_FIELD}: [^;]+(?:; {_FIELD}: [^;]+)+$")
+_STRUCTURAL = re.compile(r"^(?:From|To|Cc|Date|Subject|Sheet|Slide \d+|Notes|Attachment)"
+                         r": ?", re.IGNORECASE)
+
+
+def screen_text(sentence: str) -> str:
+    """What the screen reads of a sentence: a line that a document reader wrote as
+    structure (a table row, its header, an e-mail header, a slide's number) without its
+    field names and separators, and a row without its short cells (names, numbers), so
+    that the screen judges what the fields say rather than their layout, which it was not
+    fitted on (table rows scored as instructions). Prose is read as it is."""
+    if _RECORD.match(sentence):  # the cells that hold words, not names or numbers
+        values = (part.split(": ", 1)[1] for part in sentence.split("; "))
+        return ". ".join(v for v in values if len(v.split()) >= 3)
+    if " | " in sentence:
+        sentence = sentence.replace(" | ", ". ")
+    return _STRUCTURAL.sub("", sentence)
 
 
 class PhraseScreen:

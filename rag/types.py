@@ -22,9 +22,10 @@ class Passage:
     bm25_score: float | None = None
     rank: int = 0
     sentences: tuple[tuple[int, int], ...] = ()
+    page: int | None = None  # the page (PDF) or slide where the passage starts
 
     def brief(self) -> dict:
-        return {"doc": self.doc, "start": self.start, "end": self.end,
+        return {"doc": self.doc, "page": self.page, "start": self.start, "end": self.end,
                 "score": round(self.score, 6),
                 "dense_score": None if self.dense_score is None else round(self.dense_score, 4),
                 "bm25_score": None if self.bm25_score is None else round(self.bm25_score, 4),
@@ -45,10 +46,22 @@ class Evidence:
     lexical: float = 0.0  # idf-weighted share of the question's content words in ``text``
 
 
+# documents whose pages are slides: their citations say "slide 3", the others "page 3"
+SLIDE_SUFFIXES = (".pptx", ".pptm", ".odp")
+
+
+def page_label(doc: str, page: int | None) -> str:
+    """How a passage's page is shown beside its file: "page 3", "slide 3", or ""."""
+    if page is None:
+        return ""
+    return f"{'slide' if doc.lower().endswith(SLIDE_SUFFIXES) else 'page'} {page}"
+
+
 @dataclass(frozen=True)
 class Citation:
-    """A cited span, with its document's provenance (title, file, modification date) and,
-    for a document set aside because it addresses the assistant, a ``warning``."""
+    """A cited span, with its document's provenance (title, file, modification date), the
+    page it is on (1-based, for PDF pages and slides; None for documents without pages)
+    and, for a document set aside because it addresses the assistant, a ``warning``."""
 
     n: int
     doc: str
@@ -58,11 +71,14 @@ class Citation:
     title: str = ""
     modified: str = ""  # the document's modification date, YYYY-MM-DD
     warning: str = ""  # why this passage must not be taken as fact (rag.screen)
+    page: int | None = None  # computed from the page starts recorded at extraction
 
     @property
     def provenance(self) -> str:
-        """One line: title, file and modification date."""
+        """One line: title, file, page and modification date."""
         parts = [self.title or self.doc, self.doc]
+        if self.page is not None:
+            parts.append(page_label(self.doc, self.page))
         if self.modified:
             parts.append(f"modified {self.modified}")
         return " · ".join(dict.fromkeys(parts))
@@ -181,7 +197,7 @@ class Answer:
         retrieved = [Passage(chunk_id="", doc=p["doc"], title=p.get("title", ""),
                              start=p["start"], end=p["end"], text=p["text"],
                              score=p["score"], dense_score=p.get("dense_score"),
-                             bm25_score=p.get("bm25_score"), rank=i)
+                             bm25_score=p.get("bm25_score"), rank=i, page=p.get("page"))
                      for i, p in enumerate(d.get("retrieved", []), start=1)]
         return cls(question=d["question"], answer=d["answer"], refused=d["refused"],
                    citations=[Citation(**{k: v for k, v in c.items() if k != "provenance"})

@@ -178,7 +178,7 @@ def build_app(pipeline: Pipeline, loader: Loader | None = None) -> gr.Blocks:
         except (KeyError, IndexError, TypeError, ValueError, StopIteration, RagError):
             return '<div class="msg error">That passage is no longer available.</div>'
         return document_html(text, int(p["start"]), int(p["end"]), p.get("title", ""),
-                             p["doc"])
+                             p["doc"], p.get("page"))
 
     def refresh():
         rows = _doc_rows(pipeline)
@@ -266,7 +266,9 @@ def build_app(pipeline: Pipeline, loader: Loader | None = None) -> gr.Blocks:
             table = gr.Dataframe(headers=["Title", "File", "Chunks", "Indexed"],
                                  value=_doc_rows(pipeline), interactive=False,
                                  elem_id="doc-table")
-            upload = gr.File(label="Add documents (.txt, .md, .html, .pdf; max "
+            upload = gr.File(label="Add documents (text, Markdown, HTML, PDF, Word, "
+                                   "PowerPoint, Excel, CSV, OpenDocument, EPUB, e-mail, "
+                                   "RTF, scans and images; max "
                                    f"{files.MAX_UPLOAD_BYTES // 2**20} MB each)",
                              file_count="multiple", file_types=list(files.ALLOWED),
                              type="filepath", elem_id="upload")

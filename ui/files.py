@@ -9,7 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ALLOWED = (".txt", ".md", ".html", ".pdf")
+from index.loaders import SUPPORTED
+
+# what the Documents tab accepts: every format `rag index` reads
+ALLOWED = tuple(s for s in SUPPORTED if s not in (".doc", ".xls", ".ppt", ".msg"))
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 

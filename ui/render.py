@@ -7,6 +7,8 @@ import html
 import re
 from typing import Any
 
+from rag.types import page_label
+
 _MARK = re.compile(r"\[(\d+)\]")
 MARK_ID = "cite-mark"
 
@@ -30,6 +32,12 @@ def answer_html(text: str, turn: int, valid: set[int] | None = None) -> str:
     return _MARK.sub(link, esc(text))
 
 
+def where_text(doc: Any, page: Any) -> str:
+    """A file and, for a paged document, its page or slide: ``report.pdf · page 3``."""
+    label = page_label(str(doc), int(page)) if page is not None else ""
+    return f"{doc} · {label}" if label else str(doc)
+
+
 def _passage(p: dict, turn: int, kind: str, n: int, label: str) -> str:
     body = esc(" ".join(str(p.get("text", "")).split()))
     modified = (f'<span class="src-date"> · modified {esc(p["modified"])}</span>'
@@ -39,7 +47,7 @@ def _passage(p: dict, turn: int, kind: str, n: int, label: str) -> str:
     return (f'<div class="source" role="button" data-turn="{turn}" data-kind="{kind}" '
             f'data-n="{n}"><div class="src-head"><b>{esc(label)}</b> '
             f'{esc(p.get("title") or p.get("doc", ""))} '
-            f'<span class="src-file">{esc(p.get("doc", ""))} '
+            f'<span class="src-file">{esc(where_text(p.get("doc", ""), p.get("page")))} '
             f'[{int(p.get("start", 0))}:{int(p.get("end", 0))}]</span>{modified}</div>'
             f'{warning}<div class="src-text">{body}</div></div>')
 
@@ -160,12 +168,14 @@ def chat_html(turns: list[dict]) -> str:
     return "".join(turn_html(t, i) for i, t in enumerate(turns))
 
 
-def document_html(text: str, start: int, end: int, title: str = "", doc: str = "") -> str:
-    """The whole document, escaped, with ``text[start:end]`` wrapped in ``<mark>``."""
+def document_html(text: str, start: int, end: int, title: str = "", doc: str = "",
+                  page: int | None = None) -> str:
+    """The whole document, escaped, with ``text[start:end]`` wrapped in ``<mark>``; the
+    head names the file and the page (or slide) the passage is on."""
     start, end = max(0, min(start, len(text))), max(0, min(end, len(text)))
     end = max(start, end)
     head = (f'<div class="doc-head"><b>{esc(title or doc)}</b> '
-            f'<span class="src-file">{esc(doc)} [{start}:{end}]</span></div>')
+            f'<span class="src-file">{esc(where_text(doc, page))} [{start}:{end}]</span></div>')
     body = (f'{esc(text[:start])}<mark id="{MARK_ID}" data-doc="{esc(doc)}" '
             f'data-start="{start}" data-end="{end}">'
             f'{esc(text[start:end])}</mark>{esc(text[end:])}')

@@ -62,7 +62,7 @@ def test_latin1_file_is_read(tmp_path):
 
 
 def test_scan_is_recursive_sorted_and_skips_hidden_and_unsupported(tmp_path):
-    for rel in ["b.txt", "a/c.md", ".hidden/x.txt", "d.docx", "a/.e.txt", "f.HTML"]:
+    for rel in ["b.txt", "a/c.md", ".hidden/x.txt", "d.exe", "a/.e.txt", "f.HTML", "g.zip"]:
         p = tmp_path / rel
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text("x", encoding="utf-8")

@@ -325,3 +325,30 @@ def test_api_health_names_the_database_without_the_password(pg_server, pg_url, t
     assert health["index"].endswith("(schema cited_rag)")
     assert {d["id"] for d in pipe.documents()} >= {"d0.txt", f"extra_{GENERATIONS[0]}.txt"}
     assert pipe.document_text("d0.txt").startswith("Ledger 0")
+
+
+def test_pages_are_stored_and_an_older_index_gains_them(tmp_path, pg_url):
+    from tests import docfiles
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    docfiles.write_pdf(corpus / "dome.pdf", [["Observatory report."], ["Visitors rose."],
+                                             ["The observatory dome was repainted green."]])
+    (corpus / "bus.txt").write_text("The night bus was cancelled in May.\n")
+    emb = HashEmbedder()
+    build_pg_index(corpus, PgIndex(pg_url), emb)
+    pg = PgIndex(pg_url)
+    doc = pg.document("dome.pdf")
+    assert len(doc.pages) == 3 and doc.page_at(doc.text.index("dome was")) == 3
+    assert pg.document("bus.txt").pages == ()
+    hits = {h.chunk.doc_id: h.page for h in pg.search(None, ["dome", "bus"], 10, 5, "bm25")}
+    assert hits == {"dome.pdf": 1, "bus.txt": None}
+    with pg.connect() as conn:  # an index written before page starts were stored
+        conn.execute('ALTER TABLE "cited_rag".documents DROP COLUMN pages')
+    old = PgIndex(pg_url)
+    assert old.document("dome.pdf").pages == ()
+    assert {h.page for h in old.search(None, ["dome"], 10, 5, "bm25")} == {None}
+    report = build_pg_index(corpus, old, emb)  # adds the column, reads the PDF again
+    assert report.updated == ["dome.pdf"] and report.unchanged == ["bus.txt"]
+    assert len(PgIndex(pg_url).document("dome.pdf").pages) == 3
+    assert build_pg_index(corpus, PgIndex(pg_url), emb).unchanged == ["bus.txt", "dome.pdf"]

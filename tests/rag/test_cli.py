@@ -67,3 +67,20 @@ def test_partial_index_exit_code_names_the_file(tmp_path):
     (corpus / "bad.pdf").write_bytes(b"%PDF-1.4 broken")
     out = rag("index", str(corpus), "--index", str(tmp_path / "i"), home=tmp_path)
     assert out.returncode == 3 and "bad.pdf" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_rag_ask_prints_the_page_or_slide_beside_the_file(capsys):
+    from rag.cli import _print_answer
+
+    cite = {"n": 1, "doc": "report.pdf", "page": 3, "start": 120, "end": 160,
+            "text": "The dome was repainted green.", "provenance": "Report · report.pdf · "
+                                                             "page 3"}
+    slide = dict(cite, n=2, doc="deck.pptx", page=2, provenance="")
+    plain = dict(cite, n=3, doc="notes.txt", page=None, provenance="")
+    _print_answer({"answer": "Green [1] [2] [3].", "refused": False,
+                   "citations": [cite, slide, plain]})
+    out = capsys.readouterr().out.splitlines()
+    assert out[2:] == ["[1] report.pdf, page 3 [120:160] The dome was repainted green.",
+                       "    Report · report.pdf · page 3",
+                       "[2] deck.pptx, slide 2 [120:160] The dome was repainted green.",
+                       "[3] notes.txt [120:160] The dome was repainted green."]

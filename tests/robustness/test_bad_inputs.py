@@ -16,10 +16,17 @@ Decisions (each case is a test below):
   tested - and a ``PermissionError`` from open() is simulated for the non-root case.
 * a symlinked folder (here a loop back to its parent): not followed, named.
 * the same file under two names: indexed once, the copy named.
+* office files: a damaged Word, PowerPoint, Excel, OpenDocument or EPUB file, a
+  password-protected Word file or PDF, an old binary .doc: skipped, named, with the reason;
+  a small file that would unpack to more than five times the size limit (a "zip bomb"):
+  skipped before it is parsed. A scan or an image with OCR turned off: skipped, naming the
+  extra that reads it; a PDF with some typed and some scanned pages keeps its typed pages
+  and warns.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import resource
@@ -76,12 +83,58 @@ def write_big(path: Path, mb: float) -> None:
             f.write(block)
 
 
+def office_bytes() -> dict[str, bytes]:
+    """Real office files (written by the libraries that read them), by name."""
+    import tempfile
+
+    from tests import docfiles
+
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        return {
+            "docx": docfiles.write_docx(d / "a.docx", ["A ferry memo. " * 50]).read_bytes(),
+            "pptx": docfiles.write_pptx(d / "a.pptx", [{"title": "T", "lines": ["x"]}])
+            .read_bytes(),
+            "xlsx": docfiles.write_xlsx(d / "a.xlsx", {"S": [["a", "b"]]}).read_bytes(),
+            "odt": docfiles.write_odt(d / "a.odt", ["Some text."]).read_bytes(),
+            "epub": docfiles.write_epub(d / "a.epub", "B", [("C", ["Text."])]).read_bytes(),
+        }
+
+
+def locked_pdf() -> bytes:
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+
+    w = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf_bytes("A locked report."))))
+    w.encrypt(user_password="secret", algorithm="RC4-128")
+    buf = io.BytesIO()
+    w.write(buf)
+    return buf.getvalue()
+
+
+_OFFICE = office_bytes()
+OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
 BAD_FILES = {  # name -> (bytes, words the reason must contain)
     "empty.txt": (b"", "empty"),
     "blank.md": (b" \n\t\n  ", "empty"),
     "binary.txt": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 8, "binary"),
     "random.txt": (bytes((i * 7919 + 13) % 256 or 1 for i in range(4096)), "binary"),
     "broken.pdf": (b"%PDF-1.4 this is not really a pdf", "PDF"),
+    "locked.pdf": (locked_pdf(), "password-protected PDF"),
+    "locked.docx": ((REPO / "tests" / "data" / "office" / "locked.docx").read_bytes(),
+                    "password-protected (encrypted) Office file"),
+    "old.doc": (OLE + bytes(504) + "WordDocument".encode("utf-16-le") + bytes(2048),
+                "old Word 97-2003 format (.doc)"),
+    "half.docx": (_OFFICE["docx"][: len(_OFFICE["docx"]) // 2],
+                  "corrupted or unreadable Word document"),
+    "half.pptx": (_OFFICE["pptx"][: len(_OFFICE["pptx"]) // 2],
+                  "corrupted or unreadable PowerPoint presentation"),
+    "noise.xlsx": (bytes((i * 31 + 7) % 256 for i in range(4096)),
+                   "corrupted or unreadable Excel workbook"),
+    "half.odt": (_OFFICE["odt"][: len(_OFFICE["odt"]) // 2], "OpenDocument text"),
+    "half.epub": (_OFFICE["epub"][: len(_OFFICE["epub"]) // 2], "EPUB"),
 }
 
 
@@ -98,6 +151,46 @@ def test_bad_file_is_named_and_the_rest_indexed(tmp_path, name):
     assert reason in report.errors[0].reason
     assert sorted(report.added) == sorted(GOOD)
     assert set(store.load(tmp_path / "idx").documents) == set(GOOD)
+
+
+def test_office_file_that_unpacks_past_the_limit_is_skipped(tmp_path, monkeypatch):
+    """A 9 MB document.xml packs into a few dozen KB; with a 1 MB limit (5 MB unpacked)
+    it is refused before python-docx parses it."""
+    import zipfile
+
+    corpus = make_corpus(tmp_path / "c")
+    src = zipfile.ZipFile(io.BytesIO(_OFFICE["docx"]))
+    with zipfile.ZipFile(corpus / "bomb.docx", "w", zipfile.ZIP_DEFLATED) as out:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "word/document.xml":
+                data = data.replace(b"A ferry memo.", b"A ferry memo. " * 600_000, 1)
+            out.writestr(item, data)
+    assert (corpus / "bomb.docx").stat().st_size < 200_000
+    monkeypatch.setenv("RAG_MAX_FILE_MB", "1")
+    t0 = time.perf_counter()
+    report = build_index(corpus, tmp_path / "idx", HashEmbedder())
+    assert time.perf_counter() - t0 < 30
+    assert [str(e) for e in report.errors] == [
+        "bomb.docx: its text and markup unpack to 9 MB, over the 5 MB this tool reads from "
+        "one file (set RAG_MAX_FILE_MB to raise the limit, or split the file)"]
+    assert sorted(report.added) == sorted(GOOD)
+
+
+def test_scans_and_images_without_ocr_name_the_extra(tmp_path, monkeypatch):
+    from tests import docfiles
+
+    monkeypatch.setenv("RAG_OCR", "0")
+    corpus = make_corpus(tmp_path / "c")
+    docfiles.write_scan_pdf(corpus / "scan.pdf", [["A scanned letter."]])
+    docfiles.write_image(corpus / "photo.jpg", ["A sign."])
+    report = build_index(corpus, tmp_path / "idx", HashEmbedder())
+    assert report.partial and sorted(report.added) == sorted(GOOD)
+    assert sorted(str(e) for e in report.errors) == [
+        "photo.jpg: an image: its text can be read only by OCR; OCR is turned off "
+        "(RAG_OCR=0)",
+        "scan.pdf: no text layer on its 1 page (a scan?); reading it needs OCR: OCR is "
+        "turned off (RAG_OCR=0)"]
 
 
 def test_truncated_pdf_is_named(tmp_path):

@@ -268,3 +268,26 @@ def test_full_queue_is_503_with_retry_after_and_waiting_clients_see_their_place(
     assert positions and positions[0] == 1
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
     assert pipe.queue.admitted == 0 and pipe.queue.waiting == 0
+
+
+def test_ask_gives_the_page_of_a_pdf_citation(tmp_path):
+    from tests import docfiles
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    docfiles.write_pdf(corpus / "dome.pdf", [["Observatory report."], ["Visitors rose."],
+                                             ["The observatory dome was repainted green."]])
+    (corpus / "bus.txt").write_text("The night bus was cancelled by the council in May.\n")
+    pipe = Pipeline(Settings(corpus=corpus, index=tmp_path / "idx"), embedder=HashEmbedder(),
+                    generator=ScriptedGenerator("The observatory dome was repainted green "
+                                                "[1].", cite_best=True),
+                    decision=always_answer())
+    pipe.index()
+    body = TestClient(create_app(pipe)).post(
+        "/v1/ask", json={"question": "What colour was the observatory dome repainted?"}).json()
+    c = body["citations"][0]
+    assert (c["doc"], c["page"]) == ("dome.pdf", 3)
+    assert "dome.pdf · page 3" in c["provenance"]
+    assert {p["doc"]: p["page"] for p in body["retrieved"]} == {"dome.pdf": 1, "bus.txt": None}
+    schema = TestClient(create_app(pipe)).get("/openapi.json").json()["components"]["schemas"]
+    assert "page" in schema["CitationOut"]["properties"]

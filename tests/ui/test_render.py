@@ -214,3 +214,16 @@ def test_a_rewritten_follow_up_shows_what_was_searched_escaped():
     alone = {"question": "Who built the mill?", "answer": dict(
         done["answer"], question="Who built the mill?")}
     assert 'class="searching"' not in turn_html(alone, 0)
+
+
+def test_the_page_or_slide_is_shown_beside_the_file():
+    cites = [{"n": 1, "doc": "report.pdf", "page": 3, "start": 5, "end": 9, "text": "t",
+              "title": "Report"},
+             {"n": 2, "doc": "deck.pptx", "page": 2, "start": 0, "end": 4, "text": "u"},
+             {"n": 3, "doc": "notes.txt", "page": None, "start": 0, "end": 4, "text": "v"}]
+    html_out = sources_html({"refused": False, "citations": cites}, 0)
+    assert "report.pdf · page 3 [5:9]" in html_out
+    assert "deck.pptx · slide 2 [0:4]" in html_out
+    assert "notes.txt [0:4]" in html_out and "notes.txt ·" not in html_out
+    head = document_html("0123456789", 5, 9, "Report", "report.pdf", page=3)
+    assert '<span class="src-file">report.pdf · page 3 [5:9]</span>' in head
