@@ -414,6 +414,7 @@ def served_generator(settings) -> Generator:
     if not settings.llm_url:
         raise ModelError("the openai backend needs the server's URL: --llm-url "
                          "http://HOST:PORT/v1 (or RAG_LLM_URL)")
-    return OpenAIGenerator(settings.llm_url, settings.model, api_key=settings.llm_api_key,
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+    return OpenAIGenerator(settings.llm_url, settings.model, api_key=key,
                            timeout=settings.llm_timeout, retries=settings.llm_retries,
                            seed=settings.seed)
