@@ -100,6 +100,32 @@ class ProbeRecorder:
         return scores
 
 
+class BiasProcessor:
+    """A logits processor that adds fixed biases (token id -> logit change) at every step,
+    as llama.cpp's ``logit_bias`` does."""
+
+    def __init__(self, bias: dict[int, float]) -> None:
+        self.ids = np.array(sorted(bias), dtype=np.intp)
+        self.values = np.array([bias[i] for i in sorted(bias)], dtype=np.float32)
+
+    def __call__(self, input_ids, scores):
+        scores[self.ids] += self.values
+        return scores
+
+
+def llama_sampling(processors: list | None, bias: dict[int, float] | None) -> dict:
+    """The ``logits_processor`` and ``logit_bias`` arguments for llama-cpp-python. Given
+    both, llama-cpp-python 0.3.36 drops both (``LogitsProcessorList.extend`` returns None,
+    so the call runs with no processor at all): the bias then goes into the processor
+    list instead, after the others, which see the logits before it."""
+    if processors and bias:
+        from llama_cpp import LogitsProcessorList
+
+        return {"logits_processor": LogitsProcessorList([*processors, BiasProcessor(bias)]),
+                "logit_bias": None}
+    return {"logits_processor": processors or None, "logit_bias": bias or None}
+
+
 def _log_softmax(x: np.ndarray) -> np.ndarray:
     m = x[np.isfinite(x)].max()
     return x - (m + np.log(np.exp(x - m).sum()))
@@ -272,7 +298,7 @@ class LlamaCppGenerator:
                 for part in self._llm.create_chat_completion(
                         messages=messages, max_tokens=max_tokens, temperature=temperature,
                         top_k=1 if temperature == 0 else 40, stop=stop or [], stream=True,
-                        seed=self.seed, logits_processor=processors, logit_bias=bias):
+                        seed=self.seed, **llama_sampling(processors, bias)):
                     piece = part["choices"][0]["delta"].get("content")
                     if piece:
                         yield piece
