@@ -464,7 +464,8 @@ def run(squad: Path, out: Path, per_article: int = 40, holdout: int = 3, seed: i
         check = collect_set(pipeline, BUNDLED_CORPUS, gold, cache_dir, "nhs",
                             lambda it: "nhs")
     result = fit(rows, held, check)
-    model = replace(result.model, generator=pipeline.settings.model)
+    model = replace(result.model, generator=pipeline.settings.model,
+                    backend=getattr(pipeline.generator, "backend", ""))
     result.model = model
     meta = {"data": {"squad": Path(squad).name, "per_article": per_article, "seed": seed,
                      "nhs_check": bool(nhs)},

@@ -35,13 +35,15 @@ class Probe:
     away, so the reply is the model's best attempt at an answer; ``logprobs`` are the
     log-probabilities of the tokens it chose (the last one may be missing), under the
     distribution before suppression.
-    A generator that cannot leave ``p_refusal`` None and ``suppressed`` False."""
+    A generator that cannot leave ``p_refusal`` None and ``suppressed`` False, and says
+    why in ``note`` (shown with the answer)."""
 
     refusal: str
     suppress: bool = True
     p_refusal: float | None = None
     suppressed: bool = False
     logprobs: list[float] = field(default_factory=list)
+    note: str = ""
 
 
 # the logit bias that keeps a token out of a reply (``avoid``)
@@ -50,6 +52,7 @@ AVOID_BIAS = -100.0
 
 class Generator(Protocol):
     name: str
+    backend: str  # "llama", "transformers" or "openai": what a decision is fitted for
 
     def warm_up(self) -> None: ...
 
@@ -145,6 +148,8 @@ class LlamaCppGenerator:
     saved to ``prompt_cache`` (a folder; None: none) so that a new process loads them
     instead of processing them, and a prompt whose prefix is not in the KV cache any
     more (another kind of prompt came between) gets it back from there."""
+
+    backend = "llama"
 
     def __init__(self, model: str, n_ctx: int = 4096, n_threads: int | None = None,
                  seed: int = 0, prompt_cache: str | os.PathLike | None = None,
@@ -309,6 +314,8 @@ class LlamaCppGenerator:
 class TransformersGenerator:
     """Any Hugging Face causal LM (hub id in the local cache, or a folder), or a GGUF file
     through transformers' gguf loader (de-quantised to fp32; slow on CPU)."""
+
+    backend = "transformers"
 
     def __init__(self, model: str, seed: int = 0, gguf_file: str | None = None) -> None:
         self.name = model

@@ -24,7 +24,7 @@ from rag.chat import (
 )
 from rag.config import Settings
 from rag.conflicts import Conflict, find_conflict
-from rag.decision import DecisionModel, decision_for
+from rag.decision import DecisionModel, decision_for, decision_note
 from rag.draft import IDK, DraftRules, settle
 from rag.errors import QuestionError, RagError
 from rag.evidence import (
@@ -161,9 +161,15 @@ class Pipeline:
     def decision(self) -> DecisionModel:
         """The answer-or-refuse decision fitted for this generator (rag.decision), at the
         ``decision_threshold`` setting when one is set."""
-        model = self._decision or decision_for(self.generator.name)
+        model = self._decision or decision_for(self.generator.name, self.backend)
         t = self.settings.decision_threshold
         return model if t is None else replace(model, threshold=t)
+
+    @property
+    def backend(self) -> str:
+        """How the generator runs: "llama", "transformers" or "openai" (a decision is
+        fitted for one); "" for a generator that does not say."""
+        return getattr(self.generator, "backend", "")
 
     @property
     def screen(self) -> Screen | None:
@@ -479,8 +485,10 @@ class Pipeline:
         timings["tokens"] = n
         yield text
 
-    def _finish(self, answer: Answer, timings: dict, t0: float) -> StreamEvent:
+    def _finish(self, answer: Answer, timings: dict, t0: float,
+                notes: Sequence[str] = ()) -> StreamEvent:
         timings["total_s"] = time.perf_counter() - t0
+        answer.notes = list(notes)
         answer.tokens_generated = int(timings.pop("tokens", 0))
         answer.timings = timings
         answer.model = self.settings.model
@@ -579,6 +587,8 @@ class Pipeline:
         decision = self.decision
         out = settle(q, scored, evidence, text, probe, decision, self.verify_config,
                      self.rules)
+        notes = [n for n in (decision_note(decision, self.generator.name, self.backend,
+                                           out.features), probe.note) if n]
         answer_text, citations, kept = render(out.draft.sentences, evidence)
         flagged = [s for s in out.draft.sentences if not s.supported]
         conflict = self._conflict(out, scored, everything, evidence, citations)
@@ -586,7 +596,7 @@ class Pipeline:
         if conflict is not None:
             ans = self._conflict_answer(q, conflict, passages, screened, text)
             ans.confidence, ans.evidence = out.confidence, evidence
-            yield self._finish(ans, timings, t0)
+            yield self._finish(ans, timings, t0, notes)
             return
         if not out.answered or not citations:
             why = (f"decision (confidence {out.confidence:.2f} < {decision.threshold:.2f})"
@@ -594,12 +604,12 @@ class Pipeline:
             ans = self._refusal(q, passages, why, text)
             ans.confidence, ans.evidence, ans.withheld = out.confidence, evidence, answer_text
             ans.set_aside = set_aside
-            yield self._finish(ans, timings, t0)
+            yield self._finish(ans, timings, t0, notes)
             return
         ans = Answer(q, answer_text, False, self._provenance(citations), passages,
                      kept + flagged, mode="verified", raw_answer=text,
                      confidence=out.confidence, evidence=evidence, set_aside=set_aside)
-        yield self._finish(ans, timings, t0)
+        yield self._finish(ans, timings, t0, notes)
 
     def token_counter(self):
         """The generator's own token count (llama.cpp's tokenizer), when it has one."""

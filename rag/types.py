@@ -149,6 +149,9 @@ class Answer:
     # the question as retrieved and answered: a follow-up in a conversation rewritten to
     # stand alone (rag.chat), else the question itself
     standalone_question: str = ""
+    # what the reader should know about how the answer was decided, e.g. "decision: not
+    # calibrated for this backend (...)" (rag.decision.decision_note)
+    notes: list[str] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, d: dict) -> Answer:
@@ -174,7 +177,8 @@ class Answer:
                    withheld=d.get("withheld", ""), conflict=d.get("conflict", False),
                    sides=list(d.get("sides", [])),
                    set_aside=[SetAside(**s) for s in d.get("set_aside", [])],
-                   standalone_question=d.get("standalone_question", ""))
+                   standalone_question=d.get("standalone_question", ""),
+                   notes=list(d.get("notes", [])))
 
     def to_dict(self) -> dict:
         return {
@@ -198,4 +202,5 @@ class Answer:
             "mode": self.mode,
             "model": self.model,
             "raw_answer": self.raw_answer,
+            "notes": list(self.notes),
         }
