@@ -204,37 +204,38 @@ class OpenAIGenerator:
         (in each letter case), from the server's tokenizer; None when it gives no ids."""
         if refusal not in self._refusal_ids:
             ids: set[int] | None = set()
-            for word in refusal_starts(refusal):
-                tokens = self.token_ids(word)
-                if not tokens:
-                    ids = None
-                    break
-                ids.add(tokens[0])
+            try:
+                for word in refusal_starts(refusal):
+                    tokens = self.token_ids(word)
+                    if not tokens:
+                        ids = None
+                        break
+                    ids.add(tokens[0])
+            except httpx.HTTPError:
+                return None  # not reachable now: asked again next time
             self._refusal_ids[refusal] = sorted(ids) if ids else None
         ids = self._refusal_ids[refusal]
         return {str(i): SUPPRESS_BIAS for i in ids} if ids else None
 
     def token_ids(self, text: str) -> list[int] | None:
-        """``text``'s token ids (no BOS) by the server's own tokenizer, or None."""
+        """``text``'s token ids (no BOS) by the server's own tokenizer, or None when it
+        has no tokenize endpoint (``httpx.HTTPError`` when it cannot be reached)."""
         root = self.url[:-3] if self.url.endswith("/v1") else self.url
         attempts = [  # llama-cpp-python's server, vLLM, llama.cpp's llama-server
             (f"{root}/extras/tokenize", {"input": text, "model": self.name}, ""),
             (f"{root}/tokenize", {"model": self.name, "prompt": text,
                                   "add_special_tokens": False}, None),
             (f"{root}/tokenize", {"content": text, "add_special": False}, None)]
-        try:
-            with httpx.Client(timeout=self._timeout, headers=self._headers) as client:
-                for url, payload, empty in attempts:
-                    tokens = _tokens(client, url, payload)
-                    if tokens is None:
-                        continue
-                    if empty is not None:  # this endpoint may add a BOS: drop it
-                        lead = _tokens(client, url, dict(payload, input=empty)) or []
-                        if tokens[:len(lead)] == lead:
-                            tokens = tokens[len(lead):]
-                    return tokens or None
-        except httpx.HTTPError:
-            return None
+        with httpx.Client(timeout=self._timeout, headers=self._headers) as client:
+            for url, payload, empty in attempts:
+                tokens = _tokens(client, url, payload)
+                if tokens is None:
+                    continue
+                if empty is not None:  # this endpoint may add a BOS: drop it
+                    lead = _tokens(client, url, dict(payload, input=empty)) or []
+                    if tokens[:len(lead)] == lead:
+                        tokens = tokens[len(lead):]
+                return tokens or None
         return None
 
 

@@ -157,6 +157,12 @@ def test_a_server_without_token_ids_says_it_cannot_suppress(stub_server, caplog)
     assert probe.note == NO_TOKENIZER and NO_TOKENIZER in caplog.text
 
 
+def test_token_ids_are_asked_again_after_the_server_was_unreachable():
+    gen = OpenAIGenerator(f"http://127.0.0.1:{free_port()}/v1", "m")
+    assert gen.refusal_bias(REFUSAL_TOKEN) is None
+    assert REFUSAL_TOKEN not in gen._refusal_ids  # not remembered as "no tokenizer"
+
+
 def test_a_server_without_logprobs_answers_unsuppressed_with_a_named_fallback(stub_server):
     server, bodies = _server(stub_server, logprobs=False)
     gen = OpenAIGenerator(server.url, "m")
