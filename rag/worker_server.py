@@ -28,9 +28,13 @@ import time
 import traceback
 from collections import OrderedDict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag.threads import passive_waiting
 from rag.worker import MAX_LINE, PROTOCOL, fingerprint, log_path, private_dir, run_dir
+
+if TYPE_CHECKING:
+    from rag.config import Settings
 
 log = logging.getLogger("rag.worker")
 
@@ -226,7 +230,7 @@ class Worker:
                 return
 
 
-def pipeline_key(s) -> str:
+def pipeline_key(s: Settings) -> str:
     """What tells two pipelines apart: every setting that changes an answer, the secrets
     by a digest (two databases behind one masked URL are two pipelines)."""
     data = {k: v for k, v in s.model_dump(mode="json").items() if k not in _NOT_PIPELINE}
