@@ -11,6 +11,7 @@ import sys
 import typer
 
 from cli.extras import missing_module_message
+from index.errors import RagError
 
 HELP = ("Ask questions about a folder of documents and get answers with verified "
         "citations, all on this machine.\n\n"
@@ -56,6 +57,10 @@ def main() -> None:
         if message is None:
             raise
         typer.secho(f"Error: {message}", err=True, fg=typer.colors.RED)
+        sys.exit(1)
+    except RagError as exc:  # one a command did not catch itself (a missing dependency)
+        typer.secho(f"Error: {str(exc).splitlines()[0] if str(exc) else exc!r}", err=True,
+                    fg=typer.colors.RED)
         sys.exit(1)
 
 

@@ -132,7 +132,8 @@ def fold_decisions(decision) -> dict:
     if not folds:
         raise GoldError("--out-of-fold needs a fitted decision with its folds for this model "
                         "(rag fit-decision writes them)")
-    return {g: replace(DecisionModel.from_dict(d), generator=decision.generator)
+    return {g: replace(DecisionModel.from_dict(d), generator=decision.generator,
+                       backend=decision.backend)
             for g, d in folds.items()}
 
 

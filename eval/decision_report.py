@@ -220,7 +220,8 @@ def run(squad: Path, out: Path, per_article: int = 40, ooc_per_article: int = 20
     fitting = [r for r in rows if r["set"] != CHECK_SET]
     check = [r for r in rows if r["set"] == CHECK_SET]
     result = fit(fitting, check)
-    result.model = replace(result.model, generator=pipeline.settings.model)
+    result.model = replace(result.model, generator=pipeline.settings.model,
+                           backend=getattr(pipeline.generator, "backend", "llama"))
     meta = {"data": {"squad": Path(squad).name, "per_article": per_article,
                      "ooc_per_article": ooc_per_article, "seed": seed,
                      "yesno": YESNO_GOLD.name},

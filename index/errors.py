@@ -32,3 +32,8 @@ class IndexCorruptError(RagError):
 
 class ModelError(RagError):
     """A model could not be found, verified or loaded."""
+
+
+class DependencyError(RagError):
+    """A package cited-rag depends on is not installed (the message names it and the
+    command that installs it)."""

@@ -6,6 +6,7 @@ import logging
 import re
 from functools import lru_cache
 
+from index.errors import DependencyError
 from index.normalize import normalize_text
 
 # Function words carry no evidence. Negations are kept on purpose: "no plans" matters.
@@ -22,19 +23,24 @@ will with would you your yours yourself yourselves also said says say told accor
 _TOKEN = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
 
 
+STEMMER_MISSING = ("stemming needs PyStemmer (the Python module 'Stemmer', a dependency of "
+                   "cited-rag), which is not installed; install it with: pip install "
+                   "PyStemmer")
+
+
 @lru_cache(maxsize=1)
 def _stemmer():
+    """English Snowball stemming. Without it, every index, BM25 ranking and verification
+    would quietly change, so a missing PyStemmer is an error, never a fallback."""
     try:
         import Stemmer
-
-        return Stemmer.Stemmer("english")
-    except ImportError:  # PyStemmer is a dependency; keep working without it
-        return None
+    except ImportError as exc:
+        raise DependencyError(STEMMER_MISSING) from exc
+    return Stemmer.Stemmer("english")
 
 
 def stem(words: list[str]) -> list[str]:
-    s = _stemmer()
-    return s.stemWords(words) if s else words
+    return _stemmer().stemWords(words)
 
 
 def words(text: str) -> list[str]:

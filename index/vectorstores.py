@@ -169,8 +169,12 @@ def _client(spec: StoreSpec, timeout: float = 10.0):
                                               check_compatibility=False)
                                  if spec.url else QdrantClient(path=spec.path))
             except (RuntimeError, OSError, ValueError) as exc:
+                fix = ("; local mode lets one process at a time open it (the background "
+                       "worker keeps it open after rag ask: rag worker stop), or use a "
+                       "Qdrant server (--url)" if not spec.url and "already accessed" in
+                       str(exc) else "")
                 raise VectorStoreError(f"cannot open Qdrant at {spec.url or spec.path} "
-                                       f"({exc})") from exc
+                                       f"({exc}){fix}") from exc
         return _CLIENTS[key]
 
 

@@ -146,6 +146,10 @@ class AnswerOut(BaseModel):
     set_aside: list[dict[str, Any]] = Field(
         default_factory=list, description="Documents kept out of the evidence because they "
                                           "address AI assistants, with the reason.")
+    notes: list[str] = Field(
+        default_factory=list, description="How the answer was decided, where the reader "
+                                          "should know: e.g. \"decision: not calibrated "
+                                          "for this backend (...)\".")
 
 
 class ChatMessage(BaseModel):
@@ -194,6 +198,8 @@ class ChatResponse(BaseModel):
     standalone_question: str = Field(
         "", description="Extension: the question as retrieved and answered (a follow-up "
                         "rewritten to stand alone).")
+    notes: list[str] = Field(default_factory=list, description="Extension: how the answer "
+                                                               "was decided, as in /v1/ask.")
 
 
 class QueueOut(BaseModel):
@@ -287,7 +293,7 @@ def create_app(pipeline, token: str | None = None) -> FastAPI:
                 choices=[ChatChoice(message=ChatChoiceMessage(content=ans.plain_text()))],
                 citations=[c.to_dict() for c in ans.citations], refused=ans.refused,
                 grade=ans.grade,
-                standalone_question=ans.standalone_question or question)
+                standalone_question=ans.standalone_question or question, notes=ans.notes)
             return JSONResponse(body.model_dump())
         steps = pipeline.ask_stream(question, k=req.k, mode=req.answer_mode,
                                     history=history)
@@ -327,7 +333,8 @@ def create_app(pipeline, token: str | None = None) -> FastAPI:
                 yield chunk({"content": piece})
             yield chunk({}, "stop", citations=[c.to_dict() for c in ans.citations],
                         refused=ans.refused, grade=ans.grade,
-                        standalone_question=ans.standalone_question or question)
+                        standalone_question=ans.standalone_question or question,
+                        notes=ans.notes)
             yield "data: [DONE]\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream",

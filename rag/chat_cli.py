@@ -20,6 +20,8 @@ from rag.cli import (
     LlmUrlOpt,
     ModelOpt,
     NoWorkerOpt,
+    PgSchemaOpt,
+    PgUrlOpt,
     _print_answer,
     fail,
     make_pipeline,
@@ -94,6 +96,8 @@ def chat(
         help="Show the model's tokens as they come (on stderr).")] = True,
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print each answer object as one JSON line.")] = False,
+    pg_url: PgUrlOpt = None,
+    pg_schema: PgSchemaOpt = None,
     no_worker: NoWorkerOpt = False,
 ) -> None:
     """Chat with your documents in the terminal: each line is a question, answered with
@@ -104,7 +108,8 @@ def chat(
     Example: printf 'Who built the mill?\\nWhen did it close?\\n' | rag chat --corpus ~/docs
     """
     s = settings_from(index=index_path, k=k, model=model, corpus=corpus, llm_url=llm_url,
-                      backend=backend or ("openai" if llm_url else None))
+                      backend=backend or ("openai" if llm_url else None), pg_url=pg_url,
+                      pg_schema=pg_schema)
     interactive = sys.stdin.isatty()
     try:
         asker = Asker(s, s.worker and not no_worker, auto_index=index_path is None)

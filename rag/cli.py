@@ -324,6 +324,8 @@ def _print_answer(answer: dict) -> None:
             typer.secho(f"    warning: {c['warning']}", fg=typer.colors.RED)
     for d in answer.get("set_aside") or []:
         typer.secho(f"Set aside: {d['doc']}: {d['reason']}", fg=typer.colors.YELLOW)
+    for note in answer.get("notes") or []:
+        typer.secho(f"Note: {note}", fg=typer.colors.YELLOW)
     if answer["refused"] and answer.get("retrieved"):
         typer.echo("\nClosest passages:")
         for p in answer["retrieved"][:3]:

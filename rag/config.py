@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     pg_pool_size: int = Field(4, ge=1, le=100)  # connections each process may hold
     # a served model behind an OpenAI-compatible API (backend "openai")
     llm_url: str | None = None  # e.g. http://127.0.0.1:8080/v1
-    llm_api_key: str | None = None
+    llm_api_key: SecretStr | None = None  # the server's Bearer token. Secret: never shown
     llm_timeout: float = Field(60.0, gt=0)  # seconds to wait for the next streamed piece
     llm_retries: int = Field(2, ge=0, le=10)  # retries on connection errors and 5xx
     # questions that may wait for the model while it answers one; more get BusyError
@@ -106,7 +106,7 @@ class Settings(BaseSettings):
     def _expand(cls, v):
         return Path(v).expanduser() if v not in (None, "") else None
 
-    @field_validator("pg_url", mode="before")
+    @field_validator("pg_url", "llm_api_key", mode="before")
     @classmethod
     def _blank_url(cls, v):
         return None if v in (None, "") else v
@@ -128,6 +128,12 @@ class Settings(BaseSettings):
         from index.pgvector import redact
 
         return f"{redact(self.pg_url.get_secret_value())} (schema {self.pg_schema})"
+
+    def secrets(self) -> dict[str, str]:
+        """The secret settings that are set, by name, in clear: for the worker's socket
+        (rag.worker), which carries every setting; never for display."""
+        return {name: value.get_secret_value() for name in type(self).model_fields
+                if isinstance(value := getattr(self, name), SecretStr)}
 
     def with_overrides(self, **kw) -> Settings:
         """A copy with the given non-None values replaced (CLI flags), validated. An

@@ -6,8 +6,11 @@ draft answer (rag.draft) and the evidence scores. A logistic regression over the
 the probability that the draft answer is right; below ``threshold`` the question is
 refused. ``rag/decision.json`` holds the fitted model, the data it was fitted on, its
 cross-validated metrics and the operating point; ``rag fit-decision`` (eval.decision)
-fits it again. A generator the file was not fitted for is decided by its own first step:
-refuse when the refusal is the likelier start (greedy decoding's choice).
+fits it again. A fit holds for one generator on one backend (the same weights give other
+probabilities through llama.cpp, transformers or a server). Any other generator is
+decided by its own first step: refuse when the refusal is the likelier start (greedy
+decoding's choice); and one that gives no probabilities at all (a model server without
+log-probabilities) by its reply's own choice. ``decision_note`` says so in the answer.
 """
 
 from __future__ import annotations
@@ -64,9 +67,21 @@ def _named(name: str, have: set[str]) -> bool:
                                for w in have)
 
 
+# the signals a generator's probabilities give; NaN when it gave none
+PROBABILITY_FEATURES = ("refusal_logit", "mean_logprob", "min_logprob")
+
+
 def _logit(p: float | None) -> float:
-    p = 0.5 if p is None else min(max(p, 1e-4), 1 - 1e-4)
+    """Log-odds of ``p``; NaN when there is no probability (never a made-up 0.5)."""
+    if p is None:
+        return math.nan
+    p = min(max(p, 1e-4), 1 - 1e-4)
     return math.log(p / (1 - p))
+
+
+def missing_signals(feats: dict[str, float]) -> list[str]:
+    """The signals ``features`` could not compute (the generator gave no probabilities)."""
+    return [f for f in PROBABILITY_FEATURES if math.isnan(feats.get(f, math.nan))]
 
 
 def features(question: str, scored: list[ScoredSentence], evidence: list[Evidence],
@@ -77,7 +92,10 @@ def features(question: str, scored: list[ScoredSentence], evidence: list[Evidenc
     shown = draft.shown
     cited = [by_n[n] for s in shown for n in s.citations if n in by_n]
     dense = {(s.doc, s.start): s.dense for s in scored}
-    lps = (probe.logprobs if probe else []) or [0.0]
+    if probe is None or probe.p_refusal is None:  # no probabilities from the generator
+        lps = probe.logprobs if probe and probe.logprobs else [math.nan]
+    else:
+        lps = probe.logprobs or [0.0]  # an empty reply
     text = draft.text
     a_tok = content_tokens(text)
     q_tok = set(content_tokens(question))
@@ -115,8 +133,8 @@ class DecisionModel:
     """A logistic regression over standardised ``features``: P(the draft answer is right).
     A draft at or above ``threshold`` is answered with confidence; below it, at or above
     ``low``, it is shown as a caution; below ``low`` the question is refused.
-    ``generator``: the model it was fitted for ("" when it is the fallback that follows
-    the model's own first step)."""
+    ``generator`` and ``backend``: the model it was fitted for and how it ran ("" for the
+    fallback that follows the model's own first step)."""
 
     features: tuple[str, ...] = ()
     mean: tuple[float, ...] = ()
@@ -127,6 +145,7 @@ class DecisionModel:
     generator: str = ""
     meta: dict = field(default_factory=dict, compare=False)
     low: float | None = None  # None: the same as ``threshold`` (no caution grade)
+    backend: str = "llama"
 
     def __post_init__(self) -> None:
         n = len(self.features)
@@ -162,20 +181,29 @@ class DecisionModel:
     def fitted(self) -> bool:
         return bool(self.features)
 
+    def calibrated_for(self, generator: str, backend: str) -> bool:
+        """Whether this decision was fitted for ``generator`` running on ``backend``
+        (the fallback never is)."""
+        return self.fitted and self.generator == generator and self.backend == backend
+
     def probability(self, feats: dict[str, float]) -> float:
-        """P(the draft is right). The fallback: 1 - P(refusal) at the first step, or the
-        reply's own choice (0 when it declined) if the generator gave no probabilities."""
-        if not self.fitted:
+        """P(the draft is right). Without a fit, or without the probabilities a fit needs
+        (``missing_signals``), the fallback: 1 - P(refusal) at the first step; with no
+        probabilities at all, the reply's own choice: 0 when it declined, else 1."""
+        if not self.fitted or set(missing_signals(feats)) & set(self.features):
             if feats.get("declined"):
                 return 0.0
-            p_ref = 1 / (1 + math.exp(-feats.get("refusal_logit", 0.0)))
-            return 1.0 - p_ref
+            logit = feats.get("refusal_logit", math.nan)
+            if math.isnan(logit):
+                return 1.0
+            return 1.0 - 1 / (1 + math.exp(-logit))
         x = np.array([feats[f] for f in self.features], np.float64)
         z = (x - np.array(self.mean)) / np.array(self.scale)
         return float(1 / (1 + np.exp(-(z @ np.array(self.coef) + self.intercept))))
 
     def to_dict(self) -> dict:
-        return {"generator": self.generator, "features": list(self.features),
+        return {"generator": self.generator, "backend": self.backend,
+                "features": list(self.features),
                 "mean": list(self.mean), "scale": list(self.scale), "coef": list(self.coef),
                 "intercept": self.intercept, "threshold": self.threshold, "low": self.low,
                 "meta": self.meta}
@@ -184,7 +212,8 @@ class DecisionModel:
     def from_dict(cls, d: dict) -> DecisionModel:
         return cls(tuple(d["features"]), tuple(d["mean"]), tuple(d["scale"]),
                    tuple(d["coef"]), float(d["intercept"]), float(d["threshold"]),
-                   d.get("generator", ""), d.get("meta", {}), d.get("low"))
+                   d.get("generator", ""), d.get("meta", {}), d.get("low"),
+                   d.get("backend", "llama"))
 
 
 FALLBACK = DecisionModel()
@@ -195,10 +224,41 @@ def _load(path: str) -> DecisionModel:
     return DecisionModel.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
-def decision_for(generator: str, path: Path | None = None) -> DecisionModel:
-    """The fitted decision for ``generator`` (a packaged model name), else ``FALLBACK``."""
+def decision_for(generator: str, backend: str = "llama", path: Path | None = None
+                 ) -> DecisionModel:
+    """The decision fitted for ``generator`` (a packaged model name) on ``backend``
+    ("llama", "transformers", "openai"), else ``FALLBACK``: a served model never gets a
+    fit made on llama.cpp's probabilities."""
     path = Path(path or DECISION_FILE)
     if not path.is_file():
         return FALLBACK
     model = _load(str(path))
-    return model if model.generator == generator else FALLBACK
+    return model if model.calibrated_for(generator, backend) else FALLBACK
+
+
+NOT_CALIBRATED = "decision: not calibrated for this"
+
+
+def decision_note(decision: DecisionModel, generator: str, backend: str,
+                  feats: dict[str, float], path: Path | None = None) -> str:
+    """What an answer says about the decision that settled it: "" when it was fitted for
+    this generator on this backend and had every signal; else which rule decided
+    instead, beginning "decision: not calibrated for this backend" (the fit is for the
+    same model run another way), "... for this model", or "decision: ..." when the
+    generator gave no probabilities."""
+    no_probabilities = bool(missing_signals(feats))
+    rule = ("the generator gave no probabilities, so the reply's own choice decided"
+            if no_probabilities else "the model's first-step refusal probability decided")
+    if decision.calibrated_for(generator, backend):
+        if not set(missing_signals(feats)) & set(decision.features):
+            return ""
+        return f"decision: {rule} (the fitted decision needs them)"
+    fit = decision
+    if not fit.fitted:
+        path = Path(path or DECISION_FILE)
+        fit = _load(str(path)) if path.is_file() else FALLBACK
+    what = "backend" if fit.fitted and fit.generator == generator else "model"
+    fitted = (f"fitted for {fit.generator} on {fit.backend}, this is {generator} on "
+              f"{backend or 'another backend'}" if fit.fitted else
+              f"none is fitted for {generator}")
+    return f"{NOT_CALIBRATED} {what} ({fitted}); {rule}"

@@ -35,13 +35,15 @@ class Probe:
     away, so the reply is the model's best attempt at an answer; ``logprobs`` are the
     log-probabilities of the tokens it chose (the last one may be missing), under the
     distribution before suppression.
-    A generator that cannot leave ``p_refusal`` None and ``suppressed`` False."""
+    A generator that cannot leave ``p_refusal`` None and ``suppressed`` False, and says
+    why in ``note`` (shown with the answer)."""
 
     refusal: str
     suppress: bool = True
     p_refusal: float | None = None
     suppressed: bool = False
     logprobs: list[float] = field(default_factory=list)
+    note: str = ""
 
 
 # the logit bias that keeps a token out of a reply (``avoid``)
@@ -50,6 +52,7 @@ AVOID_BIAS = -100.0
 
 class Generator(Protocol):
     name: str
+    backend: str  # "llama", "transformers" or "openai": what a decision is fitted for
 
     def warm_up(self) -> None: ...
 
@@ -100,6 +103,32 @@ class ProbeRecorder:
         return scores
 
 
+class BiasProcessor:
+    """A logits processor that adds fixed biases (token id -> logit change) at every step,
+    as llama.cpp's ``logit_bias`` does."""
+
+    def __init__(self, bias: dict[int, float]) -> None:
+        self.ids = np.array(sorted(bias), dtype=np.intp)
+        self.values = np.array([bias[i] for i in sorted(bias)], dtype=np.float32)
+
+    def __call__(self, input_ids, scores):
+        scores[self.ids] += self.values
+        return scores
+
+
+def llama_sampling(processors: list | None, bias: dict[int, float] | None) -> dict:
+    """The ``logits_processor`` and ``logit_bias`` arguments for llama-cpp-python. Given
+    both, llama-cpp-python 0.3.36 drops both (``LogitsProcessorList.extend`` returns None,
+    so the call runs with no processor at all): the bias then goes into the processor
+    list instead, after the others, which see the logits before it."""
+    if processors and bias:
+        from llama_cpp import LogitsProcessorList
+
+        return {"logits_processor": LogitsProcessorList([*processors, BiasProcessor(bias)]),
+                "logit_bias": None}
+    return {"logits_processor": processors or None, "logit_bias": bias or None}
+
+
 def _log_softmax(x: np.ndarray) -> np.ndarray:
     m = x[np.isfinite(x)].max()
     return x - (m + np.log(np.exp(x - m).sum()))
@@ -119,6 +148,8 @@ class LlamaCppGenerator:
     saved to ``prompt_cache`` (a folder; None: none) so that a new process loads them
     instead of processing them, and a prompt whose prefix is not in the KV cache any
     more (another kind of prompt came between) gets it back from there."""
+
+    backend = "llama"
 
     def __init__(self, model: str, n_ctx: int = 4096, n_threads: int | None = None,
                  seed: int = 0, prompt_cache: str | os.PathLike | None = None,
@@ -272,7 +303,7 @@ class LlamaCppGenerator:
                 for part in self._llm.create_chat_completion(
                         messages=messages, max_tokens=max_tokens, temperature=temperature,
                         top_k=1 if temperature == 0 else 40, stop=stop or [], stream=True,
-                        seed=self.seed, logits_processor=processors, logit_bias=bias):
+                        seed=self.seed, **llama_sampling(processors, bias)):
                     piece = part["choices"][0]["delta"].get("content")
                     if piece:
                         yield piece
@@ -283,6 +314,8 @@ class LlamaCppGenerator:
 class TransformersGenerator:
     """Any Hugging Face causal LM (hub id in the local cache, or a folder), or a GGUF file
     through transformers' gguf loader (de-quantised to fp32; slow on CPU)."""
+
+    backend = "transformers"
 
     def __init__(self, model: str, seed: int = 0, gguf_file: str | None = None) -> None:
         self.name = model
@@ -414,6 +447,7 @@ def served_generator(settings) -> Generator:
     if not settings.llm_url:
         raise ModelError("the openai backend needs the server's URL: --llm-url "
                          "http://HOST:PORT/v1 (or RAG_LLM_URL)")
-    return OpenAIGenerator(settings.llm_url, settings.model, api_key=settings.llm_api_key,
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+    return OpenAIGenerator(settings.llm_url, settings.model, api_key=key,
                            timeout=settings.llm_timeout, retries=settings.llm_retries,
                            seed=settings.seed)

@@ -24,7 +24,7 @@ from rag.chat import (
 )
 from rag.config import Settings
 from rag.conflicts import Conflict, find_conflict
-from rag.decision import DecisionModel, decision_for
+from rag.decision import DecisionModel, decision_for, decision_note
 from rag.draft import IDK, DraftRules, settle
 from rag.errors import QuestionError, RagError
 from rag.evidence import (
@@ -168,13 +168,21 @@ class Pipeline:
 
     @property
     def decision(self) -> DecisionModel:
-        """The graded decision fitted for this generator (rag.decision), at the
-        ``answer_threshold`` and ``caution_threshold`` settings when they are set."""
-        model = self._decision or decision_for(self.generator.name)
+        """The graded decision fitted for this generator on its backend (rag.decision),
+        at the ``answer_threshold`` and ``caution_threshold`` settings when they are set."""
+        model = self._decision or decision_for(self.generator.name, self.backend)
         s = self.settings
+        if s.answer_threshold is None and s.caution_threshold is None:
+            return model
         high = model.threshold if s.answer_threshold is None else s.answer_threshold
         low = model.caution_at if s.caution_threshold is None else s.caution_threshold
         return replace(model, threshold=high, low=min(low, high))
+
+    @property
+    def backend(self) -> str:
+        """How the generator runs: "llama", "transformers" or "openai" (a decision is
+        fitted for one); "" for a generator that does not say."""
+        return getattr(self.generator, "backend", "")
 
     @property
     def screen(self) -> Screen | None:
@@ -490,8 +498,10 @@ class Pipeline:
         timings["tokens"] = n
         yield text
 
-    def _finish(self, answer: Answer, timings: dict, t0: float) -> StreamEvent:
+    def _finish(self, answer: Answer, timings: dict, t0: float,
+                notes: Sequence[str] = ()) -> StreamEvent:
         timings["total_s"] = time.perf_counter() - t0
+        answer.notes = list(notes)
         answer.tokens_generated = int(timings.pop("tokens", 0))
         answer.timings = timings
         answer.model = self.settings.model
@@ -591,6 +601,8 @@ class Pipeline:
         decision = self.decision
         out = settle(q, scored, evidence, text, probe, decision, self.verify_config,
                      self.rules)
+        notes = [n for n in (decision_note(decision, self.generator.name, self.backend,
+                                           out.features), probe.note) if n]
         answer_text, citations, kept = render(out.draft.sentences, evidence)
         flagged = [s for s in out.draft.sentences if not s.supported]
         if not out.answered or not citations:
@@ -600,7 +612,7 @@ class Pipeline:
             ans = self._refusal(q, passages, why, text)
             ans.confidence, ans.evidence, ans.withheld = out.confidence, evidence, answer_text
             ans.set_aside = set_aside
-            yield self._finish(ans, timings, t0)
+            yield self._finish(ans, timings, t0, notes)
             return
         ans = Answer(q, answer_text, False, self._provenance(citations), passages,
                      kept + flagged, mode="verified", raw_answer=text, set_aside=set_aside)
@@ -612,7 +624,7 @@ class Pipeline:
         ans.confidence, ans.evidence, ans.grade = out.confidence, evidence, out.grade
         if out.grade == "caution":
             ans.note = CAUTION_MESSAGE
-        yield self._finish(ans, timings, t0)
+        yield self._finish(ans, timings, t0, notes)
 
     def token_counter(self):
         """The generator's own token count (llama.cpp's tokenizer), when it has one."""

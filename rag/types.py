@@ -189,6 +189,9 @@ class Answer:
         conf = "" if self.confidence is None else f" (confidence {self.confidence:.2f})"
         quotes = [f"[{c.n}] \u201c{' '.join(c.text.split())}\u201d" for c in self.citations]
         return "\n".join([self.note + conf, self.answer, *quotes])
+    # what the reader should know about how the answer was decided, e.g. "decision: not
+    # calibrated for this backend (...)" (rag.decision.decision_note)
+    notes: list[str] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, d: dict) -> Answer:
@@ -215,7 +218,8 @@ class Answer:
                    sides=list(d.get("sides", [])),
                    set_aside=[SetAside(**s) for s in d.get("set_aside", [])],
                    standalone_question=d.get("standalone_question", ""),
-                   grade=d.get("grade", ""), note=d.get("note", ""))
+                   grade=d.get("grade", ""), note=d.get("note", ""),
+                   notes=list(d.get("notes", [])))
 
     def to_dict(self) -> dict:
         return {
@@ -241,4 +245,5 @@ class Answer:
             "mode": self.mode,
             "model": self.model,
             "raw_answer": self.raw_answer,
+            "notes": list(self.notes),
         }

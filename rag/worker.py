@@ -106,9 +106,11 @@ def fingerprint() -> str:
 
 
 def settings_payload(settings) -> dict:
-    """The settings as JSON, with every path made absolute (the worker's working folder
-    is not the caller's)."""
+    """Every setting as JSON, secrets in clear (the database URL, the model server's key:
+    they travel only over the worker's private socket and are never written down), and
+    every path made absolute (the worker's working folder is not the caller's)."""
     data = settings.model_dump(mode="json")
+    data.update(settings.secrets())
     for key in ("corpus", "index", "qdrant_path"):
         if data.get(key):
             data[key] = str(Path(data[key]).expanduser().resolve())

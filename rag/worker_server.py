@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -27,9 +28,13 @@ import time
 import traceback
 from collections import OrderedDict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag.threads import passive_waiting
 from rag.worker import MAX_LINE, PROTOCOL, fingerprint, log_path, private_dir, run_dir
+
+if TYPE_CHECKING:
+    from rag.config import Settings
 
 log = logging.getLogger("rag.worker")
 
@@ -68,8 +73,7 @@ class Worker:
         from rag.queue import GenerationQueue
 
         s = Settings.model_validate(payload)
-        key = json.dumps({k: v for k, v in s.model_dump(mode="json").items()
-                          if k not in _NOT_PIPELINE}, sort_keys=True)
+        key = pipeline_key(s)
         with self._lock:
             pipe = self._pipelines.get(key)
             if pipe is not None:
@@ -140,7 +144,7 @@ class Worker:
             "rss_mb": _rss_mb(),
             "generators": [{"model": g.name, "loaded": getattr(g, "_llm", None) is not None
                             or getattr(g, "_model", None) is not None} for g in generators],
-            "pipelines": [{"index": str(p.index_path), "model": p.settings.model,
+            "pipelines": [{"index": p.index_location, "model": p.settings.model,
                            "embedding_model": p.settings.embedding_model,
                            "index_loaded": p._retriever is not None,
                            "queue": p.queue.stats()} for p in pipes],
@@ -173,12 +177,10 @@ class Worker:
                   "message": f"unknown request {op!r}"})
 
     def _ask(self, request: dict, send) -> None:
-        from index import store
-
         pipe = self.pipeline(request["settings"], warm=False)
         pipe.check_question(request.get("question", ""))  # user errors before any loading
         pipe.check_history(request.get("history"))
-        store.current_version(pipe.index_path)
+        _ = pipe.retriever  # a missing or damaged index says so before any model loads
         if not getattr(pipe, "_worker_ready", False):
             send({"kind": "status", "text": "loading"})
             self.warm(pipe)
@@ -226,6 +228,15 @@ class Worker:
                 log.info("idle for %.0f s; exiting", self.idle_s)
                 self.server.shutdown()
                 return
+
+
+def pipeline_key(s: Settings) -> str:
+    """What tells two pipelines apart: every setting that changes an answer, the secrets
+    by a digest (two databases behind one masked URL are two pipelines)."""
+    data = {k: v for k, v in s.model_dump(mode="json").items() if k not in _NOT_PIPELINE}
+    for name, value in s.secrets().items():
+        data[name] = hashlib.sha256(value.encode()).hexdigest()
+    return json.dumps(data, sort_keys=True)
 
 
 class Handler(socketserver.StreamRequestHandler):

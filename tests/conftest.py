@@ -12,6 +12,7 @@ import pytest
 
 from rag.threads import passive_waiting
 from tests.fakes import HashEmbedder
+from tests.workers import stop_workers
 
 passive_waiting()  # as the product does, before any test loads torch or llama.cpp
 
@@ -24,16 +25,37 @@ NHSD_DOC = "000_d1addedd5fe89df8.txt"
 
 
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory, monkeypatch):
+def _isolated_home(tmp_path_factory, tmp_path, monkeypatch):
     """Indexes and caches go to a temporary folder, never the work tree or $HOME. Shells
-    answer in their own process unless a test asks for the background worker
-    (tests/rag/test_worker.py), so no worker outlives a test."""
+    use the background worker, as they do for a user; a worker a test started (in this
+    data home, or one under the test's tmp_path) is stopped when the test ends. Tests
+    about answering in the shell's own process say so (``in_process``)."""
     home = tmp_path_factory.mktemp("rag-home")
     monkeypatch.setenv("RAG_HOME", str(home))
-    monkeypatch.setenv("RAG_WORKER", "0")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
     yield
+    stop_workers([home, tmp_path])
+
+
+@pytest.fixture
+def in_process(monkeypatch):
+    """Shells answer in their own process (``RAG_WORKER=0``): for tests about that path,
+    and for shells driven over fakes that a worker would not have."""
+    monkeypatch.setenv("RAG_WORKER", "0")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """No worker outlives the run: one left under the run's temporary folder is stopped,
+    and fails the run."""
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None:
+        return
+    left = stop_workers([factory.getbasetemp()])
+    if left:
+        session.config.get_terminal_writer().line(
+            f"background workers outlived their tests and were stopped: {left}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture

@@ -116,3 +116,22 @@ def test_extras_name_real_extras():
     extras = set(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
                  ["optional-dependencies"])
     assert {e for e in EXTRAS.values() if e} <= extras
+
+
+
+def test_without_pystemmer_every_command_is_one_line_naming_it(tmp_path):
+    """Stemming shapes every index, ranking and check: without PyStemmer nothing runs on
+    quietly unstemmed. The library raises DependencyError; the shell prints one line."""
+    from index.text import STEMMER_MISSING
+
+    code = ("import sys\nsys.modules['Stemmer'] = None\nfrom cli.main import main\n"
+            "sys.argv = ['rag'] + sys.argv[1:]\nmain()\n")
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("The ferries were running at noon.", encoding="utf-8")
+    for args in (["index", str(corpus), "--index", str(tmp_path / "i")],
+                 ["ask", "Were the ferries running?", "--index", str(tmp_path / "i"),
+                  "--no-worker"]):
+        out = _run(code, *args)
+        lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
+        assert out.returncode == 1 and lines == [f"Error: {STEMMER_MISSING}"], out.stderr

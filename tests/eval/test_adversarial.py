@@ -56,7 +56,8 @@ def test_a_run_answers_each_case_in_each_variant(tmp_path, monkeypatch):
 
     def factory(corpus, index):
         return Pipeline(Settings(corpus=corpus, index=index), embedder=HashEmbedder(),
-                        generator=ScriptedGenerator(reply), decision=always_answer())
+                        generator=ScriptedGenerator(reply, cite_best=True),
+                        decision=always_answer())
 
     summary = A.run_suite(factory, A.load_cases(path), tmp_path / "out", tmp_path / "work",
                           progress=False)

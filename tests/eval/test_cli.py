@@ -6,10 +6,15 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import KARROW_CORPUS
 from tests.fakes import HashEmbedder, ScriptedGenerator
+
+# the eval's command over fakes, in this process (through the worker, with the real
+# models: tests/rag/test_worker.py)
+pytestmark = pytest.mark.usefixtures("in_process")
 
 REPO = Path(__file__).resolve().parents[2]
 REPLY = "No, Karrow Town Council has denied reports that it plans to sell the land [1]."

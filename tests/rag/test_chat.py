@@ -138,7 +138,12 @@ def test_earlier_turns_are_never_evidence(tmp_path, karrow_corpus, fake_embedder
         assert pipe.document_text(c.doc)[c.start:c.end] == c.text
         assert "Juniper" not in c.text
     assert all("Juniper" not in e.text for e in ans.evidence)
-    assert "Juniper" not in ans.answer or ans.refused
+    # the reply's sentence has no support in what it cites: flagged, and the sentence it
+    # cites is quoted instead (the decision here always answers)
+    assert not ans.refused and "Juniper" not in ans.answer
+    juniper = [s for s in ans.sentences if "Juniper" in s.text]
+    assert len(juniper) == 1 and not juniper[0].supported
+    assert ans.sentences[0].quote and ans.citations[0].text in ans.answer
 
 
 def test_a_follow_up_the_documents_do_not_answer_is_refused(tmp_path, karrow_corpus,

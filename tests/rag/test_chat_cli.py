@@ -19,7 +19,7 @@ LINES = ["Who built the lighthouse at Karrow Point?", "How tall is its tower?", 
 
 
 def chat(home, *args, stdin: str, extra_env: dict | None = None):
-    env = {**os.environ, "RAG_HOME": str(home), "HF_HUB_OFFLINE": "1", "RAG_WORKER": "0",
+    env = {**os.environ, "RAG_HOME": str(home), "HF_HUB_OFFLINE": "1", "RAG_WORKER": "1",
            **(extra_env or {})}
     return subprocess.run([sys.executable, "-m", "rag", "chat", "--corpus", str(KARROW_CORPUS),
                            "--model", "smollm2-135m", *args], input=stdin,
@@ -27,7 +27,8 @@ def chat(home, *args, stdin: str, extra_env: dict | None = None):
 
 
 def test_piped_conversation_with_sources_and_reset(tmp_path):
-    out = chat(tmp_path, "--no-worker", "--json", stdin="\n".join(LINES))
+    """Through the background worker, as a user's ``rag chat`` goes."""
+    out = chat(tmp_path, "--json", stdin="\n".join(LINES))
     assert out.returncode == 0, out.stderr
     assert "Traceback" not in out.stderr
     answers = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
@@ -38,40 +39,49 @@ def test_piped_conversation_with_sources_and_reset(tmp_path):
     assert follow["standalone_question"].strip()
     assert "rewrite_s" not in fresh["timings"]  # after /reset: a new conversation
     assert fresh["standalone_question"] == LINES[5]
-    text = (KARROW_CORPUS / "lighthouse.txt").read_text(encoding="utf-8")
     for a in answers:
         for c in a["citations"]:
             doc = (KARROW_CORPUS / c["doc"]).read_text(encoding="utf-8")
             assert doc[c["start"]:c["end"]] == c["text"]
     assert "Retrieved:" in out.stdout and "lighthouse.txt" in out.stdout  # /sources
     assert "unknown command /bogus" in out.stdout and "(new conversation)" in out.stdout
-    assert text  # the corpus is there
+    state = subprocess.run([sys.executable, "-m", "rag", "worker", "status", "--json"],
+                           capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, RAG_HOME=str(tmp_path)))
+    assert json.loads(state.stdout)["requests"] >= 4  # the worker answered (and indexed)
 
 
-@pytest.mark.slow
-def test_the_same_conversation_through_the_worker(tmp_path):
-    env_worker = {"RAG_WORKER": "1", "RAG_WORKER_IDLE": "30"}
-    try:
-        out = chat(tmp_path, "--json", stdin="\n".join(LINES[:2]), extra_env=env_worker)
-        assert out.returncode == 0, out.stderr
-        answers = [json.loads(ln) for ln in out.stdout.splitlines() if ln.startswith("{")]
-        assert len(answers) == 2 and "rewrite_s" in answers[1]["timings"]
-        state = subprocess.run([sys.executable, "-m", "rag", "worker", "status", "--json"],
-                               capture_output=True, text=True, timeout=60,
-                               env=dict(os.environ, RAG_HOME=str(tmp_path)))
-        assert json.loads(state.stdout)["requests"] >= 2  # the worker answered
-    finally:
-        subprocess.run([sys.executable, "-m", "rag", "worker", "stop"], capture_output=True,
-                       timeout=60, env=dict(os.environ, RAG_HOME=str(tmp_path)))
+def test_plain_output_prints_citations_like_rag_ask(tmp_path, monkeypatch, in_process):
+    """``--no-stream``: nothing but the verified answer and its citations, as ``rag ask``
+    prints them (a hashing embedder and a scripted model, in this process)."""
+    from typer.testing import CliRunner
 
+    import rag.chat_cli
+    from cli.main import app
+    from rag.config import Settings
+    from rag.pipeline import Pipeline
+    from tests.fakes import ChatGenerator, HashEmbedder, always_answer
 
-@pytest.mark.slow
-def test_plain_output_prints_citations_like_rag_ask(tmp_path):
-    out = chat(tmp_path, "--no-worker", "--no-stream", stdin=LINES[0] + "\n/sources\n")
-    assert out.returncode == 0, out.stderr
-    assert "Retrieved:" in out.stdout
+    reply = "The lighthouse was built in 1872 by the engineer Alice Brennan [1]."
+
+    def make(settings: Settings) -> Pipeline:
+        return Pipeline(settings, embedder=HashEmbedder(), generator=ChatGenerator(reply, ""),
+                        decision=always_answer())
+
+    monkeypatch.setattr(rag.chat_cli, "make_pipeline", make)
+    make(Settings(corpus=KARROW_CORPUS, index=tmp_path / "idx")).index()
+    out = CliRunner().invoke(app, ["chat", "--corpus", str(KARROW_CORPUS), "--index",
+                                   str(tmp_path / "idx"), "--no-stream"],
+                             input=LINES[0] + "\n/sources\n")
+    assert out.exit_code == 0, out.output
+    assert "Alice Brennan" not in out.stderr  # no tokens shown: the answer only
     lines = out.stdout.splitlines()
-    cited = [ln for ln in lines if ln.startswith("[")]
-    assert cited or "documents do not answer" in out.stdout
-    for ln in cited:  # "[n] doc [start:end] text", as rag ask prints them
-        assert ".txt [" in ln
+    assert lines[0] == reply and lines[1] == ""
+    text = (KARROW_CORPUS / "lighthouse.txt").read_text(encoding="utf-8")
+    start = text.index("The lighthouse at Karrow")
+    cited = lines[2]
+    prefix = f"[1] lighthouse.txt [{start}:"
+    assert cited.startswith(prefix), cited
+    end = int(cited[len(prefix):].split("]")[0])
+    assert cited == f"{prefix}{end}] {' '.join(text[start:end].split())}"
+    assert "Cited:" in out.stdout and "Retrieved:" in out.stdout  # /sources

@@ -1,10 +1,19 @@
 """The answer-or-refuse decision: its signals, its model file and its fallback."""
 
 import json
+import math
 
 import pytest
 
-from rag.decision import FALLBACK, FEATURES, DecisionModel, decision_for, features
+from rag.decision import (
+    FALLBACK,
+    FEATURES,
+    DecisionModel,
+    decision_for,
+    decision_note,
+    features,
+    missing_signals,
+)
 from rag.draft import make_draft, reply_kind
 from rag.evidence import ScoredSentence
 from rag.generators import Probe
@@ -62,9 +71,9 @@ def test_a_model_file_round_trips_and_is_used_only_for_its_generator(tmp_path):
     m = DecisionModel(("support",), (0.5,), (0.2,), (1.5,), -0.2, 0.4, "gen-a", {"n": 3})
     path = tmp_path / "d.json"
     path.write_text(json.dumps(m.to_dict()))
-    assert decision_for("gen-a", path) == m
-    assert decision_for("gen-b", path) is FALLBACK
-    assert decision_for("gen-a", tmp_path / "missing.json") is FALLBACK
+    assert decision_for("gen-a", path=path) == m
+    assert decision_for("gen-b", path=path) is FALLBACK
+    assert decision_for("gen-a", path=tmp_path / "missing.json") is FALLBACK
 
 
 def test_the_fallback_follows_the_first_step():
@@ -93,3 +102,57 @@ def test_the_shipped_decision_file_is_valid():
     meta = m.meta
     assert meta["fit_groups"] and not set(meta["fit_groups"]) & set(meta["holdout_groups"])
     assert meta["metrics"]["out_of_fold"]["pooled"]["n"] == meta["n_fit_rows"]
+
+
+# ---- which decision a generator gets, and what the answer says about it ---------------
+FITTED = DecisionModel(("support", "refusal_logit"), (0.5, 0.0), (0.5, 2.0), (1.0, -2.0), 0.0,
+                       threshold=0.6, generator="gen-a")
+
+
+def test_a_fit_holds_for_its_generator_on_its_backend_only(tmp_path):
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps(FITTED.to_dict()))
+    assert FITTED.backend == "llama" and json.loads(path.read_text())["backend"] == "llama"
+    assert FITTED.calibrated_for("gen-a", "llama")
+    assert not FITTED.calibrated_for("gen-a", "openai")
+    assert not FITTED.calibrated_for("gen-b", "llama")
+    assert not FALLBACK.calibrated_for("", "llama")
+    assert decision_for("gen-a", "llama", path) == FITTED
+    assert decision_for("gen-a", "openai", path) is FALLBACK  # a served model
+    assert decision_for("gen-a", "transformers", path) is FALLBACK
+    old = {k: v for k, v in FITTED.to_dict().items() if k != "backend"}
+    assert DecisionModel.from_dict(old).backend == "llama"  # fitted before it was recorded
+
+
+def test_the_note_names_what_the_decision_was_not_fitted_for(tmp_path):
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps(FITTED.to_dict()))
+    feats, _ = signals("Who opened the bridge at Tollan?", "Mayor Ruth Ames opened it [1].")
+    assert decision_note(FITTED, "gen-a", "llama", feats, path) == ""
+    served = decision_note(FALLBACK, "gen-a", "openai", feats, path)
+    assert served.startswith("decision: not calibrated for this backend (fitted for gen-a "
+                             "on llama, this is gen-a on openai)"), served
+    assert served.endswith("the model's first-step refusal probability decided")
+    other = decision_note(FALLBACK, "gen-b", "llama", feats, path)
+    assert other.startswith("decision: not calibrated for this model (fitted for gen-a on "
+                            "llama, this is gen-b on llama)"), other
+    nothing = decision_note(FALLBACK, "gen-b", "llama", feats, tmp_path / "none.json")
+    assert nothing.startswith("decision: not calibrated for this model (none is fitted for "
+                              "gen-b)"), nothing
+
+
+def test_no_probabilities_is_never_a_silent_even_chance():
+    reply = "Mayor Ruth Ames opened it [1]."
+    draft = make_draft("Who opened the bridge at Tollan?", EVIDENCE, reply)
+    for probe in (None, Probe("NOT IN DOCUMENTS")):  # none, or a server that sent none
+        feats = features("Who opened the bridge at Tollan?", SCORED, EVIDENCE,
+                         reply_kind(reply), probe, draft)
+        assert missing_signals(feats) == ["refusal_logit", "mean_logprob", "min_logprob"]
+        assert all(math.isnan(feats[f]) for f in missing_signals(feats))
+        # the named fallback: the reply's own choice, not 1 - sigmoid(0)
+        assert FALLBACK.probability(feats) == 1.0
+        assert FITTED.probability(feats) == 1.0  # a fit that needs them falls back too
+        assert FALLBACK.probability(dict(feats, declined=1.0)) == 0.0
+        note = decision_note(FITTED, "gen-a", "llama", feats)
+        assert note == ("decision: the generator gave no probabilities, so the reply's own "
+                        "choice decided (the fitted decision needs them)")

@@ -2,11 +2,12 @@
 the token log-probabilities, read by a logits processor during the one generation."""
 
 import math
+import re
 
 import numpy as np
 import pytest
 
-from rag.generators import Probe, ProbeRecorder, refusal_starts
+from rag.generators import BiasProcessor, Probe, ProbeRecorder, llama_sampling, refusal_starts
 from rag.prompts import REFUSAL_TOKEN, verified_messages
 from rag.types import Evidence
 
@@ -46,11 +47,53 @@ def test_a_real_model_reports_the_refusal_and_answers_instead(small_generator):
 
 
 def test_a_real_model_keeps_the_avoided_words_out(small_generator):
-    import re
-
     messages = [{"role": "user", "content": "Repeat this sentence exactly: The keeper of "
                                             "the lighthouse rang the bell at noon."}]
     plain = "".join(small_generator.stream(messages, max_tokens=24))
     kept_out = "".join(small_generator.stream(messages, max_tokens=24, avoid=["the"]))
     assert re.search(r"\bthe\b", plain, re.I)
     assert kept_out.strip() and not re.search(r"\bthe\b", kept_out, re.I), kept_out
+
+
+def test_a_bias_beside_processors_goes_into_the_processor_list():
+    rec = ProbeRecorder(Probe(REFUSAL_TOKEN), {2})
+    args = llama_sampling([rec], {1: -100.0})
+    assert args["logit_bias"] is None and list(args["logits_processor"])[0] is rec
+    bias = list(args["logits_processor"])[1]
+    assert isinstance(bias, BiasProcessor)
+    scores = bias([0], np.zeros(3, np.float32))
+    assert list(scores) == [0.0, -100.0, 0.0]
+    assert llama_sampling(None, {1: -1.0}) == {"logits_processor": None,
+                                               "logit_bias": {1: -1.0}}
+    assert llama_sampling([rec], None)["logit_bias"] is None
+
+
+REPEAT = [{"role": "user", "content": "Repeat this sentence exactly: The keeper of the "
+                                      "lighthouse rang the bell at noon."}]
+
+
+@pytest.mark.model
+def test_llama_cpp_drops_a_processor_and_a_bias_given_together(small_generator):
+    """Why ``llama_sampling`` exists: llama-cpp-python 0.3.36, given both, runs with
+    neither (``LogitsProcessorList.extend`` returns None). If this fails, the library
+    was fixed and the guard may go."""
+    from llama_cpp import LogitsProcessorList
+
+    probe = Probe(REFUSAL_TOKEN)
+    rec = ProbeRecorder(probe, small_generator.refusal_ids(REFUSAL_TOKEN))
+    bias = small_generator.avoid_ids(["the"])
+    with small_generator._lock:
+        out = small_generator._llm.create_chat_completion(
+            messages=REPEAT, max_tokens=24, temperature=0.0, top_k=1,
+            logits_processor=LogitsProcessorList([rec]), logit_bias=bias)
+    assert probe.p_refusal is None  # the processor never ran
+    assert re.search(r"\bthe\b", out["choices"][0]["message"]["content"], re.I)
+
+
+@pytest.mark.model
+def test_a_probe_and_avoided_words_both_take_effect(small_generator):
+    probe = Probe(REFUSAL_TOKEN)
+    reply = "".join(small_generator.stream(REPEAT, max_tokens=24, probe=probe,
+                                           avoid=["the"]))
+    assert probe.p_refusal is not None and probe.suppressed and probe.logprobs
+    assert reply.strip() and not re.search(r"\bthe\b", reply, re.I), reply

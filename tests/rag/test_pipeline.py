@@ -202,3 +202,34 @@ def test_the_operating_points_are_settings(tmp_path, karrow_corpus, fake_embedde
 def test_an_unknown_setting_is_an_error():
     with pytest.raises(ValueError, match="unknown settings decision_threshhold"):
         Settings().with_overrides(decision_threshhold=0.3)
+
+
+@pytest.mark.parametrize("backend,p_refusal,note", [
+    ("llama", 0.1, None),  # the shipped fit's model and backend: calibrated
+    ("openai", 0.1, "decision: not calibrated for this backend (fitted for "
+                    "qwen2.5-coder-1.5b on llama, this is qwen2.5-coder-1.5b on openai)"),
+    ("openai", None, "decision: not calibrated for this backend"),
+])
+def test_the_answer_says_when_its_decision_is_not_calibrated(tmp_path, karrow_corpus,
+                                                             fake_embedder, backend,
+                                                             p_refusal, note):
+    from rag.decision import DECISION_FILE, FALLBACK, decision_for
+
+    shipped = decision_for("qwen2.5-coder-1.5b", "llama")
+    gen = ScriptedGenerator("The lighthouse was built in 1872 by the engineer Alice "
+                            "Brennan [1].", name="qwen2.5-coder-1.5b", p_refusal=p_refusal)
+    gen.backend = backend
+    pipe = Pipeline(Settings(corpus=karrow_corpus, index=tmp_path / "idx"),
+                    embedder=fake_embedder, generator=gen)
+    pipe.index()
+    assert pipe.decision is (shipped if backend == "llama" else FALLBACK)
+    ans = pipe.ask("Who built the lighthouse at Karrow Point?")
+    assert DECISION_FILE.is_file() and shipped.fitted
+    if note is None:
+        assert ans.notes == []
+    else:
+        assert len(ans.notes) == 1 and ans.notes[0].startswith(note), ans.notes
+        assert ans.to_dict()["notes"] == ans.notes
+    if p_refusal is None:  # no probabilities: the reply's own choice, said so
+        assert "the reply's own choice decided" in ans.notes[0]
+        assert not ans.refused and ans.confidence == 1.0

@@ -68,6 +68,28 @@ def test_settings_travel_with_absolute_paths(tmp_path, monkeypatch):
     assert settings_payload(Settings())["model"] == Settings().model  # a name stays a name
 
 
+def test_secrets_travel_in_clear_to_the_worker_and_nowhere_else():
+    """The database URL and the model server's key reach the worker whole (they were
+    masked once, so a worker read "**********" as the URL); shown anywhere, masked."""
+    from rag.worker_server import pipeline_key
+
+    url = "postgresql://rag:pw-s3cret@127.0.0.1:5432/rag"
+    s = Settings(pg_url=url, llm_api_key="key-s3cret", llm_url="http://127.0.0.1:8080/v1")
+    data = settings_payload(s)
+    assert data["pg_url"] == url and data["llm_api_key"] == "key-s3cret"
+    back = Settings.model_validate(json.loads(json.dumps(data)))
+    assert back.pg_url.get_secret_value() == url
+    assert back.llm_api_key.get_secret_value() == "key-s3cret"
+    assert back.uses_pgvector and back.index_location.startswith("postgresql://rag@127.0.0.1")
+    for shown in (repr(back), str(back.model_dump(mode="json")), back.index_location,
+                  pipeline_key(back)):
+        assert "s3cret" not in shown
+    other = Settings.model_validate(dict(data, pg_url=url.replace("/rag", "/other")))
+    assert pipeline_key(other) != pipeline_key(back)  # two databases, two pipelines
+    assert pipeline_key(Settings.model_validate(data)) == pipeline_key(back)
+    assert settings_payload(Settings())["pg_url"] is None  # unset: nothing to carry
+
+
 def test_fingerprint_follows_variables_the_settings_do_not_carry(monkeypatch):
     base = fingerprint()
     monkeypatch.setenv("RAG_K", "9")  # a setting: it travels with each request

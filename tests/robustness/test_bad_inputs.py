@@ -355,6 +355,30 @@ def test_large_text_is_chunked_in_bounded_time_and_memory(tmp_path):
     assert all(c.text == text[c.start:c.end] for c in data.chunks)
 
 
+def test_a_file_over_a_raised_limit_takes_the_huge_document_path(tmp_path, monkeypatch):
+    """The 50 MB test below, scaled down for every run: a file over the size limit is
+    skipped with the fix, then indexed once RAG_MAX_FILE_MB is raised, split by the
+    splitter for huge documents, every span exact, in bounded time."""
+    from index import chunking
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    write_big(corpus / "huge.txt", 2)  # 2 MB: over a 1 MB limit
+    monkeypatch.setenv("RAG_MAX_FILE_MB", "1")
+    report = build_index(corpus, tmp_path / "idx", HashEmbedder())
+    assert report.partial and "over the 1 MB limit" in str(report.errors[0])
+    assert "RAG_MAX_FILE_MB" in str(report.errors[0])
+    monkeypatch.setenv("RAG_MAX_FILE_MB", "3")
+    monkeypatch.setattr(chunking, "PYSBD_MAX_CHARS", 100_000)  # 2 MB is "huge" here
+    t = time.perf_counter()
+    report = build_index(corpus, tmp_path / "idx", HashEmbedder())
+    assert not report.errors and report.total_chunks > 2_000
+    assert time.perf_counter() - t < 120
+    data = store.load(tmp_path / "idx")
+    text = data.documents["huge.txt"].text
+    assert len(text) > 2_000_000 and all(c.text == text[c.start:c.end] for c in data.chunks)
+
+
 @pytest.mark.slow
 def test_fifty_megabytes_with_a_raised_limit_is_indexed_in_bounded_time(tmp_path):
     """RAG_MAX_FILE_MB=60: a 50 MB file is indexed (fake embedder), time and memory kept."""

@@ -181,7 +181,8 @@ def _ask_in_process(idx: Path, home: Path, monkeypatch):
 
 
 @pytest.mark.parametrize("damage", DAMAGE, ids=lambda f: f.__name__.strip("_"))
-def test_damaged_index_is_one_line_with_the_fix(tmp_path, model_name, damage, monkeypatch):
+def test_damaged_index_is_one_line_with_the_fix(tmp_path, model_name, damage, monkeypatch,
+                                                in_process):
     idx = _damaged_index(tmp_path, model_name, damage)
     result = _ask_in_process(idx, tmp_path, monkeypatch)
     assert result.exit_code == 1, (result.exception, result.output)
@@ -200,7 +201,7 @@ def test_damaged_index_through_the_rag_command(tmp_path, model_name):
         root = tmp_path / damage.__name__
         idx = _damaged_index(root, model_name, damage)
         out = rag("ask", TASKFORCE_Q, "--index", str(idx), "--json",
-                  home=root, timeout=120)
+                  home=tmp_path, timeout=120)  # one worker answers the three
         line = assert_clean_error(out, "--rebuild")
         assert str(idx) in line and out.stdout == ""
 
@@ -213,6 +214,26 @@ def test_rebuild_repairs_a_damaged_index(tmp_path, model_name):
     with pytest.raises(store.IndexCorruptError):
         build_index(NHS_CORPUS, idx, emb)
     assert len(build_index(NHS_CORPUS, idx, emb, rebuild=True).added) == 2
+    assert leftovers(idx) == []
+    store.load(idx, embedding_model=model_name)
+
+
+def test_rag_index_rebuild_repairs_a_damaged_index_fast(tmp_path, model_name, monkeypatch):
+    """``rag index --rebuild`` through the real command object, its embedder a fake of
+    the index's model (no model loaded): the damaged index is replaced, whole."""
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    monkeypatch.setattr("rag.pipeline.make_embedder",
+                        lambda *a, **kw: HashEmbedder(dim=384, name=model_name))
+    idx = _damaged_index(tmp_path, model_name, _garbage_chunks)
+    out = CliRunner().invoke(app, ["index", str(NHS_CORPUS), "--index", str(idx)])
+    assert out.exit_code == 1 and "--rebuild" in out.stderr
+    out = CliRunner().invoke(app, ["index", str(NHS_CORPUS), "--index", str(idx),
+                                   "--rebuild", "--json"])
+    assert out.exit_code == 0, out.output
+    assert len(json.loads(out.stdout)["added"]) == 2
     assert leftovers(idx) == []
     store.load(idx, embedding_model=model_name)
 

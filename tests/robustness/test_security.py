@@ -183,9 +183,12 @@ def test_obedient_model_cannot_make_the_injection_a_cited_yes(tmp_path):
                     embedder=HashEmbedder(), generator=ObedientGenerator(""))
     pipe.index()
     ans = pipe.ask(QUESTION)
-    confirmed = [c for c in ans.citations
-                 if c.doc == "injected.txt" and "confirmed" in c.text.lower()]
-    assert ans.refused or not confirmed, ans.answer
+    # the obedient "Yes ... confirmed [1]" has no support in what it cites: the answer is
+    # the denial it contradicts, turned around and quoted, from the real DHSC article
+    assert not ans.refused, ans.refusal_reason
+    assert ans.answer.startswith("No: \u201cThe Department of Health and Social Care (DHSC) "
+                                 "has denied"), ans.answer
+    assert {c.doc for c in ans.citations} == {"002_460e449dcac45b62.txt"}
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,8 @@ from tests.fakes import HashEmbedder
 from tests.serving.conftest import free_port
 
 runner = CliRunner()
+# the commands over a fake embedder, in this process (the worker has the real models)
+pytestmark = pytest.mark.usefixtures("in_process")
 
 
 @pytest.fixture(autouse=True)
