@@ -21,7 +21,7 @@ _NUM = re.compile(r"\d+(?:[.,]\d+)*")
 NEGATION_CUES = frozenset(
     "no not never none neither nor denied denies deny denying rejected rejects reject "
     "refused refuses dismissed false untrue without cannot can't won't didn't doesn't isn't "
-    "wasn't aren't weren't hasn't haven't".split())
+    "wasn't aren't weren't hasn't haven't unable".split())
 POLARITY_WORDS = {"yes", "no"}
 
 
@@ -85,16 +85,24 @@ def affirms(question: str, evidence_texts: list[str], threshold: float = 0.75) -
     return support(question, evidence_texts) >= threshold
 
 
+def stance(evidence_texts: list[str], question: str) -> str:
+    """What the evidence answers a yes/no question, read from negation alone: "yes" when
+    it is negated as the question is ("Did the mill fail to open?" and "the mill never
+    opened"), else "no"."""
+    return "yes" if any(has_negation(t) for t in evidence_texts) == has_negation(question) \
+        else "no"
+
+
 def polarity_conflict(sentence: str, question: str, evidence_texts: list[str]) -> bool:
-    """A "Yes" whose evidence negates, or a "No" whose evidence affirms the question's own
-    words without any negation."""
+    """A "Yes" whose evidence is negated otherwise than the question, or a "No" whose
+    evidence states the question's own words, negated as the question is."""
     pol = polarity(sentence)
     if pol is None:
         return False
-    neg = any(has_negation(t) for t in evidence_texts)
+    agrees = stance(evidence_texts, question) == "yes"
     if pol == "yes":
-        return neg
-    return not neg and support(question, evidence_texts) >= 0.8
+        return not agrees
+    return agrees and support(question, evidence_texts) >= 0.8
 
 
 def verify_answer(text: str, question: str, evidence: list[Evidence],
@@ -149,7 +157,8 @@ def _check_sentence(sent: str, cited: list[int], question: str, evidence: list[E
     if best is None:
         score = support(sent, [by_n[n].text for n in cited]) if cited else 0.0
         if yes_no and polarity(sent) == "yes":  # an unsupported "Yes" against a denial
-            negating = [n for n in sorted(by_n) if has_negation(by_n[n].text)]
+            negating = [n for n in sorted(by_n) if stance([by_n[n].text], question) == "no"
+                        and has_negation(by_n[n].text)]
             if negating:
                 return SentenceSupport(sent, negating[:1], False, 0.0, conflict=True)
         return SentenceSupport(sent, [], False, round(score, 3))
