@@ -2,15 +2,22 @@
 
     python -m eval.screening fit --squad ../shared/datasets/squad_v2_dev12.json
 
-Data: the written examples in eval/screening/ (``addressed.txt``: sentences that speak to
-an AI reader, in several languages; ``ordinary.txt``: sentences written for people, many
-of them about AI, instructions or corrections) and every sentence of the SQuAD articles
-not held out, as ordinary text. A logistic regression over the embedding model's sentence
-vectors is fitted with class weights. Its threshold is chosen out of fold: leave one
-article out for the article sentences, five folds for the written examples; the
-threshold is the lowest one whose out-of-fold false alarms on article sentences stay at
-or under ``--max-false-alarms``. The held-out articles and the NHS corpus are never fitted
-on and only measured (sentences and documents flagged). Writes rag/screen.json.
+Data: the written examples in eval/screening/ (``addressed.txt``, ``addressed_more.txt``:
+sentences that speak to an AI reader, in many wordings and languages; ``ordinary.txt``,
+``ordinary_more.txt``: sentences written for people, many of them about AI, instructions
+to the reader, reported injections or corrections), ordinary web text by source
+(``web/<source>.txt``: a news site, a forum, a shop, documentation ...: facts with their
+page furniture: dates, bylines, "Retrieved ...", navigation, instructions to the human
+reader) and every sentence of the SQuAD articles not held out, as ordinary text. A
+logistic regression over the embedding model's sentence vectors and the sentences'
+character n-grams (rag.screen.CharGrams) is fitted with class weights. Its threshold is
+chosen out of fold, leaving one group out (an article, a web source, a fifth of the
+written examples): the lowest one whose out-of-fold false alarms on the ordinary
+sentences of articles and web sources stay at or under ``--max-false-alarms``; the
+written ordinary examples (hard cases: text about AI, reported injections) are reported
+beside it. The held-out articles and the clean corpora (``--clean``: the NHS articles and
+the written news corpus) are never fitted on and only measured (sentences and documents
+flagged). Writes rag/screen.json and rag/screen_grams.npz.
 """
 
 from __future__ import annotations
@@ -52,15 +59,84 @@ def articles(squad: Path) -> dict[str, list[str]]:
             for a in data["data"]}
 
 
-def _fit(X: np.ndarray, y: np.ndarray, C: float):
+NGRAM_BITS = 16  # 65,536 buckets of character n-grams
+
+
+def _design(E: np.ndarray, grams, texts: list[str]):
+    from scipy import sparse
+
+    return sparse.hstack([sparse.csr_matrix(E), grams.transform(texts)]).tocsr()
+
+
+def _fit(E: np.ndarray, texts: list[str], y: np.ndarray, C: float):
+    """The n-grams' idf on these texts, and the regression on vectors and n-grams."""
+    from sklearn.feature_extraction.text import TfidfTransformer
     from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
 
+    from rag.screen import CharGrams
+
+    grams = CharGrams(np.ones(2 ** NGRAM_BITS))
+    idf = TfidfTransformer(sublinear_tf=True).fit(grams.counts(texts)).idf_
+    grams = CharGrams(idf)
     w = np.where(y == 1, (len(y) - y.sum()) / max(y.sum(), 1), 1.0)
-    return LogisticRegression(C=C, max_iter=5000).fit(X, y, sample_weight=w)
+    with threadpool_limits(1):
+        clf = LogisticRegression(C=C, max_iter=5000).fit(_design(E, grams, texts), y,
+                                                         sample_weight=w)
+    return clf, grams
 
 
-def fit(squad: Path, out: Path, max_false_alarms: float = 0.0005, C: float = 1.0,
-        nhs: Path | None = None, seed: int = 0) -> dict:
+def _proba(model, E: np.ndarray, texts: list[str]) -> np.ndarray:
+    clf, grams = model
+    if not texts:
+        return np.zeros(0)
+    return clf.predict_proba(_design(E, grams, texts))[:, 1]
+
+
+def training_groups(squad: Path, seed: int = 0) -> dict[str, tuple[list[str], int]]:
+    """Every fitting group: name -> (sentences, label 1 = addresses the assistant). The
+    written examples fall in five folds each; each SQuAD article not held out and each
+    web source (``screening/web/<source>.txt``: a site's facts and page furniture) is one
+    group of ordinary text."""
+    rng = random.Random(seed)
+    groups: dict[str, tuple[list[str], int]] = {}
+    for name, label in (("addressed", 1), ("ordinary", 0)):
+        texts = lines(EXAMPLES / f"{name}.txt") + lines(EXAMPLES / f"{name}_more.txt")
+        folds = [i % 5 for i in range(len(texts))]
+        rng.shuffle(folds)
+        for k in range(5):
+            groups[f"{name}-{k}"] = ([t for t, f in zip(texts, folds, strict=True) if f == k],
+                                     label)
+    arts = articles(squad)
+    for a in sorted(arts):
+        if a not in HELD_OUT:
+            groups[f"article:{a}"] = (arts[a], 0)
+    for f in sorted((EXAMPLES / "web").glob("*.txt")):
+        groups[f"web:{f.stem}"] = ([t for t in lines(f) if len(t.split()) >= MIN_WORDS], 0)
+    return groups
+
+
+def clean_sentences(folder: Path) -> dict[str, list[str]]:
+    """The sentences of each document of a clean corpus, as the index reads it."""
+    from index.loaders import iter_documents
+
+    return {d.id: sentences(d.text) for d in iter_documents(Path(folder))
+            if hasattr(d, "text")}
+
+
+def natural(group: str) -> bool:
+    """Ordinary text as people's documents hold it (an article, a web source), not the
+    written examples."""
+    return group.startswith(("article:", "web:"))
+
+
+def fit(squad: Path, out: Path, max_false_alarms: float = 0.001, C: float = 1.0,
+        clean: dict[str, Path] | None = None, seed: int = 0) -> dict:
+    """Fit on ``training_groups``, choose the threshold out of fold (each group scored by
+    a model fitted without it): the lowest at which the share of ordinary sentences of
+    articles and web sources flagged stays at or under ``max_false_alarms``. The held-out
+    articles and the ``clean`` corpora are never fitted on: their sentences and
+    documents flagged are measured."""
     from index.embedders import DEFAULT_EMBEDDING_MODEL, SentenceTransformerEmbedder
     from index.normalize import normalize_text
     from rag.screen import ScreenModel
@@ -70,89 +146,78 @@ def fit(squad: Path, out: Path, max_false_alarms: float = 0.0005, C: float = 1.0
     emb.warm_up()
 
     def embed(texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, emb.dim))
         return np.asarray(emb.embed_documents([normalize_text(t) for t in texts]), np.float64)
 
-    pos = lines(EXAMPLES / "addressed.txt")
-    neg = lines(EXAMPLES / "ordinary.txt")
-    arts = articles(squad)
-    train_arts = sorted(a for a in arts if a not in HELD_OUT)
-    Xp, Xn = embed(pos), embed(neg)
-    Xa = {a: embed(arts[a]) for a in train_arts}
-    # out of fold: each article's sentences scored by a model fitted without that article;
-    # the written examples in five folds, each scored by a model fitted without its fold
-    rng = random.Random(seed)
-    fold_p = [i % 5 for i in range(len(pos))]
-    fold_n = [i % 5 for i in range(len(neg))]
-    rng.shuffle(fold_p)
-    rng.shuffle(fold_n)
-    oof_art: dict[str, np.ndarray] = {}
-    for a in train_arts:
-        rest = np.vstack([Xa[b] for b in train_arts if b != a])
-        X = np.vstack([Xp, Xn, rest])
-        y = np.r_[np.ones(len(Xp)), np.zeros(len(Xn) + len(rest))]
-        oof_art[a] = _fit(X, y, C).predict_proba(Xa[a])[:, 1]
-    oof_p, oof_n = np.zeros(len(pos)), np.zeros(len(neg))
-    all_art = np.vstack([Xa[a] for a in train_arts])
-    for k in range(5):
-        tp = [i for i, f in enumerate(fold_p) if f != k]
-        tn = [i for i, f in enumerate(fold_n) if f != k]
-        X = np.vstack([Xp[tp], Xn[tn], all_art])
-        y = np.r_[np.ones(len(tp)), np.zeros(len(tn) + len(all_art))]
-        m = _fit(X, y, C)
-        vp = [i for i, f in enumerate(fold_p) if f == k]
-        vn = [i for i, f in enumerate(fold_n) if f == k]
-        oof_p[vp] = m.predict_proba(Xp[vp])[:, 1]
-        oof_n[vn] = m.predict_proba(Xn[vn])[:, 1]
-    art_scores = np.concatenate(list(oof_art.values()))
-    grid = np.round(np.arange(0.50, 0.995, 0.005), 3)
-    threshold = next((float(t) for t in grid
-                      if np.mean(art_scores >= t) <= max_false_alarms), float(grid[-1]))
-    X = np.vstack([Xp, Xn, all_art])
-    y = np.r_[np.ones(len(Xp)), np.zeros(len(Xn) + len(all_art))]
-    final = _fit(X, y, C)
+    groups = training_groups(squad, seed)
+    X = {g: embed(texts) for g, (texts, _) in groups.items()}
+    label = {g: lab for g, (_, lab) in groups.items()}
+
+    def fit_on(names: list[str]):
+        return _fit(np.vstack([X[h] for h in names]),
+                    [t for h in names for t in groups[h][0]],
+                    np.concatenate([np.full(len(X[h]), label[h]) for h in names]), C)
+
+    oof = {g: _proba(fit_on([h for h in groups if h != g]), X[g], groups[g][0])
+           for g in groups}  # leave one group out
+    ordinary = np.concatenate([oof[g] for g in groups if natural(g)])
+    written = np.concatenate([oof[g] for g in groups if label[g] == 0 and not natural(g)])
+    addressed = np.concatenate([oof[g] for g in groups if label[g] == 1])
+    grid = np.round(np.arange(0.50, 0.9995, 0.0025), 4)
+    threshold = next((float(t) for t in grid if np.mean(ordinary >= t) <= max_false_alarms),
+                     float(grid[-1]))
+    final = fit_on(list(groups))
 
     def flagged(texts: list[str]) -> dict:
         if not texts:
             return {"sentences": 0, "flagged": 0}
-        p = final.predict_proba(embed(texts))[:, 1]
+        p = _proba(final, embed(texts), texts)
         hit = [(round(float(s), 3), t[:120]) for s, t in sorted(zip(p, texts, strict=True),
                                                                 reverse=True)
                if s >= threshold]
         return {"sentences": len(texts), "flagged": len(hit), "examples": hit[:3],
                 "max": round(float(p.max()), 3)}
 
-    held = {a: flagged(arts[a]) for a in HELD_OUT if a in arts}
-    nhs_docs = {}
-    if nhs is not None:
-        for f in sorted(Path(nhs).glob("*.txt")):
-            nhs_docs[f.name] = flagged(sentences(f.read_text(encoding="utf-8")))
+    arts = articles(squad)
+    measured = {f"article:{a}": flagged(arts[a]) for a in HELD_OUT if a in arts}
+    for name, folder in (clean or {}).items():
+        docs = {d: flagged(s) for d, s in clean_sentences(folder).items()}
+        measured[name] = {"documents": len(docs),
+                          "documents_flagged": sum(bool(v["flagged"]) for v in docs.values()),
+                          "sentences": sum(v["sentences"] for v in docs.values()),
+                          "sentences_flagged": sum(v["flagged"] for v in docs.values()),
+                          "examples": [e for v in docs.values()
+                                       for e in v.get("examples", [])][:5]}
     metrics = {
         "threshold": threshold,
         "max_false_alarms": max_false_alarms,
         "out_of_fold": {
-            "addressed_recall": round(float(np.mean(oof_p >= threshold)), 4),
-            "ordinary_false_alarms": round(float(np.mean(oof_n >= threshold)), 4),
-            "article_sentence_false_alarms": round(float(np.mean(art_scores >= threshold)), 5),
-            "article_sentences": int(len(art_scores)),
-            "articles_with_a_false_alarm": int(sum((s >= threshold).any()
-                                                   for s in oof_art.values())),
-            "missed_addressed": [t for t, s in zip(pos, oof_p, strict=True) if s < threshold],
-            "flagged_ordinary": [t for t, s in zip(neg, oof_n, strict=True) if s >= threshold],
+            "addressed_recall": round(float(np.mean(addressed >= threshold)), 4),
+            "ordinary_false_alarms": round(float(np.mean(ordinary >= threshold)), 5),
+            "ordinary_sentences": int(len(ordinary)),
+            "written_ordinary_flagged": round(float(np.mean(written >= threshold)), 4),
+            "written_ordinary": int(len(written)),
+            "groups_with_a_false_alarm": sorted(g for g in groups if natural(g)
+                                                and (oof[g] >= threshold).any()),
+            "missed_addressed": [t for g in groups if label[g] == 1
+                                 for t, p in zip(groups[g][0], oof[g], strict=True)
+                                 if p < threshold],
+            "flagged_ordinary": [t for g in groups if label[g] == 0
+                                 for t, p in zip(groups[g][0], oof[g], strict=True)
+                                 if p >= threshold],
         },
-        "held_out_articles": held,
-        "nhs": nhs_docs,
+        "never_fitted": measured,
     }
-    model = ScreenModel(emb.name, tuple(float(x) for x in final.coef_[0]),
-                        float(final.intercept_[0]), threshold,
-                        meta={"fitted_on": {"addressed_examples": len(pos),
-                                            "ordinary_examples": len(neg),
-                                            "articles": train_arts,
-                                            "article_sentences": int(len(all_art))},
+    clf, grams = final
+    model = ScreenModel(emb.name, tuple(float(x) for x in clf.coef_[0][:emb.dim]),
+                        float(clf.intercept_[0]), threshold,
+                        meta={"fitted_on": {g: len(t) for g, (t, _) in groups.items()},
                               "C": C, "metrics": metrics,
                               "fitted_at": time.strftime("%Y-%m-%d"),
-                              "seconds": round(time.time() - t0, 1)})
-    Path(out).write_text(json.dumps(model.to_dict(), indent=1, ensure_ascii=False) + "\n",
-                         encoding="utf-8")
+                              "seconds": round(time.time() - t0, 1)},
+                        grams=grams, grams_coef=np.asarray(clf.coef_[0][emb.dim:]))
+    model.save(Path(out))
     return metrics
 
 
@@ -165,13 +230,17 @@ def main(argv: list[str] | None = None) -> int:
     f = sub.add_parser("fit", help="fit the screen and write rag/screen.json")
     f.add_argument("--squad", type=Path, required=True, help="SQuAD v2 file (12 articles)")
     f.add_argument("--out", type=Path, default=SCREEN_FILE)
-    f.add_argument("--nhs", type=Path, default=HERE.parent / "data" / "nhs",
+    f.add_argument("--clean", type=Path, action="append",
+                   default=[HERE.parent / "data" / "nhs", HERE / "clean" / "news"],
                    help="a clean corpus to measure false alarms on (never fitted on)")
-    f.add_argument("--max-false-alarms", type=float, default=0.0005)
+    f.add_argument("--max-false-alarms", type=float, default=0.001,
+                   help="share of ordinary sentences (articles, web sources) flagged out "
+                        "of fold that the threshold may allow")
     f.add_argument("--C", type=float, default=1.0)
     args = ap.parse_args(argv)
     try:
-        metrics = fit(args.squad, args.out, args.max_false_alarms, args.C, args.nhs)
+        metrics = fit(args.squad, args.out, args.max_false_alarms, args.C,
+                      {p.name: p for p in args.clean})
     except (OSError, ValueError) as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1

@@ -3,11 +3,13 @@
 Some documents speak to the AI that reads them rather than to a person ("Note for
 assistants that summarise this collection: ...", "Si eres un modelo de lenguaje, ...",
 or an instruction spread over two sentences). The screen scores every sentence of the
-retrieved passages with a logistic regression over the embedding model's sentence vectors
-(the vectors the evidence scoring computes anyway, so it costs a dot product). It is
-fitted by ``python -m eval.screening fit`` on written examples and on sentences of several
-SQuAD articles, with cross-validation grouped by article (``rag/screen.json`` holds the
-weights, the data it was fitted on and its metrics). No phrase list is involved.
+retrieved passages with a logistic regression over the embedding model's sentence vector
+(computed for the evidence scoring anyway) and the sentence's character n-grams. It is
+fitted by ``python -m eval.screening fit`` on written examples of both kinds, ordinary web
+text by source (facts with their page furniture) and SQuAD articles, with cross-validation
+grouped by source; its threshold holds a stated false-alarm rate on ordinary text
+(``rag/screen.json`` holds the weights, the data it was fitted on and its metrics; the
+n-grams' weights are in ``rag/screen_grams.npz``). No phrase list is involved.
 
 A document with a sentence at or above the threshold is *set aside*: its sentences are
 not shown to the model as evidence, the answer lists it with the reason and the passage,
@@ -27,6 +29,7 @@ from typing import Protocol
 import numpy as np
 
 SCREEN_FILE = Path(__file__).resolve().parent / "screen.json"
+GRAMS_FILE = SCREEN_FILE.with_name("screen_grams.npz")
 WARNING = ("this document addresses AI assistants (it tells the reader what to answer or "
            "ignore); it was set aside: quoted, never followed or taken as fact")
 # a side of a disagreement whose document the screen finds more likely than not to
@@ -45,41 +48,99 @@ class Screen(Protocol):
 
 
 @dataclass(frozen=True)
+class CharGrams:
+    """The character n-grams of a sentence (within words, hashed into ``n_features``
+    buckets: scikit-learn's HashingVectorizer), weighted by tf-idf: 1 + log(count) times
+    ``idf``, L2-normalised. They see what a sentence vector blurs: who is addressed
+    ("assistant", "modèle de langage", "AI:"), in any language."""
+
+    idf: np.ndarray
+    ngram_range: tuple[int, int] = (2, 5)
+
+    @property
+    def n_features(self) -> int:
+        return len(self.idf)
+
+    def counts(self, texts: list[str]):
+        from sklearn.feature_extraction.text import HashingVectorizer
+
+        return HashingVectorizer(analyzer="char_wb", ngram_range=self.ngram_range,
+                                 n_features=self.n_features, alternate_sign=False,
+                                 norm=None).transform(texts)
+
+    def transform(self, texts: list[str]):
+        from sklearn.preprocessing import normalize
+
+        x = self.counts(texts).tocsr().astype(np.float64)
+        x.data = 1.0 + np.log(x.data)
+        return normalize(x.multiply(self.idf).tocsr())
+
+
+@dataclass(frozen=True)
 class ScreenModel:
-    """Logistic regression over L2-normalised sentence vectors of ``embedding_model``."""
+    """Logistic regression over L2-normalised sentence vectors of ``embedding_model`` and,
+    when ``grams`` is set, the sentence's character n-grams (``grams_coef``)."""
 
     embedding_model: str
     coef: tuple[float, ...]
     intercept: float
     threshold: float = 0.5
     meta: dict = field(default_factory=dict, compare=False)
+    grams: CharGrams | None = field(default=None, compare=False)
+    grams_coef: np.ndarray | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not self.coef:
             raise ValueError("a screen model needs its coefficients")
         if not 0.0 < self.threshold < 1.0:
             raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
+        if (self.grams is None) != (self.grams_coef is None) or (
+                self.grams is not None and len(self.grams_coef) != self.grams.n_features):
+            raise ValueError("a screen's n-grams need one coefficient per n-gram bucket")
 
     def scores(self, texts: list[str], vectors: np.ndarray) -> np.ndarray:
         v = np.asarray(vectors, np.float64).reshape(len(texts), -1)
         if v.shape[1] != len(self.coef):
             raise ValueError(f"the screen was fitted on {len(self.coef)}-dimensional "
                              f"vectors of {self.embedding_model}, got {v.shape[1]}")
-        return 1 / (1 + np.exp(-(v @ np.array(self.coef) + self.intercept)))
+        z = v @ np.array(self.coef) + self.intercept
+        if self.grams is not None and texts:
+            z = z + self.grams.transform(texts) @ self.grams_coef
+        return 1 / (1 + np.exp(-z))
 
     def to_dict(self) -> dict:
         return {"embedding_model": self.embedding_model, "coef": list(self.coef),
-                "intercept": self.intercept, "threshold": self.threshold, "meta": self.meta}
+                "intercept": self.intercept, "threshold": self.threshold,
+                "grams": None if self.grams is None else
+                {"ngram_range": list(self.grams.ngram_range),
+                 "n_features": self.grams.n_features, "file": GRAMS_FILE.name},
+                "meta": self.meta}
+
+    def save(self, path: Path) -> None:
+        """``path`` (JSON) and, with n-grams, their idf and coefficients beside it."""
+        path = Path(path)
+        if self.grams is not None:
+            np.savez_compressed(path.with_name(GRAMS_FILE.name), idf=self.grams.idf,
+                                coef=self.grams_coef)
+        path.write_text(json.dumps(self.to_dict(), indent=1, ensure_ascii=False) + "\n",
+                        encoding="utf-8")
 
     @classmethod
-    def from_dict(cls, d: dict) -> ScreenModel:
+    def from_dict(cls, d: dict, folder: Path | None = None) -> ScreenModel:
+        grams = coef = None
+        if d.get("grams"):
+            arrays = np.load(Path(folder or SCREEN_FILE.parent) / d["grams"]["file"])
+            grams = CharGrams(arrays["idf"], tuple(d["grams"]["ngram_range"]))
+            coef = arrays["coef"]
         return cls(d["embedding_model"], tuple(float(x) for x in d["coef"]),
-                   float(d["intercept"]), float(d.get("threshold", 0.5)), d.get("meta", {}))
+                   float(d["intercept"]), float(d.get("threshold", 0.5)), d.get("meta", {}),
+                   grams, coef)
 
 
 @cache
 def _load(path: str) -> ScreenModel:
-    return ScreenModel.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+    return ScreenModel.from_dict(json.loads(Path(path).read_text(encoding="utf-8")),
+                                 Path(path).parent)
 
 
 def screen_for(embedding_model: str, path: Path | None = None) -> ScreenModel | None:
