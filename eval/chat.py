@@ -120,6 +120,7 @@ def run_chat_eval(pipeline, turns: Sequence[ChatTurn], out_dir: Path, k: int | N
             "rewrite_p50_s": M.percentile(rewrite_times, 50),
             "rewrite_p95_s": M.percentile(rewrite_times, 95),
             "answer_gap": _gap(summaries, "answer_accuracy"),
+            "confident_gap": _gap(summaries, "right_confident"),
             "refusal_gap": _gap(summaries, "refusal_accuracy"),
             # 95% intervals, resampling conversations
             "answer_gap_ci": gap_interval(rows[FOLLOW_UP_ONLY], rows[STANDALONE_ONLY],
@@ -183,7 +184,8 @@ def chat_table(summary: dict) -> str:
         f"rewrite p50 {fmt(c['rewrite_p50_s'])} s, "
         f"p95 {fmt(c['rewrite_p95_s'])} s",
         f"follow-up minus standalone (turns needing context): answers "
-        f"{c['answer_gap']} points {_ci(c.get('answer_gap_ci'))}, refusals "
+        f"{c['answer_gap']} points {_ci(c.get('answer_gap_ci'))} (right and confident "
+        f"{c.get('confident_gap')} points), refusals "
         f"{c['refusal_gap']} points {_ci(c.get('refusal_gap_ci'))}",
         f"needs-rewrite test: {d['follow_ups_flagged']}/{d['follow_ups']} follow-ups "
         f"flagged; {d['standalone_flagged']}/{d['standalone_asked_with_history']} "

@@ -25,6 +25,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from eval.gold import GoldItem
+from rag.decision import POOL
 from rag.evidence import ScoredSentence
 from rag.generators import Probe
 from rag.prompts import REFUSAL_TOKEN, VERIFIED_SYSTEM
@@ -93,7 +94,7 @@ def read_cache(path: Path) -> list[dict]:
 
 def collect(pipeline, items: Iterable[GoldItem], cache: Path, group_of: Callable[[GoldItem], str],
             gold_spans: Callable[[GoldItem], list[tuple[str, int, int]]],
-            keep_scored: int = 12, progress: bool = True, revalidate: bool = False,
+            keep_scored: int = POOL, progress: bool = True, revalidate: bool = False,
             set_name: str = "") -> list[dict]:
     """Answer each item once (verified prompt, probe on) unless ``cache`` has it; returns
     the cached rows of ``items``, in order. ``revalidate``: first recompute each cached

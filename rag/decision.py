@@ -26,7 +26,7 @@ import numpy as np
 
 from index.normalize import normalize_text
 from index.text import content_tokens, words
-from rag.evidence import ScoredSentence
+from rag.evidence import ScoredSentence, is_yes_no
 from rag.generators import Probe
 from rag.relevance import answer_kind, has_kind, names
 from rag.types import Draft, Evidence
@@ -53,7 +53,13 @@ FEATURES = (
     "names_missing",  # share of the question's names that what the answer cites lacks
     "echo",  # share of the answer's content words that the question already has
     "answer_words",  # log of the answer's length in words
+    "yes_no",  # the question asks yes or no
+    "pool_names_missing",  # share of the question's names in none of the best sentences
+    "pool_words_missing",  # share of the question's content words in none of them
+    "best_gap",  # how far the best sentence's score leads the second's
 )
+# the best-scored sentences whose words the pool signals read (a replay keeps as many)
+POOL = 12
 
 
 _NUM = re.compile(r"\d+(?:[.,]\d+)*")
@@ -104,6 +110,8 @@ def features(question: str, scored: list[ScoredSentence], evidence: list[Evidenc
     cited_words = set(words(cited_text))
     q_numbers = set(_NUM.findall(normalize_text(question)))
     q_names = set(names(question))
+    pool_text = " ".join(s.text for s in scored[:POOL])
+    pool_words, pool_tokens = set(words(pool_text)), set(content_tokens(pool_text))
     return {
         "refusal_logit": _logit(probe.p_refusal if probe else None),
         "mean_logprob": float(np.mean(lps)),
@@ -125,6 +133,12 @@ def features(question: str, scored: list[ScoredSentence], evidence: list[Evidenc
                           if q_names else 0.0),
         "echo": (sum(t in q_tok for t in a_tok) / len(a_tok)) if a_tok else 1.0,
         "answer_words": math.log1p(len(text.split())),
+        "yes_no": float(is_yes_no(question)),
+        "pool_names_missing": (sum(not _named(n, pool_words) for n in q_names) / len(q_names)
+                               if q_names else 0.0),
+        "pool_words_missing": (sum(t not in pool_tokens for t in q_tok) / len(q_tok)
+                               if q_tok else 0.0),
+        "best_gap": scored[0].score - scored[1].score if len(scored) > 1 else 0.0,
     }
 
 
