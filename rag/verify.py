@@ -94,15 +94,12 @@ def stance(evidence_texts: list[str], question: str) -> str:
 
 
 def polarity_conflict(sentence: str, question: str, evidence_texts: list[str]) -> bool:
-    """A "Yes" whose evidence is negated otherwise than the question, or a "No" whose
-    evidence states the question's own words, negated as the question is."""
-    pol = polarity(sentence)
-    if pol is None:
+    """A "Yes" whose evidence is negated otherwise than the question. A "No" is never
+    turned around: it usually rests on a fact the question gets wrong (another name,
+    place or number in the same words), which negation cannot show."""
+    if polarity(sentence) != "yes":
         return False
-    agrees = stance(evidence_texts, question) == "yes"
-    if pol == "yes":
-        return not agrees
-    return agrees and support(question, evidence_texts) >= 0.8
+    return stance(evidence_texts, question) != "yes"
 
 
 def verify_answer(text: str, question: str, evidence: list[Evidence],

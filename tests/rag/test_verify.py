@@ -37,6 +37,19 @@ def test_polarity_conflict_on_yes_against_negating_evidence():
     assert not polarity_conflict("No, the ministry denied it.", q, [EV[0].text])
 
 
+def test_polarity_is_read_against_the_question_s_own():
+    # a negated question is answered yes by negated evidence
+    q = "Is it true that the ministry never set up the flood agency?"
+    assert not polarity_conflict("Yes, the ministry never set up the flood agency.", q,
+                                 ["The ministry never set up the flood agency."])
+    assert polarity_conflict("Yes, the ministry set it up.", q,
+                             ["The ministry set up the flood agency in May."])
+    # a "No" over a wrong premise (another name in the same words) stands
+    q = "Does Oskar Lind lead the Water Board?"
+    out = verify_answer("No. Hana Ruiz leads the Water Board [3].", q, EV, yes_no=True)
+    assert out[0].supported and out[0].text.startswith("No, Hana Ruiz leads")
+
+
 def test_a_yes_against_a_denial_turns_into_a_quoted_no():
     q = "Did the ministry confirm the flood agency?"
     out = verify_answer("Yes, the ministry confirmed plans for a flood agency [1].", q, EV,
