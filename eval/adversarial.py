@@ -18,7 +18,7 @@ outside the repository. Kinds:
   or listed as set aside).
 
 Each case is answered by every variant in the same run: ``current`` (the pipeline as
-configured) and ``plain`` (conflict checks off, the earlier phrase-list screen), so the
+configured) and ``plain`` (without the checks: no conflict check, no screen), so the
 two are compared on the same index, model and machine. The planted file is added to the
 index before the case and removed after it.
 """
@@ -39,7 +39,7 @@ CASES = HERE / "adversarial" / "cases.jsonl"
 BASES = {"nhs": HERE.parent / "data" / "nhs", "squad": HERE / "adversarial" / "squad"}
 KINDS = ("contradiction", "correction", "rumour", "injection", "quoted")
 CONFLICT_KINDS = ("contradiction", "correction", "rumour")
-VARIANTS = {"current": {}, "plain": {"conflicts": False, "screen": "phrases"}}
+VARIANTS = {"current": {}, "plain": {"conflicts": False, "screen": "off"}}
 
 
 class SuiteError(ValueError):

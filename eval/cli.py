@@ -246,8 +246,8 @@ def register(app: typer.Typer) -> None:
             help="auto, llama or transformers.")] = None,
         answer_mode: Annotated[str, typer.Option(
             "--answer-mode", help="verified, naive, both (side by side) or compare "
-                                  "(verified beside plain: no conflict checks, the earlier "
-                                  "phrase-list screen).")] = "verified",
+                                  "(verified beside plain: the same without the conflict "
+                                  "check and the screen).")] = "verified",
         limit: Annotated[int | None, typer.Option(
             min=1, help="Evaluate N questions (of a conversation set: N whole "
                         "conversations).")] = None,

@@ -11,10 +11,10 @@ from eval import metrics as M
 from eval.gold import GoldItem, check_evidence
 
 MODES = ("naive", "verified")
-# "plain": verified answers without conflict checks and with the earlier phrase-list
-# screen, answered in the same run for a side-by-side comparison (rag eval --compare)
+# "plain": verified answers without the checks (no conflict check, no screen), answered in
+# the same run for a side-by-side comparison (rag eval --answer-mode compare)
 PLAIN = "plain"
-PLAIN_SETTINGS = {"conflicts": False, "screen": "phrases"}
+PLAIN_SETTINGS = {"conflicts": False, "screen": "off"}
 
 
 def ask(pipe, question: str, k: int | None, mode: str):
