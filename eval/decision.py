@@ -7,21 +7,28 @@
    questions; every one tagged with its article) and of the NHS check set; cached.
 2. Replay: rag.draft.settle turns each stored reply into a draft and its signals, with the
    hand-written rules on or off, without the model.
-3. A logistic regression (scikit-learn) on standardised signals predicts whether the
-   draft is right (an answerable question's draft judged correct by eval.metrics).
-4. Leave one article out, over all the articles: each article is scored by a model fitted
+3. Two logistic regressions (scikit-learn) on standardised signals: P(right), whether
+   the draft is right (an answerable question's draft judged correct by eval.metrics),
+   and P(covered), whether the question was asked of its own documents (every set but
+   the out-of-corpus one).
+4. Leave one article out, over all the articles: each article is scored by models fitted
    on the others, at thresholds chosen on the others' own out-of-fold probabilities
    (an inner leave-one-article-out), so no article's figures come from a choice it
    took part in:
-   - ``threshold`` (t_high): the lowest at which confident answers are right at least
-     ``precision`` of the time;
-   - ``low`` (t_low): the lowest at which at least ``ooc`` of the out-of-corpus questions
-     are refused, so that right drafts are refused as little as that allows.
-5. Choices made on the out-of-fold figures of all articles: the regularisation (the
-   lowest out-of-fold log loss), and each rule (kept when it adds at least one point of
-   right answers shown). The NHS set is never used for a choice: it is only scored.
-6. The shipped model: fitted on every fitting row, its thresholds chosen the same way on
-   its own out-of-fold probabilities. Then scored on the NHS check set.
+   - ``threshold`` (t_high, on P(right)): the lowest at which confident answers are right
+     at least ``precision`` of the time;
+   - ``low`` (t_low, on P(covered)): the lowest at which at least ``ooc`` of the
+     out-of-corpus questions are refused, so that right drafts are refused as little as
+     that allows.
+   A draft is answered with confidence at P(right) ≥ t_high, refused at P(covered) <
+   t_low, shown as a caution otherwise.
+5. Choices made on the out-of-fold figures of all articles: each model's regularisation
+   (the lowest out-of-fold log loss), and each rule (kept when it adds at least one point
+   of right answers shown). The signals are ``rag.decision.FEATURES`` (the coverage model
+   leaves out whether the question is yes/no: coverage does not depend on a question's
+   form). The NHS set is never used for a choice: it is only scored.
+6. The shipped models: fitted on every fitting row, the thresholds chosen the same way on
+   their own out-of-fold probabilities. Then scored on the NHS check set.
 
 Writes rag/decision.json (model, data, metrics, fold models for ``rag eval
 --out-of-fold``) and a report folder (eval.decision_report).
@@ -36,7 +43,7 @@ import numpy as np
 
 from eval import metrics as M
 from eval.signals import row_evidence, row_probe, row_scored
-from rag.decision import FALLBACK, FEATURES, DecisionModel
+from rag.decision import FALLBACK, FEATURES, Coverage, DecisionModel
 from rag.draft import DraftRules, settle
 from rag.verify import render
 
@@ -46,6 +53,8 @@ C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0)
 RULE_GAIN = 0.01  # a rule stays only if it adds this much to the right answers shown
 MIN_CONFIDENT = 10  # the precision of fewer confident answers is not trusted
 GRID = np.round(np.arange(0.0, 1.0001, 0.005), 3)
+# whether the documents cover a question does not depend on its form
+COVERAGE_FEATURES = tuple(f for f in FEATURES if f != "yes_no")
 
 
 @dataclass
@@ -87,30 +96,46 @@ def matrix(rep: Sequence[Replayed], feats: Sequence[str]) -> np.ndarray:
     return np.array([[x.features[f] for f in feats] for x in rep], np.float64)
 
 
-def fit_model(rep: Sequence[Replayed], feats: Sequence[str], c: float) -> DecisionModel:
+def _logistic(rep: Sequence[Replayed], feats: Sequence[str], c: float, y: np.ndarray):
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits
 
     X = matrix(rep, feats)
-    y = np.array([x.correct for x in rep], int)
     mean, scale = X.mean(0), X.std(0)
     scale[scale < 1e-6] = 1.0
     with threadpool_limits(1):  # a small problem: BLAS threads only wait on each other
         clf = LogisticRegression(C=c, max_iter=2000).fit((X - mean) / scale, y)
-    return DecisionModel(tuple(feats), tuple(mean.round(6)), tuple(scale.round(6)),
-                         tuple(clf.coef_[0].round(6)), round(float(clf.intercept_[0]), 6))
+    return (tuple(feats), tuple(mean.round(6)), tuple(scale.round(6)),
+            tuple(clf.coef_[0].round(6)), round(float(clf.intercept_[0]), 6))
 
 
-def grade_of(p: float, shown: bool, high: float, low: float) -> str:
-    if not shown or p < low:
+def covered(x: Replayed) -> bool:
+    """The coverage model's label: asked of its own documents."""
+    return x.set != "out_of_corpus"
+
+
+def fit_model(rep: Sequence[Replayed], feats: Sequence[str], c: float) -> DecisionModel:
+    """P(the draft is right)."""
+    return DecisionModel(*_logistic(rep, feats, c, np.array([x.correct for x in rep], int)))
+
+
+def fit_coverage(rep: Sequence[Replayed], feats: Sequence[str], c: float) -> Coverage:
+    """P(the documents cover the question)."""
+    return Coverage(*_logistic(rep, feats, c, np.array([covered(x) for x in rep], int)))
+
+
+def grade_of(p: float, cover: float, shown: bool, high: float, low: float) -> str:
+    if not shown or cover < low:
         return "refused"
     return "answer" if p >= high else "caution"
 
 
-def thresholds(probs: np.ndarray, rep: Sequence[Replayed], precision: float = TARGET_PRECISION,
-               ooc: float = TARGET_OOC) -> tuple[float, float]:
-    """(t_high, t_low) on these probabilities (see the module's text). With no t at which
-    ``precision`` holds for at least ``MIN_CONFIDENT`` answers, nothing is confident."""
+def thresholds(probs: np.ndarray, covers: np.ndarray, rep: Sequence[Replayed],
+               precision: float = TARGET_PRECISION, ooc: float = TARGET_OOC
+               ) -> tuple[float, float]:
+    """(t_high, t_low) (see the module's text): t_high on P(right), t_low on P(covered).
+    With no t at which ``precision`` holds for at least ``MIN_CONFIDENT`` answers,
+    nothing is confident."""
     shown = np.array([x.shown for x in rep])
     right = np.array([x.correct for x in rep])
     high = 1.0 + 1e-9
@@ -119,14 +144,14 @@ def thresholds(probs: np.ndarray, rep: Sequence[Replayed], precision: float = TA
         if conf.sum() >= MIN_CONFIDENT and right[conf].mean() >= precision:
             high = float(t)
             break
-    out = np.array([x.set == "out_of_corpus" for x in rep])
+    out = np.array([not covered(x) for x in rep])
     low = 0.0
     if out.any():
         for t in GRID:
-            if np.mean(~shown[out] | (probs[out] < t)) >= ooc:
+            if np.mean(~shown[out] | (covers[out] < t)) >= ooc:
                 low = float(t)
                 break
-    return high, min(low, high)
+    return high, low
 
 
 def _groups(rep: Sequence[Replayed]) -> list[str]:
@@ -137,55 +162,81 @@ def _probs(model: DecisionModel, rep: Sequence[Replayed]) -> np.ndarray:
     return np.array([model.probability(x.features) for x in rep])
 
 
-def oof_probs(rep: Sequence[Replayed], feats: Sequence[str], c: float) -> np.ndarray:
-    """Leave one article out: each row's probability from a model fitted without its
-    article."""
+def _covers(model: DecisionModel, rep: Sequence[Replayed]) -> np.ndarray:
+    return np.array([model.covers(x.features) for x in rep], np.float64)
+
+
+def oof_probs(rep: Sequence[Replayed], feats: Sequence[str], c: float,
+              coverage: bool = False) -> np.ndarray:
+    """Leave one article out: each row's P(right) (or P(covered)) from a model fitted
+    without its article."""
     probs = np.zeros(len(rep))
     for g in _groups(rep):
         tr = [x for x in rep if x.group != g]
-        te = [i for i, x in enumerate(rep) if x.group == g]
-        probs[te] = _probs(fit_model(tr, feats, c), [rep[i] for i in te])
+        te = [rep[i] for i, x in enumerate(rep) if x.group == g]
+        idx = [i for i, x in enumerate(rep) if x.group == g]
+        if coverage:
+            cov = fit_coverage(tr, feats, c)
+            probs[idx] = [cov.probability(x.features) for x in te]
+        else:
+            probs[idx] = _probs(fit_model(tr, feats, c), te)
     return probs
 
 
-def fitted(rep: Sequence[Replayed], feats: Sequence[str], c: float,
-           precision: float = TARGET_PRECISION, ooc: float = TARGET_OOC) -> DecisionModel:
-    """A model fitted on ``rep``, at thresholds chosen on its out-of-fold probabilities."""
-    high, low = thresholds(oof_probs(rep, feats, c), rep, precision, ooc)
-    return replace(fit_model(rep, feats, c), threshold=min(high, 1.0), low=low)
+@dataclass(frozen=True)
+class Spec:
+    """What a fit uses: the signals and regularisation of each model and the targets."""
+
+    feats: tuple[str, ...] = FEATURES
+    c: float = 0.3
+    cover_feats: tuple[str, ...] = COVERAGE_FEATURES
+    cover_c: float = 0.3
+    precision: float = TARGET_PRECISION
+    ooc: float = TARGET_OOC
 
 
-def out_of_fold(rep: Sequence[Replayed], feats: Sequence[str], c: float,
-                precision: float = TARGET_PRECISION, ooc: float = TARGET_OOC
-                ) -> tuple[np.ndarray, list[dict], dict[str, DecisionModel]]:
-    """Each article scored by a model and thresholds that never saw it (the module's
-    step 4): its probabilities, outcome rows and the fold models."""
-    probs = np.zeros(len(rep))
+def fitted(rep: Sequence[Replayed], spec: Spec) -> DecisionModel:
+    """Both models fitted on ``rep``, at thresholds chosen on their own out-of-fold
+    probabilities."""
+    high, low = thresholds(oof_probs(rep, spec.feats, spec.c),
+                           oof_probs(rep, spec.cover_feats, spec.cover_c, coverage=True),
+                           rep, spec.precision, spec.ooc)
+    return replace(fit_model(rep, spec.feats, spec.c), threshold=min(high, 1.0), low=low,
+                   coverage=fit_coverage(rep, spec.cover_feats, spec.cover_c))
+
+
+def out_of_fold(rep: Sequence[Replayed], spec: Spec
+                ) -> tuple[np.ndarray, np.ndarray, list[dict], dict[str, DecisionModel]]:
+    """Each article scored by models and thresholds that never saw it (the module's
+    step 4): its P(right), P(covered), outcome rows and the fold models."""
+    probs, covers = np.zeros(len(rep)), np.zeros(len(rep))
     rows: list[dict] = [{}] * len(rep)
     folds: dict[str, DecisionModel] = {}
     for g in _groups(rep):
         tr = [x for x in rep if x.group != g]
         te = [i for i, x in enumerate(rep) if x.group == g]
-        model = fitted(tr, feats, c, precision, ooc)
+        model = fitted(tr, spec)
         folds[g] = model
-        p = _probs(model, [rep[i] for i in te])
-        probs[te] = p
-        for i, o in zip(te, outcomes([rep[i] for i in te], p, model), strict=True):
+        probs[te] = _probs(model, [rep[i] for i in te])
+        covers[te] = _covers(model, [rep[i] for i in te])
+        for i, o in zip(te, outcomes([rep[i] for i in te], probs[te], covers[te], model),
+                        strict=True):
             rows[i] = o
-    return probs, rows, folds
+    return probs, covers, rows, folds
 
 
-def outcomes(rep: Sequence[Replayed], probs: np.ndarray, model: DecisionModel) -> list[dict]:
+def outcomes(rep: Sequence[Replayed], probs: np.ndarray, covers: np.ndarray,
+             model: DecisionModel) -> list[dict]:
     rows = []
-    for x, p in zip(rep, probs, strict=True):
-        grade = grade_of(float(p), x.shown, model.threshold, model.caution_at)
+    for x, p, cov in zip(rep, probs, covers, strict=True):
+        grade = grade_of(float(p), float(cov), x.shown, model.threshold, model.caution_at)
         ans = bool(x.row["answerable"])
         shown = grade != "refused"
         cj = M.citation_judge(x.citations, [tuple(g) for g in x.row["gold_spans"]]) \
             if shown and ans else None
         rows.append({"id": x.row["id"], "group": x.group, "set": x.set, "answerable": ans,
                      "grade": grade, "correct": bool(ans and shown and x.correct),
-                     "draft_correct": x.correct, "p": float(p),
+                     "draft_correct": x.correct, "p": float(p), "coverage": float(cov),
                      "citations": cj["citations"] if cj else 0,
                      "citations_correct": cj["citations_correct"] if cj else 0,
                      "answer": x.answer if shown else "", "withheld": "" if shown else x.answer,
@@ -220,8 +271,8 @@ def by(rows: Sequence[dict], key: str) -> dict[str, dict]:
     return {v: scores([r for r in rows if r[key] == v]) for v in sorted({r[key] for r in rows})}
 
 
-def log_loss(rep: Sequence[Replayed], probs: np.ndarray) -> float:
-    y = np.array([x.correct for x in rep], float)
+def log_loss(y: Sequence[bool], probs: np.ndarray) -> float:
+    y = np.array(y, float)
     p = np.clip(probs, 1e-6, 1 - 1e-6)
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
@@ -230,21 +281,24 @@ def log_loss(rep: Sequence[Replayed], probs: np.ndarray) -> float:
 class FitResult:
     model: DecisionModel
     rules: DraftRules
-    c: float
+    spec: Spec
     oof_rows: list[dict]
     oof_probs: np.ndarray
+    oof_covers: np.ndarray
     replayed: list[Replayed]
     folds: dict[str, DecisionModel]
     check_rows: list[dict]  # the NHS check set, scored by the shipped model
-    c_scores: dict[str, float]  # out-of-fold log loss
+    c_scores: dict[str, float]  # out-of-fold log loss of P(right)
+    cover_c_scores: dict[str, float]  # out-of-fold log loss of P(covered)
     rule_gains: dict[str, float]  # out-of-fold right answers shown, rule on minus off
     rule_changes: dict[str, int]
 
 
-def fit(rows: Sequence[dict], check_rows: Sequence[dict] = (),
-        precision: float = TARGET_PRECISION, ooc: float = TARGET_OOC,
-        feats: Sequence[str] = FEATURES) -> FitResult:
-    """Steps 2-6 on cached rows (see the module's text)."""
+def fit(rows: Sequence[dict], check_rows: Sequence[dict] = (), spec: Spec | None = None
+        ) -> FitResult:
+    """Steps 2-6 on cached rows (see the module's text); ``spec``'s regularisations are
+    chosen here, its signals and targets are kept."""
+    spec = spec or Spec()
     replays: dict[DraftRules, list[Replayed]] = {}
 
     def rep_for(rules: DraftRules) -> list[Replayed]:
@@ -253,42 +307,47 @@ def fit(rows: Sequence[dict], check_rows: Sequence[dict] = (),
         return replays[rules]
 
     rules = DraftRules()
-    c_scores = {str(c): log_loss(rep_for(rules), oof_probs(rep_for(rules), feats, c))
+    rep = rep_for(rules)
+    c_scores = {str(c): log_loss([x.correct for x in rep], oof_probs(rep, spec.feats, c))
                 for c in C_GRID}
-    c = float(min(c_scores, key=lambda k: (c_scores[k], float(k))))
-    base = scores(out_of_fold(rep_for(rules), feats, c, precision, ooc)[1])["right_shown"]
+    cover_scores = {str(c): log_loss([covered(x) for x in rep],
+                                     oof_probs(rep, spec.cover_feats, c, coverage=True))
+                    for c in C_GRID}
+    spec = replace(spec, c=float(min(c_scores, key=lambda k: (c_scores[k], float(k)))),
+                   cover_c=float(min(cover_scores,
+                                     key=lambda k: (cover_scores[k], float(k)))))
+    base = scores(out_of_fold(rep, spec)[2])["right_shown"]
     gains, changes, keep = {}, {}, {}
     for f in fields(DraftRules):
         off = replace(rules, **{f.name: False})
-        oof_off = out_of_fold(rep_for(off), feats, c, precision, ooc)[1]
-        gains[f.name] = base - scores(oof_off)["right_shown"]
+        gains[f.name] = base - scores(out_of_fold(rep_for(off), spec)[2])["right_shown"]
         changes[f.name] = sum(x.answer != y.answer or x.shown != y.shown
-                              for x, y in zip(rep_for(rules), rep_for(off), strict=True))
+                              for x, y in zip(rep, rep_for(off), strict=True))
         keep[f.name] = gains[f.name] >= RULE_GAIN
     kept = DraftRules(**keep)
     rep = rep_for(kept)
-    probs, oof_rows, folds = out_of_fold(rep, feats, c, precision, ooc)
-    model = fitted(rep, feats, c, precision, ooc)
+    probs, covers, oof_rows, folds = out_of_fold(rep, spec)
+    model = fitted(rep, spec)
     check = []
     if check_rows:
         rp = replay(check_rows, kept)
-        check = outcomes(rp, _probs(model, rp), model)
-    return FitResult(model, kept, c, oof_rows, probs, rep, folds, check, c_scores, gains,
-                     changes)
+        check = outcomes(rp, _probs(model, rp), _covers(model, rp), model)
+    return FitResult(model, kept, spec, oof_rows, probs, covers, rep, folds, check, c_scores,
+                     cover_scores, gains, changes)
 
 
-def curve(rep: Sequence[Replayed], probs: np.ndarray) -> list[dict]:
-    """At every threshold t, as if t were both thresholds' place: confident precision
-    and right confident answers (t as t_high), and out-of-corpus questions and right
-    drafts refused (t as t_low)."""
+def curve(rep: Sequence[Replayed], probs: np.ndarray, covers: np.ndarray) -> list[dict]:
+    """At every threshold t: confident precision and right confident answers with t as
+    t_high on P(right); out-of-corpus questions and right drafts refused with t as t_low
+    on P(covered)."""
     shown = np.array([x.shown for x in rep])
     right = np.array([x.correct for x in rep])
     ans = np.array([bool(x.row["answerable"]) for x in rep])
-    out = np.array([x.set == "out_of_corpus" for x in rep])
+    out = np.array([not covered(x) for x in rep])
     pts = []
     for t in GRID[::2]:
         conf = shown & (probs >= t)
-        refused = ~shown | (probs < t)
+        refused = ~shown | (covers < t)
         pts.append({"t": float(t),
                     "confident_precision": float(right[conf].mean()) if conf.any() else None,
                     "right_confident": float((right & conf)[ans].mean()),

@@ -4,9 +4,9 @@ Every question is tagged with its article, the group for cross-validation, and i
 
 - ``squad``: SQuAD 2.0 answerable and adversarial unanswerable questions (written by crowd
   workers to look answerable from the very paragraph), asked of all the articles;
-- ``out_of_corpus``: questions of one article asked of a corpus of the other articles,
-  where nothing answers them: what a user asks about something the documents never
-  mention;
+- ``out_of_corpus``: questions of one article (SQuAD's and, a third as many, yes/no
+  ones) asked of a corpus of the other articles, where nothing answers them: what a user
+  asks about something the documents never mention;
 - ``yesno``: yes/no questions and their negations over the same articles
   (``eval/yesno_gold_squad.jsonl``), answered by one sentence;
 - ``nhs``: the bundled NHS gold set, a check set: scored, never used for a choice.
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 from eval.gold import GoldItem, load_gold
@@ -98,14 +97,20 @@ def collect_all(pipeline, squad: Path, per_article: int, ooc_per_article: int,
     items = squad_items(data)
     group = item_articles(data)
     corpus = build_corpus(squad, data_home() / "eval-corpora")
-    sample = [replace(it, group=group[it.id])
-              for it in per_group_sample(items, lambda it: group[it.id], per_article, seed)]
+    sample = per_group_sample(items, lambda it: it.group, per_article, seed)
     rows = collect_set(pipeline, corpus, sample, cache_dir, "squad", lambda it: it.group,
                        revalidate)
+    outside = out_of_corpus(items, group, ooc_per_article, seed)
     if yesno is not None:
-        rows += collect_set(pipeline, corpus, load_gold(yesno), cache_dir, "yesno",
-                            lambda it: it.group, revalidate)
-    for doc, qs in sorted(out_of_corpus(items, group, ooc_per_article, seed).items()):
+        yn = load_gold(yesno)
+        rows += collect_set(pipeline, corpus, yn, cache_dir, "yesno", lambda it: it.group,
+                            revalidate)
+        # yes/no questions asked of the other articles too, a third as many as the others
+        yn_outside = out_of_corpus(yn, {it.id: it.group for it in yn},
+                                   max(2, ooc_per_article // 3), seed)
+        for doc, qs in yn_outside.items():
+            outside.setdefault(doc, []).extend(qs)
+    for doc, qs in sorted(outside.items()):
         rows += collect_set(pipeline, corpus_without(corpus, doc), qs, cache_dir,
                             f"out_of_corpus-{Path(doc).stem}", lambda it: it.group,
                             revalidate)

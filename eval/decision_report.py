@@ -58,7 +58,8 @@ def summary(result: FitResult) -> dict:
                                 for k in SPREAD_KEYS},
         },
         "nhs": scores(result.check_rows) if result.check_rows else None,
-        "c_log_loss": result.c_scores, "rule_gains": result.rule_gains,
+        "c_log_loss": result.c_scores, "coverage_c_log_loss": result.cover_c_scores,
+        "rule_gains": result.rule_gains,
         "rule_changes": result.rule_changes,
     }
 
@@ -125,11 +126,12 @@ def report_md(result: FitResult, summ: dict, meta: dict) -> str:
         f"{len(result.folds)} articles ({sets}); "
         f"NHS check set {meta.get('n_check')} (never used for a choice). Commit "
         f"{meta.get('commit', '?')}; command `{meta.get('command', '')}`.", "",
-        f"Shipped thresholds: answer at P ≥ {m.threshold:.3f} (t_high, for confident "
-        f"precision ≥ {TARGET_PRECISION}), caution at P ≥ {m.caution_at:.3f} (t_low, for "
-        f"≥ {TARGET_OOC} of out-of-corpus questions refused), chosen on the shipped model's "
-        f"own out-of-fold probabilities. Regularisation C = {result.c} (lowest out-of-fold "
-        "log loss).", "",
+        f"Shipped thresholds: answer at P(right) ≥ {m.threshold:.3f} (t_high, for "
+        f"confident precision ≥ {TARGET_PRECISION}), refuse at P(covered) < "
+        f"{m.caution_at:.3f} (t_low, for ≥ {TARGET_OOC} of out-of-corpus questions "
+        "refused), a caution between; chosen on the shipped models' own out-of-fold "
+        f"probabilities. Regularisation C = {result.spec.c} for P(right), "
+        f"{result.spec.cover_c} for P(covered) (lowest out-of-fold log loss).", "",
         "## Out of fold: each article scored by a model and thresholds fitted without it", "",
         HEAD.format("article"), "|---" * 11 + "|"]
     lines += [_row(g, s) for g, s in oof["per_article"].items()]
@@ -142,7 +144,8 @@ def report_md(result: FitResult, summ: dict, meta: dict) -> str:
     a = oof["across_articles"]
     lines += ["", "Mean over articles with a 95% interval: " + "; ".join(
         f"{k.replace('_', ' ')} {_ci(a[k])}" for k in a) + ".", "",
-        "## Signals (standardised coefficients)", "", "| signal | coefficient |", "|---|---|"]
+        "## Signals (standardised coefficients)", "", "P(right):", "",
+        "| signal | coefficient |", "|---|---|"]
     lines += [f"| {f} | {c:+.3f} |" for f, c in zip(m.features, m.coef, strict=True)]
     lines += ["", "## Rules", "", "Right answers shown out of fold, rule on minus off (kept "
               "when ≥ 0.01); drafts changed of all rows:", "", "| rule | drafts changed | "
@@ -150,8 +153,13 @@ def report_md(result: FitResult, summ: dict, meta: dict) -> str:
     lines += [f"| {k} | {result.rule_changes[k]} | {v:+.3f} | "
               f"{'yes' if getattr(result.rules, k) else 'no'} |"
               for k, v in result.rule_gains.items()]
-    lines += ["", "Regularisation, out-of-fold log loss: " + ", ".join(
-        f"C={k}: {v:.4f}" for k, v in result.c_scores.items()), "",
+    if m.coverage is not None:
+        lines += ["", "P(covered):", "", "| signal | coefficient |", "|---|---|"]
+        lines += [f"| {f} | {c:+.3f} |"
+                  for f, c in zip(m.coverage.features, m.coverage.coef, strict=True)]
+    lines += ["", "Regularisation, out-of-fold log loss: P(right) " + ", ".join(
+        f"C={k}: {v:.4f}" for k, v in result.c_scores.items()) + "; P(covered) " + ", ".join(
+        f"C={k}: {v:.4f}" for k, v in result.cover_c_scores.items()), "",
         "![thresholds](curve.png)", ""]
     return "\n".join(lines)
 
@@ -171,10 +179,11 @@ def write(result: FitResult, out_dir: Path, decision_path: Path, meta: dict) -> 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     summ = summary(result)
-    plot_curve(curve(result.replayed, result.oof_probs), result.model.threshold,
-               result.model.caution_at, out_dir / "curve.png")
+    plot_curve(curve(result.replayed, result.oof_probs, result.oof_covers),
+               result.model.threshold, result.model.caution_at, out_dir / "curve.png")
     model = replace(result.model, meta={
-        **meta, "fitted": date.today().isoformat(), "c": result.c,
+        **meta, "fitted": date.today().isoformat(), "c": result.spec.c,
+        "coverage_c": result.spec.cover_c,
         "targets": {"confident_precision": TARGET_PRECISION, "out_of_corpus_refused":
                     TARGET_OOC},
         "rules": asdict(result.rules), "metrics": _round(summ),

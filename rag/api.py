@@ -139,6 +139,8 @@ class AnswerOut(BaseModel):
     raw_answer: str = ""
     confidence: float | None = Field(None, description="The graded decision's "
                                                        "P(the answer is right).")
+    coverage: float | None = Field(None, description="The graded decision's P(the "
+                                                     "documents cover the question).")
     withheld: str = Field("", description="The draft answer a refusal withheld.")
     conflict: bool = Field(False, description="The evidence disagrees: the answer cites "
                                               "each side.")

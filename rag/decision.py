@@ -30,6 +30,7 @@ from rag.evidence import ScoredSentence, is_yes_no
 from rag.generators import Probe
 from rag.relevance import answer_kind, has_kind, names
 from rag.types import Draft, Evidence
+from rag.verify import polarity, stance
 
 DECISION_FILE = Path(__file__).resolve().parent / "decision.json"
 
@@ -57,6 +58,9 @@ FEATURES = (
     "pool_names_missing",  # share of the question's names in none of the best sentences
     "pool_words_missing",  # share of the question's content words in none of them
     "best_gap",  # how far the best sentence's score leads the second's
+    "stance_agreement",  # yes/no: share of the evidence whose negation agrees with the answer
+    "stance_mismatch",  # yes/no: the answer's yes or no disagrees with its own sentence
+    "premise_missing",  # a "Yes": share of the question's words and numbers its evidence lacks
 )
 # the best-scored sentences whose words the pool signals read (a replay keeps as many)
 POOL = 12
@@ -139,14 +143,101 @@ def features(question: str, scored: list[ScoredSentence], evidence: list[Evidenc
         "pool_words_missing": (sum(t not in pool_tokens for t in q_tok) / len(q_tok)
                                if q_tok else 0.0),
         "best_gap": scored[0].score - scored[1].score if len(scored) > 1 else 0.0,
+        "stance_agreement": stance_agreement(question, shown, evidence),
+        "stance_mismatch": stance_mismatch(question, shown),
+        "premise_missing": premise_missing(question, shown, cited_text),
     }
+
+
+def _said(question: str, shown: list) -> str | None:
+    """The draft's yes or no: its prefix ("No:") or its first word, for a yes/no
+    question."""
+    if not shown or not is_yes_no(question):
+        return None
+    first = shown[0]
+    return (first.prefix.rstrip(":,").lower() if first.prefix else polarity(first.text))
+
+
+def stance_mismatch(question: str, shown: list) -> float:
+    """1 when a yes/no draft's "Yes" or "No" disagrees with the negation of its own words
+    ("Yes, the mayor refused ..."), else 0."""
+    said = _said(question, shown)
+    if said not in ("yes", "no") or shown[0].quote:
+        return 0.0
+    return float(stance([shown[0].text], question) != said)
+
+
+def premise_missing(question: str, shown: list, cited_text: str) -> float:
+    """For a "Yes": the share of the question's content words and numbers that the
+    evidence it cites lacks (a "Yes" to "... in 1973?" resting on "... in 1971"); else
+    0."""
+    if _said(question, shown) != "yes":
+        return 0.0
+    asked = set(content_tokens(question)) | set(_NUM.findall(normalize_text(question)))
+    have = set(content_tokens(cited_text)) | set(_NUM.findall(normalize_text(cited_text)))
+    return sum(t not in have for t in asked) / len(asked) if asked else 0.0
+
+
+def stance_agreement(question: str, shown: list, evidence: list[Evidence]) -> float:
+    """For a yes/no question: the share of the evidence sentences that answer as the draft
+    does, by negation (rag.verify.stance): "No" with three sentences that deny and one
+    that does not is 0.75. 0 for other questions and empty drafts."""
+    if not evidence:
+        return 0.0
+    said = _said(question, shown)
+    if said is None and shown and is_yes_no(question):
+        said = stance([shown[0].text], question)
+    if said not in ("yes", "no"):
+        return 0.0
+    return sum(stance([e.text], question) == said for e in evidence) / len(evidence)
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """P(the documents cover the question): a logistic regression over standardised
+    ``features``, fitted on questions asked of their own documents against questions
+    asked of documents that never mention their subject."""
+
+    features: tuple[str, ...]
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    coef: tuple[float, ...]
+    intercept: float
+
+    def __post_init__(self) -> None:
+        if not (len(self.mean) == len(self.scale) == len(self.coef) == len(self.features)):
+            raise ValueError("a coverage model needs one mean, scale and coefficient per "
+                             "feature")
+        unknown = [f for f in self.features if f not in FEATURES]
+        if unknown:
+            raise ValueError(f"unknown coverage features {unknown}; known: "
+                             f"{', '.join(FEATURES)}")
+
+    def probability(self, feats: dict[str, float]) -> float | None:
+        """None when a signal it needs is missing (the generator gave no probabilities)."""
+        x = np.array([feats[f] for f in self.features], np.float64)
+        if np.isnan(x).any():
+            return None
+        z = (x - np.array(self.mean)) / np.array(self.scale)
+        return float(1 / (1 + np.exp(-(z @ np.array(self.coef) + self.intercept))))
+
+    def to_dict(self) -> dict:
+        return {"features": list(self.features), "mean": list(self.mean),
+                "scale": list(self.scale), "coef": list(self.coef),
+                "intercept": self.intercept}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Coverage:
+        return cls(tuple(d["features"]), tuple(d["mean"]), tuple(d["scale"]),
+                   tuple(d["coef"]), float(d["intercept"]))
 
 
 @dataclass(frozen=True)
 class DecisionModel:
     """A logistic regression over standardised ``features``: P(the draft answer is right).
-    A draft at or above ``threshold`` is answered with confidence; below it, at or above
-    ``low``, it is shown as a caution; below ``low`` the question is refused.
+    A draft at or above ``threshold`` is answered with confidence, else shown as a
+    caution, unless the question is refused: when ``coverage`` (P(the documents cover the
+    question)) is below ``low``, or, without a coverage model, when P(right) is.
     ``generator`` and ``backend``: the model it was fitted for and how it ran ("" for the
     fallback that follows the model's own first step)."""
 
@@ -160,6 +251,7 @@ class DecisionModel:
     meta: dict = field(default_factory=dict, compare=False)
     low: float | None = None  # None: the same as ``threshold`` (no caution grade)
     backend: str = "llama"
+    coverage: Coverage | None = None
 
     def __post_init__(self) -> None:
         n = len(self.features)
@@ -172,20 +264,27 @@ class DecisionModel:
                              f"{', '.join(FEATURES)}")
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
-        if self.low is not None and not 0.0 <= self.low <= self.threshold:
-            raise ValueError(f"the caution threshold must be in [0, threshold="
-                             f"{self.threshold}], got {self.low}")
+        top = 1.0 if self.coverage is not None else self.threshold  # low's scale
+        if self.low is not None and not 0.0 <= self.low <= top:
+            raise ValueError(f"the refusal threshold must be in [0, {top}], got {self.low}")
 
     @property
     def caution_at(self) -> float:
-        """The lowest confidence shown as a caution (below it: refused)."""
+        """Below it the question is refused: on the coverage scale when there is a
+        coverage model, else on P(right)."""
         return self.threshold if self.low is None else self.low
 
-    def grade(self, confidence: float, shown: bool) -> str:
-        """"answer", "caution" or "refused" for a draft of this ``confidence``; a draft
-        with nothing to show is refused. A decision not fitted for its generator never
-        answers with confidence: its drafts are cautions at best."""
-        if not shown or confidence < self.caution_at:
+    def covers(self, feats: dict[str, float]) -> float | None:
+        """P(the documents cover the question), when there is a coverage model."""
+        return None if self.coverage is None else self.coverage.probability(feats)
+
+    def grade(self, confidence: float, shown: bool, coverage: float | None = None) -> str:
+        """"answer", "caution" or "refused" for a draft of this ``confidence`` (and
+        ``coverage``); a draft with nothing to show is refused. A decision not fitted for
+        its generator never answers with confidence: its drafts are cautions at best."""
+        refuse_on = coverage if self.coverage is not None and coverage is not None \
+            else confidence
+        if not shown or refuse_on < self.caution_at:
             return "refused"
         if confidence < self.threshold or not self.fitted:
             return "caution"
@@ -220,6 +319,7 @@ class DecisionModel:
                 "features": list(self.features),
                 "mean": list(self.mean), "scale": list(self.scale), "coef": list(self.coef),
                 "intercept": self.intercept, "threshold": self.threshold, "low": self.low,
+                "coverage": None if self.coverage is None else self.coverage.to_dict(),
                 "meta": self.meta}
 
     @classmethod
@@ -227,7 +327,8 @@ class DecisionModel:
         return cls(tuple(d["features"]), tuple(d["mean"]), tuple(d["scale"]),
                    tuple(d["coef"]), float(d["intercept"]), float(d["threshold"]),
                    d.get("generator", ""), d.get("meta", {}), d.get("low"),
-                   d.get("backend", "llama"))
+                   d.get("backend", "llama"),
+                   Coverage.from_dict(d["coverage"]) if d.get("coverage") else None)
 
 
 FALLBACK = DecisionModel()

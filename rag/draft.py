@@ -90,13 +90,15 @@ def make_draft(question: str, evidence: list[Evidence], reply: str,
 
 @dataclass(frozen=True)
 class Settled:
-    """A draft with its decision: ``confidence`` is P(the draft is right), ``grade``
-    "answer", "caution" or "refused" (rag.decision)."""
+    """A draft with its decision: ``confidence`` is P(the draft is right), ``coverage``
+    P(the documents cover the question), ``grade`` "answer", "caution" or "refused"
+    (rag.decision)."""
 
     draft: Draft
     features: dict[str, float]
     confidence: float
     grade: str
+    coverage: float | None = None  # P(the documents cover the question), when decided
 
     @property
     def answered(self) -> bool:
@@ -112,4 +114,5 @@ def settle(question: str, scored: list[ScoredSentence], evidence: list[Evidence]
     draft = make_draft(question, evidence, reply, cfg, rules)
     feats = features(question, scored, evidence, reply_kind(reply), probe, draft)
     p = decision.probability(feats)
-    return Settled(draft, feats, p, decision.grade(p, bool(draft.shown)))
+    cover = decision.covers(feats)
+    return Settled(draft, feats, p, decision.grade(p, bool(draft.shown), cover), cover)

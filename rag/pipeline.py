@@ -176,7 +176,8 @@ class Pipeline:
             return model
         high = model.threshold if s.answer_threshold is None else s.answer_threshold
         low = model.caution_at if s.caution_threshold is None else s.caution_threshold
-        return replace(model, threshold=high, low=min(low, high))
+        return replace(model, threshold=high,
+                       low=low if model.coverage is not None else min(low, high))
 
     @property
     def backend(self) -> str:
@@ -607,10 +608,13 @@ class Pipeline:
         flagged = [s for s in out.draft.sentences if not s.supported]
         if not out.answered or not citations:
             timings["verify_s"] = time.perf_counter() - t
-            why = (f"decision (confidence {out.confidence:.2f} < {decision.caution_at:.2f})"
-                   if out.draft.shown else "unsupported")
+            why = ("unsupported" if not out.draft.shown else
+                   f"not covered (coverage {out.coverage:.2f} < {decision.caution_at:.2f})"
+                   if out.coverage is not None else
+                   f"decision (confidence {out.confidence:.2f} < {decision.caution_at:.2f})")
             ans = self._refusal(q, passages, why, text)
             ans.confidence, ans.evidence, ans.withheld = out.confidence, evidence, answer_text
+            ans.coverage = out.coverage
             ans.set_aside = set_aside
             yield self._finish(ans, timings, t0, notes)
             return
@@ -622,6 +626,7 @@ class Pipeline:
             self._show_conflict(ans, conflict, screened)
         timings["verify_s"] = time.perf_counter() - t
         ans.confidence, ans.evidence, ans.grade = out.confidence, evidence, out.grade
+        ans.coverage = out.coverage
         if out.grade == "caution":
             ans.note = CAUTION_MESSAGE
         yield self._finish(ans, timings, t0, notes)

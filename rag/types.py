@@ -157,6 +157,7 @@ class Answer:
     refusal_reason: str = ""
     tokens_generated: int = 0
     confidence: float | None = None  # the decision's P(the answer is right), rag.decision
+    coverage: float | None = None  # the decision's P(the documents cover the question)
     evidence: list[Evidence] = field(default_factory=list)  # numbered sentences shown
     withheld: str = ""  # the draft answer a decision refused, for inspection
     # the evidence disagrees (rag.conflicts): the answer cites each side, ``sides`` holds
@@ -211,7 +212,7 @@ class Answer:
                    model=d.get("model", ""), raw_answer=d.get("raw_answer", ""),
                    refusal_reason=d.get("refusal_reason", ""),
                    tokens_generated=d.get("tokens_generated", 0),
-                   confidence=d.get("confidence"),
+                   confidence=d.get("confidence"), coverage=d.get("coverage"),
                    evidence=[Evidence(e["n"], e["doc"], "", e["start"], e["end"], e["text"], 0.0)
                              for e in d.get("evidence", [])],
                    withheld=d.get("withheld", ""), conflict=d.get("conflict", False),
@@ -236,6 +237,7 @@ class Answer:
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "tokens_generated": self.tokens_generated,
             "confidence": None if self.confidence is None else round(self.confidence, 4),
+            "coverage": None if self.coverage is None else round(self.coverage, 4),
             "evidence": [{"n": e.n, "doc": e.doc, "start": e.start, "end": e.end,
                           "text": e.text} for e in self.evidence],
             "withheld": self.withheld,

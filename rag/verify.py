@@ -219,8 +219,8 @@ def flip_conflict(evidence: list[Evidence], checked: list[SentenceSupport]
     cited = [by_n[n] for n in conflict.citations if n in by_n]
     if not cited:
         return None
-    if pol == "yes":  # quote the evidence that negates
-        cited = [e for e in cited if has_negation(e.text)] or cited
+    if pol == "yes":  # quote the best evidence that negates, the cited one if none
+        cited = [e for e in evidence if has_negation(e.text)] or cited
     return quote(cited[0], {"yes": "No:", "no": "Yes:"}.get(pol or "", ""))
 
 

@@ -8,7 +8,16 @@ from dataclasses import asdict
 import numpy as np
 import pytest
 
-from eval.decision import fit, fitted, grade_of, out_of_fold, replay, scores, thresholds
+from eval.decision import (
+    Spec,
+    fit,
+    fitted,
+    grade_of,
+    out_of_fold,
+    replay,
+    scores,
+    thresholds,
+)
 from eval.decision_data import corpus_without, out_of_corpus
 from eval.decision_report import write
 from eval.gold import GoldItem
@@ -53,6 +62,8 @@ def make_row(i, group, rng, kind="squad"):
 
 GROUPS = ("alpha", "beta", "gamma", "delta", "omega")
 FEATS = ("refusal_logit", "support", "best_lexical")
+SPEC = Spec(feats=FEATS, c=1.0, cover_feats=("best_lexical", "refusal_logit"), cover_c=1.0,
+            precision=0.8, ooc=0.9)
 
 
 @pytest.fixture(scope="module")
@@ -65,32 +76,41 @@ def rows():
 def test_thresholds_meet_the_precision_and_out_of_corpus_targets(rows):
     rep = replay(rows, DraftRules())
     probs = np.array([1 - r["p_refusal"] for r in rows])
-    high, low = thresholds(probs, rep, precision=0.8, ooc=0.9)
-    assert 0.0 <= low <= high <= 1.0
+    covers = np.array([r["evidence"][0]["lexical"] + 0.1 * (1 - r["p_refusal"]) for r in rows])
+    high, low = thresholds(probs, covers, rep, precision=0.8, ooc=0.9)
     conf = [x.correct for p, x in zip(probs, rep, strict=True) if x.shown and p >= high]
     assert len(conf) >= 10 and np.mean(conf) >= 0.8
-    ooc = [p for p, x in zip(probs, rep, strict=True) if x.set == "out_of_corpus"]
-    assert np.mean([p < low for p in ooc]) >= 0.9
+    ooc = [c for c, x in zip(covers, rep, strict=True) if x.set == "out_of_corpus"]
+    assert np.mean([c < low for c in ooc]) >= 0.9
     # the lowest such thresholds: one step lower misses its target
     below = [x.correct for p, x in zip(probs, rep, strict=True) if x.shown and p >= high - 0.005]
     assert high > 0.0 and np.mean(below) < 0.8
-    assert low > 0.0 and np.mean([p < low - 0.005 for p in ooc]) < 0.9
-    assert grade_of(0.99, True, high, low) == "answer"
-    assert grade_of(0.99, False, high, low) == "refused"
+    assert low > 0.0 and np.mean([c < low - 0.005 for c in ooc]) < 0.9
+    # the in-corpus questions' coverage is above the refusal line
+    assert np.mean([c >= low for c, x in zip(covers, rep, strict=True)
+                    if x.set == "squad"]) == 1.0
+    assert grade_of(0.99, 0.99, True, high, low) == "answer"
+    assert grade_of(0.0, 0.99, True, high, low) == "caution"
+    assert grade_of(0.99, 0.0, True, high, low) == "refused"
+    assert grade_of(0.99, 0.99, False, high, low) == "refused"
 
 
-def test_each_article_is_scored_by_a_model_and_thresholds_that_never_saw_it(rows):
+def test_each_article_is_scored_by_models_and_thresholds_that_never_saw_it(rows):
     rep = replay(rows, DraftRules())
-    probs, out, folds = out_of_fold(rep, FEATS, 1.0, precision=0.8, ooc=0.9)
+    probs, covers, out, folds = out_of_fold(rep, SPEC)
     assert set(folds) == set(GROUPS)
     assert all(o["group"] == r["group"] for o, r in zip(out, rows, strict=True))
     for g, model in folds.items():  # the fold's thresholds come from the other articles
-        tr = [x for x in rep if x.group != g]
-        assert (model.threshold, model.caution_at) == \
-            (fitted(tr, FEATS, 1.0, 0.8, 0.9).threshold, fitted(tr, FEATS, 1.0, 0.8, 0.9).low)
+        again = fitted([x for x in rep if x.group != g], SPEC)
+        assert (model.threshold, model.caution_at) == (again.threshold, again.caution_at)
+        assert model.coverage == again.coverage
     ans = np.mean([p for p, r in zip(probs, rows, strict=True) if r["answerable"]])
     una = np.mean([p for p, r in zip(probs, rows, strict=True) if not r["answerable"]])
     assert ans > una
+    inside = np.mean([c for c, r in zip(covers, rows, strict=True) if r["set"] == "squad"])
+    outside = np.mean([c for c, r in zip(covers, rows, strict=True)
+                       if r["set"] == "out_of_corpus"])
+    assert inside > outside
     s = scores(out)
     assert s["n"] == len(rows) and s["refused_unanswerable"] is not None
     assert {o["grade"] for o in out} <= {"answer", "caution", "refused"}
@@ -98,7 +118,7 @@ def test_each_article_is_scored_by_a_model_and_thresholds_that_never_saw_it(rows
 
 def test_fit_writes_the_graded_model_and_its_report(rows, tmp_path):
     check = [dict(r, group="check", set="nhs") for r in rows[:20]]
-    result = fit(rows, check, precision=0.8, ooc=0.9, feats=FEATS)
+    result = fit(rows, check, SPEC)
     assert set(result.rule_gains) == set(result.rule_changes) == {"yes_no"}
     assert len(result.oof_rows) == len(rows) and len(result.check_rows) == 20
     assert 0.0 <= result.model.caution_at <= result.model.threshold <= 1.0
@@ -107,6 +127,7 @@ def test_fit_writes_the_graded_model_and_its_report(rows, tmp_path):
     summ = write(result, tmp_path / "report", path, meta)
     model = DecisionModel.from_dict(json.loads(path.read_text()))
     assert (model.threshold, model.low) == (result.model.threshold, result.model.low)
+    assert model.coverage == result.model.coverage is not None
     assert model.meta["folds"] and len(meta["decision_sha256"]) == 64
     assert set(summ["out_of_fold"]["per_article"]) == set(GROUPS)
     s = summ["out_of_fold"]["across_articles"]["right_shown"]

@@ -8,6 +8,7 @@ import pytest
 from rag.decision import (
     FALLBACK,
     FEATURES,
+    Coverage,
     DecisionModel,
     decision_for,
     decision_note,
@@ -98,10 +99,28 @@ def test_the_shipped_decision_file_is_valid():
     if not DECISION_FILE.is_file():
         pytest.fail("rag/decision.json is missing: run rag fit-decision")
     m = DecisionModel.from_dict(json.loads(DECISION_FILE.read_text()))
-    assert m.fitted and m.generator and 0 < m.threshold < 1
+    assert m.fitted and m.generator and 0 < m.caution_at <= 1 and 0 < m.threshold < 1
+    assert m.coverage is not None
     meta = m.meta
-    assert meta["fit_groups"] and not set(meta["fit_groups"]) & set(meta["holdout_groups"])
-    assert meta["metrics"]["out_of_fold"]["pooled"]["n"] == meta["n_fit_rows"]
+    assert set(meta["folds"]) == set(meta["groups"])  # every article scored out of fold
+    assert meta["metrics"]["out_of_fold"]["pooled"]["n"] == meta["n_rows"]
+
+
+def test_grades_follow_both_thresholds():
+    cover = Coverage(("best_lexical",), (0.5,), (0.25,), (4.0,), 0.0)
+    m = DecisionModel(("support",), (0.5,), (0.5,), (2.0,), 0.0, threshold=0.8, low=0.3,
+                      generator="gen-a", coverage=cover)
+    sure, unsure = {"support": 1.0, "best_lexical": 0.9}, {"support": 0.2, "best_lexical": 0.9}
+    elsewhere = {"support": 1.0, "best_lexical": 0.0}
+    assert m.covers(sure) > 0.9 and m.covers(elsewhere) < 0.3
+    assert m.grade(m.probability(sure), True, m.covers(sure)) == "answer"
+    assert m.grade(m.probability(unsure), True, m.covers(unsure)) == "caution"
+    # a confident draft of a question the documents do not cover is refused
+    assert m.grade(m.probability(elsewhere), True, m.covers(elsewhere)) == "refused"
+    assert m.grade(m.probability(sure), False, m.covers(sure)) == "refused"
+    assert DecisionModel.from_dict(json.loads(json.dumps(m.to_dict()))).coverage == cover
+    # a decision not fitted for its generator is never confident
+    assert FALLBACK.grade(0.99, True) == "caution" and FALLBACK.grade(0.1, True) == "refused"
 
 
 # ---- which decision a generator gets, and what the answer says about it ---------------
