@@ -1,10 +1,10 @@
-"""The background worker process: ``python -m rag.worker_server`` (shells start it through
-``rag.worker.WorkerClient``; ``rag worker start|stop|status`` manage it).
+"""The background worker process: ``python -m serve.worker_server`` (shells start it through
+``serve.worker.WorkerClient``; ``rag worker start|stop|status`` manage it).
 
 It holds Pipelines, one per distinct settings, that share their embedding models and
 generators (and a generator's queue), and answers one request per connection on a Unix
 socket: ``hello``, ``status``, ``warm``, ``ask`` (streamed events), ``index``,
-``documents`` and ``stop``. Only one worker runs per data home (a lock file), only its
+``exists``, ``documents`` and ``stop``. Only one worker runs per data home (a lock file), only its
 user may connect (socket 0600 in a 0700 folder, and the peer's uid is checked), and it
 exits after ``--idle`` seconds without a request.
 """
@@ -31,12 +31,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.threads import passive_waiting
-from rag.worker import MAX_LINE, PROTOCOL, fingerprint, log_path, private_dir, run_dir
+from serve.worker import MAX_LINE, PROTOCOL, fingerprint, log_path, private_dir, run_dir
 
 if TYPE_CHECKING:
     from rag.config import Settings
 
-log = logging.getLogger("rag.worker")
+log = logging.getLogger("serve.worker")
 
 MAX_PIPELINES = 4  # distinct settings kept; their models are shared where equal
 MAX_GENERATORS = 2  # loaded generator models kept
@@ -169,6 +169,9 @@ class Worker:
             self._ask(request, send)
         elif op == "index":
             self._index(request, send)
+        elif op == "exists":
+            send({"kind": "exists",
+                  "exists": self.pipeline(request["settings"], warm=False).index_exists()})
         elif op == "documents":
             send({"kind": "documents",
                   "texts": self.pipeline(request["settings"]).document_texts()})
@@ -178,15 +181,17 @@ class Worker:
 
     def _ask(self, request: dict, send) -> None:
         pipe = self.pipeline(request["settings"], warm=False)
-        pipe.check_question(request.get("question", ""))  # user errors before any loading
-        pipe.check_history(request.get("history"))
-        _ = pipe.retriever  # a missing or damaged index says so before any model loads
-        if not getattr(pipe, "_worker_ready", False):
-            send({"kind": "status", "text": "loading"})
-            self.warm(pipe)
-        events = pipe.ask_stream(request["question"], k=request.get("k"),
+        events = pipe.ask_stream(request.get("question", ""), k=request.get("k"),
                                  mode=request.get("mode"), history=request.get("history"))
         try:
+            # the stream's first step checks the question and the history (the one
+            # check, in the pipeline): user errors come before any loading
+            first = next(events)
+            _ = pipe.retriever  # a missing or damaged index says so before any model loads
+            if not getattr(pipe, "_worker_ready", False):
+                send({"kind": "status", "text": "loading"})
+                self.warm(pipe)
+            send(first.to_dict())
             for event in events:
                 send(event.to_dict())
         finally:
@@ -348,9 +353,9 @@ def serve(socket_file: Path, idle_s: float, code: str | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from rag.worker import socket_path
+    from serve.worker import socket_path
 
-    parser = argparse.ArgumentParser(prog="python -m rag.worker_server",
+    parser = argparse.ArgumentParser(prog="python -m serve.worker_server",
                                      description="The cited-rag background worker.")
     parser.add_argument("--idle", type=float, default=300.0,
                         help="exit after this many seconds without a request")
