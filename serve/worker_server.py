@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import hashlib
 import json
 import logging
@@ -29,6 +28,9 @@ import traceback
 from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import psutil
+from filelock import FileLock, Timeout
 
 from rag.threads import passive_waiting
 from serve.worker import MAX_LINE, PROTOCOL, fingerprint, log_path, private_dir, run_dir
@@ -302,10 +304,10 @@ def _same_user(sock: socket.socket) -> bool:
 
 
 def _rss_mb() -> float | None:
+    """This process's resident memory, in MB."""
     try:
-        with open("/proc/self/statm", encoding="ascii") as f:
-            return round(int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
-    except OSError:
+        return round(psutil.Process().memory_info().rss / 2**20, 1)
+    except psutil.Error:
         return None
 
 
@@ -314,11 +316,11 @@ def serve(socket_file: Path, idle_s: float, code: str | None = None) -> int:
     the fingerprint of the environment the worker was started in."""
     private_dir(run_dir())
     private_dir(socket_file.parent)
-    lock = open(run_dir() / "worker.lock", "a+")  # noqa: SIM115 - held for the lifetime
+    lock = FileLock(run_dir() / "worker.lock", blocking=False)  # held for the lifetime
     try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        log.info("another worker holds %s; exiting", run_dir() / "worker.lock")
+        lock.acquire()
+    except Timeout:
+        log.info("another worker holds %s; exiting", lock.lock_file)
         return 0
     with contextlib.suppress(FileNotFoundError):
         socket_file.unlink()  # a dead worker's socket: we hold the lock
@@ -347,7 +349,7 @@ def serve(socket_file: Path, idle_s: float, code: str | None = None) -> int:
         with contextlib.suppress(OSError):
             if socket_file.stat().st_ino == inode:
                 socket_file.unlink()
-        lock.close()
+        lock.release()
     log.info("worker %d stopped", os.getpid())
     return 0
 
