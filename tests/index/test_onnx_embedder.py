@@ -171,9 +171,9 @@ def test_export_is_reused(onnx_cache, onnx_fp32, openvino_int8, monkeypatch):
     def no_export(*_a, **_k):
         raise AssertionError("exported again")
 
-    monkeypatch.setattr(ox, "export_onnx", no_export)
-    monkeypatch.setattr(ox, "quantize_onnx", no_export)
-    monkeypatch.setattr(ox, "quantize_openvino", no_export)
+    monkeypatch.setattr(ex, "export_onnx", no_export)
+    monkeypatch.setattr(ex, "quantize_onnx", no_export)
+    monkeypatch.setattr(ex, "quantize_openvino", no_export)
     for backend in ("onnx", "onnx-int8", "openvino", "openvino-int8"):
         emb = make_embedder(DEFAULT_EMBEDDING_MODEL, backend, cache_dir=onnx_cache)
         emb.warm_up()
@@ -217,7 +217,7 @@ def test_failed_openvino_quantization_leaves_no_model(onnx_cache, tmp_path, monk
         Path(path).with_suffix(".bin").write_bytes(b"\0" * 16)
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(ox, "_import_nncf", lambda: FakeNncf)
+    monkeypatch.setattr(ex, "_import_nncf", lambda: FakeNncf)
     monkeypatch.setattr(ov, "save_model", crash)
     fp32 = next(onnx_cache.rglob(ex.FP32_FILE))
     with pytest.raises(RuntimeError, match="disk full"):
