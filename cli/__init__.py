@@ -1,3 +1,3 @@
-"""The ``rag`` command: one typer app over the pipeline's commands (``rag.cli``), the web
-UI's (``ui.cli``) and the eval's (``eval.cli``). It sits above those packages, so none of
-them imports its shells."""
+"""The ``rag`` command: one typer app (``cli.main``) over the library (``index``, ``rag``,
+``eval``) and the servers (``serve``, ``ui``), one module per group of commands. No
+library module imports a shell."""

@@ -1,5 +1,5 @@
-"""``rag``: the console script. Every command is registered here, from the package that
-holds it; the commands import their heavy parts only when they run, so ``rag --help``
+"""``rag``: the console script. Every command is registered here, one module of ``cli``
+per group; the commands import their heavy parts only when they run, so ``rag --help``
 loads no model library."""
 
 from __future__ import annotations
@@ -23,16 +23,15 @@ HELP = ("Ask questions about a folder of documents and get answers with verified
 
 
 def build_app() -> typer.Typer:
-    """The ``rag`` app with every command."""
-    from eval.cli import register as register_eval
-    from rag.cli import register as register_rag
-    from ui.cli import register as register_ui
+    """The ``rag`` app with every command, in the order ``rag --help`` lists them."""
+    from cli import ask, bench, chat, evaluate, index, models, serving, worker
 
     app = typer.Typer(name="rag", no_args_is_help=True, add_completion=False,
                       pretty_exceptions_enable=False, rich_markup_mode=None, help=HELP)
-    register_rag(app)
-    register_ui(app)
-    register_eval(app)
+    for register in (index.register, ask.register, chat.register, models.register,
+                     serving.register_api, worker.register, serving.register_ui,
+                     bench.register, evaluate.register):
+        register(app)
     return app
 
 

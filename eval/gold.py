@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 QUESTION_TYPES = ("factoid", "yesno", "multi", "unanswerable")
+# the bundled NHS gold set (over the bundled corpus, data/nhs): `rag eval`'s default
+GOLD_DEFAULT = Path(__file__).resolve().parent / "nhs_gold.jsonl"
 
 
 class GoldError(ValueError):

@@ -12,13 +12,13 @@ from collections.abc import Iterable, Sequence
 
 from index.normalize import normalize_text
 from index.text import content_tokens, words
+from rag.verify import CITE
 
 SUPPORT_THRESHOLD = 0.6  # share of a sentence's content words its cited texts must hold
 F1_CORRECT = 0.5  # token F1 at or above which an answer counts as correct
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = set(string.punctuation) | set("‘’“”–—…")
-_CITE = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _NUM = re.compile(r"\d+(?:[.,]\d+)*")
 NEGATION_CUES = frozenset(
     "no not never none neither nor denied denies deny denying rejected rejects reject "
@@ -29,7 +29,7 @@ NEGATION_CUES = frozenset(
 # ---- answers -----------------------------------------------------------------------
 def normalize_answer(text: str) -> str:
     """SQuAD normalisation: lower case, no punctuation, no articles, single spaces."""
-    text = _CITE.sub(" ", text.lower())
+    text = CITE.sub(" ", text.lower())
     text = "".join(" " if ch in _PUNCT else ch for ch in text)
     text = _ARTICLES.sub(" ", text)
     return " ".join(text.split())
@@ -86,7 +86,7 @@ def matches(pred: str, gold: str) -> bool:
 def answer_polarity(text: str) -> str | None:
     """'yes'/'no' from a leading yes/no word; otherwise 'no' if a negation cue occurs,
     'yes' for any other non-empty answer; None for an empty one."""
-    w = words(_CITE.sub(" ", text))
+    w = words(CITE.sub(" ", text))
     if not w:
         return None
     if w[0] in ("yes", "no"):

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 from index.text import content_tokens
 from rag.relevance import names
+from rag.verify import CITE
 
 # English words that point back to something said before: closed word classes
 # (personal, possessive and demonstrative pronouns, pro-forms), not topic words
@@ -42,7 +43,7 @@ TURN_CHARS = 300
 REWRITE_MAX_TOKENS = 48
 # the status event that announces the standalone question, before the sources
 SEARCHING = "Searching for: "
-_CITE = re.compile(r"\s*\[\d+\]")
+_CITE = re.compile(r"\s*" + CITE.pattern)  # a citation marker and the space before it
 _WORD_ANY = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
 
 CONDENSE_SYSTEM = (

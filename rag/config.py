@@ -97,7 +97,7 @@ class Settings(BaseSettings):
     # prompt cache under $RAG_HOME/cache/prompts, so a new process does not process it
     prompt_cache: bool = True
     # `rag ask` and `rag eval` hand questions to a background worker that keeps the
-    # models loaded (rag.worker); it exits after worker_idle seconds without questions
+    # models loaded (serve.worker); it exits after worker_idle seconds without questions
     worker: bool = True
     worker_idle: float = Field(300.0, gt=0)
 
@@ -121,6 +121,13 @@ class Settings(BaseSettings):
         return self.pg_url is not None and self.store in (None, "pgvector")
 
     @property
+    def indexes_on_first_use(self) -> bool:
+        """Whether a shell may index the corpus itself when the index is missing (see
+        ``Pipeline.index_exists``): a folder index is built on first use; an index in
+        PostgreSQL only by ``rag index --store pgvector``."""
+        return not self.uses_pgvector
+
+    @property
     def index_location(self) -> str:
         """The index folder, or the PostgreSQL server and schema (no password)."""
         if not self.uses_pgvector:
@@ -131,7 +138,7 @@ class Settings(BaseSettings):
 
     def secrets(self) -> dict[str, str]:
         """The secret settings that are set, by name, in clear: for the worker's socket
-        (rag.worker), which carries every setting; never for display."""
+        (serve.worker), which carries every setting; never for display."""
         return {name: value.get_secret_value() for name in type(self).model_fields
                 if isinstance(value := getattr(self, name), SecretStr)}
 

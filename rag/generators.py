@@ -1,4 +1,6 @@
-"""Generators: the ``Generator`` protocol, llama.cpp and transformers backends.
+"""Generators: the llama.cpp and transformers backends, and ``make_generator``, which picks
+one (or the served one, ``rag.served``). The ``Generator`` protocol and ``Probe`` are in
+``rag.generator_base``, which every backend imports.
 
 Both stream text pieces. Models load lazily on first use or on ``warm_up()``.
 """
@@ -9,129 +11,24 @@ import logging
 import os
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
-
-import numpy as np
 
 from rag.errors import GenerationError, ModelError
+from rag.generator_base import (
+    AVOID_BIAS,
+    Generator,
+    Messages,
+    Probe,
+    avoid_forms,
+    refusal_starts,
+)
+from rag.logits import ProbeRecorder, llama_sampling
 from rag.models import resolve_model
 from rag.threads import passive_waiting
 
 log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "llama", "transformers", "openai")
-Messages = list[dict[str, str]]
-
-
-@dataclass
-class Probe:
-    """What a generation reports about itself, read from the logits it computes anyway.
-
-    ``refusal`` is the reply that means "the evidence does not answer". A generator that
-    can read its logits sets ``p_refusal``, the probability that the reply begins with it
-    (any letter case) at the first step, and, with ``suppress``, takes that first token
-    away, so the reply is the model's best attempt at an answer; ``logprobs`` are the
-    log-probabilities of the tokens it chose (the last one may be missing), under the
-    distribution before suppression.
-    A generator that cannot leave ``p_refusal`` None and ``suppressed`` False, and says
-    why in ``note`` (shown with the answer)."""
-
-    refusal: str
-    suppress: bool = True
-    p_refusal: float | None = None
-    suppressed: bool = False
-    logprobs: list[float] = field(default_factory=list)
-    note: str = ""
-
-
-# the logit bias that keeps a token out of a reply (``avoid``)
-AVOID_BIAS = -100.0
-
-
-class Generator(Protocol):
-    name: str
-    backend: str  # "llama", "transformers" or "openai": what a decision is fitted for
-
-    def warm_up(self) -> None: ...
-
-    def stream(self, messages: Messages, max_tokens: int = 200, temperature: float = 0.0,
-               stop: list[str] | None = None, probe: Probe | None = None,
-               avoid: Sequence[str] | None = None) -> Iterator[str]:
-        """The reply's text in pieces. ``probe``: record the refusal's probability and the
-        token log-probabilities; ``avoid``: words the reply must not use (where the
-        backend can bias tokens)."""
-        ...
-
-
-def avoid_forms(words: Sequence[str]) -> list[str]:
-    """How each of ``words`` may appear as one token: lower-case or capitalised, with or
-    without a leading space."""
-    return [text for w in words for form in dict.fromkeys([w, w.capitalize()])
-            for text in (form, " " + form)]
-
-
-def refusal_starts(refusal: str) -> list[str]:
-    """The ways a reply may begin the refusal: its first word in each letter case."""
-    first = refusal.split()[0] if refusal.split() else refusal
-    return list(dict.fromkeys([first, first.lower(), first.capitalize(), first.upper()]))
-
-
-class ProbeRecorder:
-    """A logits processor (numpy scores over the vocabulary, one call per step) that fills
-    a ``Probe``: ``refusal_ids`` are the token ids that begin the refusal."""
-
-    def __init__(self, probe: Probe, refusal_ids: set[int]) -> None:
-        self.probe = probe
-        self.refusal_ids = sorted(refusal_ids)
-        self._prev: np.ndarray | None = None  # last step's log-probabilities
-        self._n_prompt: int | None = None
-
-    def __call__(self, input_ids, scores):
-        logp = _log_softmax(np.asarray(scores, np.float64))
-        if self._n_prompt is None:
-            self._n_prompt = len(input_ids)
-            if self.refusal_ids:
-                self.probe.p_refusal = float(np.exp(logp[self.refusal_ids]).sum())
-                if self.probe.suppress:
-                    scores[self.refusal_ids] = -np.inf
-                    self.probe.suppressed = True
-        elif self._prev is not None and len(input_ids) > self._n_prompt:
-            self.probe.logprobs.append(float(self._prev[int(input_ids[-1])]))
-        self._prev = logp
-        return scores
-
-
-class BiasProcessor:
-    """A logits processor that adds fixed biases (token id -> logit change) at every step,
-    as llama.cpp's ``logit_bias`` does."""
-
-    def __init__(self, bias: dict[int, float]) -> None:
-        self.ids = np.array(sorted(bias), dtype=np.intp)
-        self.values = np.array([bias[i] for i in sorted(bias)], dtype=np.float32)
-
-    def __call__(self, input_ids, scores):
-        scores[self.ids] += self.values
-        return scores
-
-
-def llama_sampling(processors: list | None, bias: dict[int, float] | None) -> dict:
-    """The ``logits_processor`` and ``logit_bias`` arguments for llama-cpp-python. Given
-    both, llama-cpp-python 0.3.36 drops both (``LogitsProcessorList.extend`` returns None,
-    so the call runs with no processor at all): the bias then goes into the processor
-    list instead, after the others, which see the logits before it."""
-    if processors and bias:
-        from llama_cpp import LogitsProcessorList
-
-        return {"logits_processor": LogitsProcessorList([*processors, BiasProcessor(bias)]),
-                "logit_bias": None}
-    return {"logits_processor": processors or None, "logit_bias": bias or None}
-
-
-def _log_softmax(x: np.ndarray) -> np.ndarray:
-    m = x[np.isfinite(x)].max()
-    return x - (m + np.log(np.exp(x - m).sum()))
 
 
 def _llama_available() -> bool:

@@ -4,7 +4,7 @@
     python scripts/cli_timing.py --part breakdown     # one cold process, stage by stage
     python scripts/cli_timing.py --part wall --questions 8 --out /tmp/cli-timing
 
-``wall`` runs the real command (``python -m rag ask --stream``) as a user does, one
+``wall`` runs the real command (``python -m cli ask --stream``) as a user does, one
 process per question, and times from start to exit, to the "Sources:" line and to the
 first model token on stderr:
 
@@ -77,20 +77,19 @@ def env_for(home: Path) -> dict[str, str]:
 
 def questions(n: int) -> list[str]:
     sys.path.insert(0, str(REPO))
-    from eval.cli import GOLD_DEFAULT
-    from eval.gold import load_gold
+    from eval.gold import GOLD_DEFAULT, load_gold
 
     return [item.question for item in load_gold(GOLD_DEFAULT)[:n]]
 
 
 def ensure_index(home: Path) -> None:
-    subprocess.run([sys.executable, "-m", "rag", "index"], env=env_for(home), cwd=REPO,
+    subprocess.run([sys.executable, "-m", "cli", "index"], env=env_for(home), cwd=REPO,
                    check=True, capture_output=True)
 
 
 def timed_ask(home: Path, question: str, model: str, worker: bool) -> dict:
     """One `rag ask --stream` process: seconds to the sources, the first token, the end."""
-    args = [sys.executable, "-m", "rag", "ask", question, "--stream", "--model", model]
+    args = [sys.executable, "-m", "cli", "ask", question, "--stream", "--model", model]
     if not worker:
         args.append("--no-worker")
     t0 = time.perf_counter()
@@ -122,7 +121,7 @@ def timed_ask(home: Path, question: str, model: str, worker: bool) -> dict:
 
 
 def part_wall(home: Path, qs: list[str], model: str) -> dict:
-    subprocess.run([sys.executable, "-m", "rag", "worker", "stop"], env=env_for(home),
+    subprocess.run([sys.executable, "-m", "cli", "worker", "stop"], env=env_for(home),
                    cwd=REPO, capture_output=True)
     runs: dict[str, list[dict]] = {"no_worker": [], "worker": []}
     for q in qs:  # every question in a fresh, model-loading process
@@ -131,7 +130,7 @@ def part_wall(home: Path, qs: list[str], model: str) -> dict:
     for q in qs:  # the first starts the worker
         runs["worker"].append(timed_ask(home, q, model, worker=True))
         print(f"worker: {runs['worker'][-1]}", file=sys.stderr)
-    subprocess.run([sys.executable, "-m", "rag", "worker", "stop"], env=env_for(home),
+    subprocess.run([sys.executable, "-m", "cli", "worker", "stop"], env=env_for(home),
                    cwd=REPO, capture_output=True)
 
     def summary(rows: list[dict]) -> dict:

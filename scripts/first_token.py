@@ -46,8 +46,7 @@ DEFAULT_CONFIGS = [
 
 def build_prompts(n: int, model: str) -> list[list[dict]]:
     """The verified prompts of the first ``n`` NHS gold questions."""
-    from eval.cli import GOLD_DEFAULT
-    from eval.gold import load_gold
+    from eval.gold import GOLD_DEFAULT, load_gold
     from rag.config import Settings
     from rag.pipeline import Pipeline
     from rag.prompts import verified_messages

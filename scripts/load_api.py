@@ -85,20 +85,19 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     sys.path.insert(0, str(REPO))
-    from eval.cli import GOLD_DEFAULT
-    from eval.gold import load_gold
+    from eval.gold import GOLD_DEFAULT, load_gold
 
     questions = [g.question for g in load_gold(GOLD_DEFAULT)]
     home = Path(tempfile.mkdtemp(prefix="rag-load-"))
     env = dict(os.environ, RAG_HOME=str(home), PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1")
     if args.queue_limit is not None:
         env["RAG_QUEUE_LIMIT"] = str(args.queue_limit)
-    subprocess.run([sys.executable, "-m", "rag", "index"], env=env, cwd=REPO, check=True,
+    subprocess.run([sys.executable, "-m", "cli", "index"], env=env, cwd=REPO, check=True,
                    capture_output=True)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = open(home / "api.log", "wb")  # noqa: SIM115 - closed at the end
-    server = subprocess.Popen([sys.executable, "-m", "rag", "api", "--port", str(port),
+    server = subprocess.Popen([sys.executable, "-m", "cli", "api", "--port", str(port),
                                "--model", args.model], env=env, cwd=REPO, stdout=log,
                               stderr=subprocess.STDOUT)
     try:

@@ -93,7 +93,7 @@ def _load_synthetic(pg, texts: list[str], vecs: np.ndarray, data, emb_name: str)
 
 
 def section_retrieval(url: str, emb, n: int, queries: int, k: int) -> dict:
-    from eval import synthetic
+    from eval.bench import synthetic
     from index import store
     from index.ann import DenseSpec
     from index.pgvector import PgIndex

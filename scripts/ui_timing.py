@@ -74,17 +74,16 @@ def main() -> None:
     sys.path.insert(0, str(REPO))
     from playwright.sync_api import sync_playwright
 
-    from eval.cli import GOLD_DEFAULT
-    from eval.gold import load_gold
+    from eval.gold import GOLD_DEFAULT, load_gold
 
     qs = [g.question for g in load_gold(GOLD_DEFAULT)][:args.questions]
     home = Path(tempfile.mkdtemp(prefix="rag-ui-timing-"))
     port = free_port()
     env = dict(os.environ, RAG_HOME=str(home), PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1",
                GRADIO_ANALYTICS_ENABLED="False")
-    subprocess.run([sys.executable, "-m", "rag", "index"], env=env, cwd=REPO, check=True,
+    subprocess.run([sys.executable, "-m", "cli", "index"], env=env, cwd=REPO, check=True,
                    capture_output=True)
-    server = subprocess.Popen([sys.executable, "-m", "rag", "serve", "--port", str(port),
+    server = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(port),
                                "--model", args.model], env=env, cwd=REPO,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     result: dict = {"model": args.model, "questions": []}

@@ -1,81 +1,14 @@
-"""The shells sit above the pipeline: the import graph between the packages has no cycle,
-``rag --help`` loads no model library, and a missing extra is one line naming it."""
+"""The ``rag`` command as a shell: ``rag --help`` loads no model library, and a missing
+extra or dependency is one line naming it (the import graph: tests/test_architecture.py)."""
 
 from __future__ import annotations
 
-import ast
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES = ("rag", "index", "ui", "eval", "cli")
-
-
-def imported_packages(path: Path) -> set[str]:
-    """First-party top-level packages a module imports, at any depth of its code
-    (imports inside functions count: they run when the function does)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names = [node.module]
-        else:
-            continue
-        found |= {n.split(".")[0] for n in names if n.split(".")[0] in PACKAGES}
-    return found
-
-
-def package_graph() -> dict[str, set[str]]:
-    """package -> the other packages its modules import. ``__main__.py`` files are entry
-    scripts that no module imports, so they are not edges of the graph."""
-    graph: dict[str, set[str]] = {p: set() for p in PACKAGES}
-    for pkg in PACKAGES:
-        for f in (REPO / pkg).rglob("*.py"):
-            if f.name != "__main__.py":
-                graph[pkg] |= imported_packages(f) - {pkg}
-    return graph
-
-
-def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
-    state: dict[str, int] = {}
-    path: list[str] = []
-
-    def visit(n: str) -> list[str] | None:
-        state[n] = 1
-        path.append(n)
-        for m in sorted(graph[n]):
-            if state.get(m) == 1:
-                return path[path.index(m):] + [m]
-            if m not in state and (c := visit(m)):
-                return c
-        state[n] = 2
-        path.pop()
-        return None
-
-    for n in sorted(graph):
-        if n not in state and (c := visit(n)):
-            return c
-    return None
-
-
-def test_the_cycle_finder_finds_cycles():
-    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
-    assert find_cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
-    assert imported_packages(REPO / "rag" / "pipeline.py") >= {"index"}
-
-
-def test_no_import_cycle_and_the_pipeline_imports_no_shell():
-    graph = package_graph()
-    assert find_cycle(graph) is None, graph
-    assert not graph["rag"] & {"ui", "eval", "cli"}
-    assert not graph["index"] & {"rag", "ui", "eval", "cli"}
-    assert graph["cli"] >= {"rag", "ui", "eval"}
-
-
 def _run(code: str, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True,

@@ -25,7 +25,7 @@ def _running(pid: int) -> bool:
 
 
 def workers_under(roots: list[Path]) -> list[int]:
-    """This user's running workers (``python -m rag.worker_server``) whose data home
+    """This user's running workers (``python -m serve.worker_server``) whose data home
     (``RAG_HOME``) lies in one of ``roots``."""
     roots = [Path(r).resolve() for r in roots]
     found = []
@@ -36,7 +36,7 @@ def workers_under(roots: list[Path]) -> list[int]:
             if proc.stat().st_uid != os.getuid():
                 continue
             cmd = (proc / "cmdline").read_bytes().split(b"\0")
-            if b"rag.worker_server" not in cmd:
+            if b"serve.worker_server" not in cmd:
                 continue
             home = _environ(proc.name).get("RAG_HOME")
         except OSError:

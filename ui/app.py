@@ -10,7 +10,6 @@ from typing import Any
 
 import gradio as gr
 
-from index import store
 from index.errors import RagError
 from rag.chat import SEARCHING, history_turns
 from rag.errors import BusyError
@@ -48,7 +47,7 @@ class Loader:
     def _run(self) -> None:
         p = self.pipeline
         try:
-            if not p.settings.uses_pgvector and not store.exists(p.index_path):
+            if p.settings.indexes_on_first_use and not p.index_exists():
                 self.status = f"Indexing {p.settings.corpus} (first start)…"
                 p.index(p.settings.corpus, progress=self._progress)
             self.status = "Loading the embedding model, the index and the generator…"

@@ -8,9 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from eval import synthetic
-from eval.bench import RandomEmbedder, bench_retrieval, bench_update, parse_sizes
-from eval.bench_report import to_markdown
+from eval.bench import RandomEmbedder, bench_retrieval, bench_update, parse_sizes, synthetic
+from eval.bench.report import to_markdown
 from index import store
 from index.builder import build_index
 
@@ -60,7 +59,7 @@ def test_retrieval_and_update_sections_on_small_sizes(fake_embedder):
 def test_bench_smoke_run_on_the_real_models(tmp_path):
     env = dict(os.environ, RAG_HOME=str(tmp_path / "home"), HF_HUB_OFFLINE="1")
     out = subprocess.run(
-        [sys.executable, "-m", "rag", "bench", "--sizes", "2k", "--build-chunks", "12",
+        [sys.executable, "-m", "cli", "bench", "--sizes", "2k", "--build-chunks", "12",
          "--queries", "5", "--update-base", "1k", "--update-docs", "5",
          "--e2e-questions", "2", "--model", "smollm2-135m", "--json",
          "--out", str(tmp_path / "out")],

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from eval.cli import evaluate
 from eval.gold import GoldError, is_chat_gold, load_chat_gold
+from eval.run import evaluate
 from rag.config import Settings
 from rag.pipeline import Pipeline
 from tests.conftest import KARROW_CORPUS, NHS_CORPUS

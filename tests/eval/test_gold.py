@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.cli import GOLD_DEFAULT
-from eval.gold import GoldError, check_evidence, load_gold
+from eval.gold import GOLD_DEFAULT, GoldError, check_evidence, load_gold
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO / "data" / "nhs"

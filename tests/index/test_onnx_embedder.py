@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from index import onnx_embedder as ox
+from index import onnx_export as ex
 from index.embedders import (
     DEFAULT_EMBEDDING_MODEL,
     EMBEDDING_BACKENDS,
@@ -42,7 +43,7 @@ def onnx_cache(tmp_path_factory):
     """One export (fp32 + int8) for the session, in its own folder: the autouse fixture
     gives every test another RAG_HOME, so the folder is passed explicitly."""
     cache = tmp_path_factory.mktemp("onnx-cache")
-    ox.ensure_onnx(DEFAULT_EMBEDDING_MODEL, cache, quantized=True)
+    ex.ensure_onnx(DEFAULT_EMBEDDING_MODEL, cache, quantized=True)
     return cache
 
 
@@ -119,7 +120,7 @@ def test_openvino_int8_runs_int8_kernels(openvino_int8):
     import openvino as ov
 
     path = openvino_int8.model_path
-    assert path.name == ox.OV_INT8_FILE and path.with_suffix(".bin").is_file()
+    assert path.name == ex.OV_INT8_FILE and path.with_suffix(".bin").is_file()
     model = ov.Core().read_model(str(path))
     ops = model.get_ordered_ops()
     fake_quantize = [op for op in ops if op.get_type_name() == "FakeQuantize"]
@@ -170,9 +171,9 @@ def test_export_is_reused(onnx_cache, onnx_fp32, openvino_int8, monkeypatch):
     def no_export(*_a, **_k):
         raise AssertionError("exported again")
 
-    monkeypatch.setattr(ox, "export_onnx", no_export)
-    monkeypatch.setattr(ox, "quantize_onnx", no_export)
-    monkeypatch.setattr(ox, "quantize_openvino", no_export)
+    monkeypatch.setattr(ex, "export_onnx", no_export)
+    monkeypatch.setattr(ex, "quantize_onnx", no_export)
+    monkeypatch.setattr(ex, "quantize_openvino", no_export)
     for backend in ("onnx", "onnx-int8", "openvino", "openvino-int8"):
         emb = make_embedder(DEFAULT_EMBEDDING_MODEL, backend, cache_dir=onnx_cache)
         emb.warm_up()
@@ -181,7 +182,7 @@ def test_export_is_reused(onnx_cache, onnx_fp32, openvino_int8, monkeypatch):
     assert {p: p.stat().st_mtime_ns for p in files} == stamps
     names = {p.name for p in files if p.is_file()}
     # no temporary file left behind
-    assert names == {ox.FP32_FILE, ox.INT8_FILE, ox.OV_INT8_FILE, "model_int8.bin"}
+    assert names == {ex.FP32_FILE, ex.INT8_FILE, ex.OV_INT8_FILE, "model_int8.bin"}
     assert re.fullmatch(r"all-MiniLM-L6-v2-[0-9a-f]{12}", onnx_fp32.model_path.parent.name)
 
 
@@ -191,10 +192,10 @@ def test_quantizing_leaves_logging_alone(onnx_cache, tmp_path):
 
     root = logging.getLogger()
     before = (root.handlers[:], root.level, root.filters[:])
-    fp32 = next(onnx_cache.rglob(ox.FP32_FILE))
-    ox.quantize_onnx(fp32, tmp_path / ox.INT8_FILE)
+    fp32 = next(onnx_cache.rglob(ex.FP32_FILE))
+    ex.quantize_onnx(fp32, tmp_path / ex.INT8_FILE)
     assert (root.handlers, root.level, root.filters) == before
-    assert [p.name for p in tmp_path.iterdir()] == [ox.INT8_FILE]
+    assert [p.name for p in tmp_path.iterdir()] == [ex.INT8_FILE]
 
 
 @pytest.mark.model
@@ -216,12 +217,12 @@ def test_failed_openvino_quantization_leaves_no_model(onnx_cache, tmp_path, monk
         Path(path).with_suffix(".bin").write_bytes(b"\0" * 16)
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(ox, "_import_nncf", lambda: FakeNncf)
+    monkeypatch.setattr(ex, "_import_nncf", lambda: FakeNncf)
     monkeypatch.setattr(ov, "save_model", crash)
-    fp32 = next(onnx_cache.rglob(ox.FP32_FILE))
+    fp32 = next(onnx_cache.rglob(ex.FP32_FILE))
     with pytest.raises(RuntimeError, match="disk full"):
-        ox.quantize_openvino(fp32, tmp_path / ox.OV_INT8_FILE,
-                             ox.local_model_folder(DEFAULT_EMBEDDING_MODEL))
+        ex.quantize_openvino(fp32, tmp_path / ex.OV_INT8_FILE,
+                             ex.local_model_folder(DEFAULT_EMBEDDING_MODEL))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -245,8 +246,8 @@ def test_calibration_texts_are_fixed_and_varied(tmp_path):
 
 def test_default_cache_is_under_rag_home(tmp_path, monkeypatch):
     monkeypatch.setenv("RAG_HOME", str(tmp_path))
-    folder = ox.local_model_folder(DEFAULT_EMBEDDING_MODEL)
-    assert ox.export_dir(DEFAULT_EMBEDDING_MODEL, folder).parent == tmp_path / "models" / "onnx"
+    folder = ex.local_model_folder(DEFAULT_EMBEDDING_MODEL)
+    assert ex.export_dir(DEFAULT_EMBEDDING_MODEL, folder).parent == tmp_path / "models" / "onnx"
 
 
 def test_failed_export_leaves_no_model(tmp_path, monkeypatch):
@@ -258,9 +259,9 @@ def test_failed_export_leaves_no_model(tmp_path, monkeypatch):
         raise RuntimeError("killed mid-export")
 
     monkeypatch.setattr(torch.onnx, "export", crash)
-    target = tmp_path / "m" / ox.FP32_FILE
+    target = tmp_path / "m" / ex.FP32_FILE
     with pytest.raises(RuntimeError, match="mid-export"):
-        ox.export_onnx(ox.local_model_folder(DEFAULT_EMBEDDING_MODEL), target)
+        ex.export_onnx(ex.local_model_folder(DEFAULT_EMBEDDING_MODEL), target)
     assert list(target.parent.iterdir()) == []
 
 
@@ -288,7 +289,7 @@ def test_missing_runtime_says_what_to_install(monkeypatch):
 def test_nncf_imports_without_telemetry():
     pytest.importorskip("nncf")
     before = sys.modules.get("openvino_telemetry")
-    ox._import_nncf()
+    ex._import_nncf()
     assert sys.modules.get("openvino_telemetry") is before
     telemetry = sys.modules["nncf.telemetry.wrapper"].telemetry
     assert isinstance(telemetry, MagicMock) or telemetry._impl.consent is False
@@ -298,7 +299,7 @@ def test_missing_nncf_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "nncf", None)
     with pytest.raises(ModelError, match=re.escape("nncf, which is not installed; install it "
                                                    "with: pip install 'cited-rag[openvino]'")):
-        ox._import_nncf()
+        ex._import_nncf()
 
 
 def test_construction_is_lazy_and_validates(tmp_path):
@@ -335,12 +336,12 @@ def test_pooling_spec_follows_the_model_folder(tmp_path):
     (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps(
         {"word_embedding_dimension": 4, "pooling_mode_cls_token": True,
          "pooling_mode_max_tokens": True}))
-    spec = ox.pooling_spec(tmp_path)
-    assert spec == ox.PoolingSpec(("cls", "max"), 128, False, 8)
+    spec = ex.pooling_spec(tmp_path)
+    assert spec == ex.PoolingSpec(("cls", "max"), 128, False, 8)
     modules.append({"idx": 2, "path": "2_Dense", "type": "sentence_transformers.models.Dense"})
     (tmp_path / "modules.json").write_text(json.dumps(modules))
     with pytest.raises(ModelError, match="Dense"):
-        ox.pooling_spec(tmp_path)
+        ex.pooling_spec(tmp_path)
 
 
 def test_pool_ignores_padding():

@@ -305,9 +305,9 @@ def test_cli_index_and_ask_with_the_real_models(tmp_path, pg_server, pg_url, mon
 def test_api_health_names_the_database_without_the_password(pg_server, pg_url, tmp_path):
     from fastapi.testclient import TestClient
 
-    from rag.api import create_app
     from rag.config import Settings
     from rag.pipeline import Pipeline
+    from serve.api import create_app
     from tests.fakes import ScriptedGenerator
 
     corpus = tmp_path / "corpus"

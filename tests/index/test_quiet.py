@@ -16,7 +16,7 @@ def test_rag_index_prints_no_debug_lines(tmp_path):
     """bm25s sets its logger to DEBUG when imported; `rag index` printed
     'DEBUG bm25s: Building index from IDs objects' on every run."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    done = subprocess.run([sys.executable, "-m", "rag", "index", str(NHS_CORPUS), "--index",
+    done = subprocess.run([sys.executable, "-m", "cli", "index", str(NHS_CORPUS), "--index",
                            str(tmp_path / "index")], env=env, capture_output=True,
                           text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr

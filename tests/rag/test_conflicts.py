@@ -133,7 +133,7 @@ def test_a_disagreement_never_turns_a_refusal_into_an_answer(tmp_path, disputed)
 
 
 def test_the_shells_show_the_conflict_provenance_and_warnings():
-    from rag.cli import _print_answer
+    from cli.printers import print_answer as _print_answer
     from ui.render import turn_html
 
     answer = {"question": "q", "answer": "A. The sources disagree: “b” [2].",

@@ -7,7 +7,8 @@ import re
 import numpy as np
 import pytest
 
-from rag.generators import BiasProcessor, Probe, ProbeRecorder, llama_sampling, refusal_starts
+from rag.generator_base import Probe, refusal_starts
+from rag.logits import BiasProcessor, ProbeRecorder, llama_sampling
 from rag.prompts import REFUSAL_TOKEN, verified_messages
 from rag.types import Evidence
 

@@ -55,7 +55,7 @@ def test_real_embedder_hybrid_retrieval(real_index, real_embedder):
 
 
 def test_bm25_ranking_matches_bm25s_retrieve():
-    from eval import synthetic
+    from eval.bench import synthetic
     from index.text import bm25_query_tokens
     from tests.fakes import HashEmbedder
 

@@ -12,10 +12,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 def rag(*args: str, home: Path, env: dict | None = None, timeout: float = 300,
         stdin: str | None = None) -> subprocess.CompletedProcess:
-    """Run ``python -m rag ARGS`` as a user would, with RAG_HOME in ``home``."""
+    """Run ``python -m cli ARGS`` as a user would, with RAG_HOME in ``home``."""
     full = dict(os.environ, RAG_HOME=str(home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
                 **(env or {}))
-    return subprocess.run([sys.executable, "-m", "rag", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True,
                           text=True, env=full, timeout=timeout, cwd=REPO, input=stdin)
 
 

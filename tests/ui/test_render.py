@@ -8,8 +8,8 @@ from html.parser import HTMLParser
 
 import pytest
 
+from cli.serving import parse_auth
 from ui import files
-from ui.cli import parse_auth
 from ui.render import answer_html, chat_html, document_html, esc, sources_html
 
 EVIL = 'Title <script>alert(1)</script> & "quotes" <img src=x onerror=alert(2)>'
@@ -175,7 +175,7 @@ def test_serve_command_is_registered():
 def test_serve_binds_localhost_and_reads_auth_from_env(monkeypatch, tmp_path):
     from typer.testing import CliRunner
 
-    import rag.cli
+    import cli.common
     import ui.app
     from cli.main import app
 
@@ -185,7 +185,7 @@ def test_serve_binds_localhost_and_reads_auth_from_env(monkeypatch, tmp_path):
         def launch(self, **kw):
             calls.update(kw)
 
-    monkeypatch.setattr(rag.cli, "make_pipeline", lambda s: calls.setdefault("settings", s))
+    monkeypatch.setattr(cli.common, "make_pipeline", lambda s: calls.setdefault("settings", s))
     monkeypatch.setattr(ui.app, "build_app", lambda pipe: FakeDemo())
     monkeypatch.setenv("RAG_AUTH", "me:pw")
     out = CliRunner().invoke(app, ["serve", "--corpus", str(tmp_path), "--port", "7999",

@@ -1,4 +1,4 @@
-"""The HTTP API (rag.api) over a fakes-based pipeline, through FastAPI's TestClient."""
+"""The HTTP API (serve.api) over a fakes-based pipeline, through FastAPI's TestClient."""
 
 import json
 import threading
@@ -7,9 +7,9 @@ import time
 import pytest
 from fastapi.testclient import TestClient  # noqa: E402
 
-from rag.api import create_app  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
+from serve.api import create_app  # noqa: E402
 from tests.conftest import DHSC_DOC, NHS_CORPUS  # noqa: E402
 from tests.fakes import HashEmbedder, ScriptedGenerator, always_answer  # noqa: E402
 

@@ -37,7 +37,7 @@ from index.builder import build_index
 from rag.config import Settings
 from rag.pipeline import Pipeline
 from tests.conftest import DHSC_DOC, NHS_CORPUS, REPO
-from tests.serving.conftest import free_port, wait_for
+from tests.serve.conftest import free_port, wait_for
 from tests.workers import stop_workers
 
 pytestmark = pytest.mark.model
@@ -78,7 +78,7 @@ def rag(home: Path, *args: str, stdin: str | None = None, env: dict | None = Non
     full = {k: v for k, v in os.environ.items() if k != "RAG_PG_URL"}
     full.update(RAG_HOME=str(home), HF_HUB_OFFLINE="1", RAG_WORKER="1",
                 PYTHONPATH=str(REPO), **(env or {}))
-    return subprocess.run([sys.executable, "-m", "rag", *args], input=stdin, text=True,
+    return subprocess.run([sys.executable, "-m", "cli", *args], input=stdin, text=True,
                           capture_output=True, env=full, cwd=REPO, timeout=timeout)
 
 
@@ -194,7 +194,7 @@ def rag_api(home: Path, env: dict, *args: str) -> Iterator[str]:
                 **env)
     log = home / f"api-{port}.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "rag", "api", "--port", str(port),
+        proc = subprocess.Popen([sys.executable, "-m", "cli", "api", "--port", str(port),
                                  *args], stdout=out, stderr=subprocess.STDOUT, env=full,
                                 cwd=REPO)
     base = f"http://127.0.0.1:{port}"
@@ -236,15 +236,13 @@ def chat_completion(base: str, question: str, headers: dict | None = None
 def shells(monkeypatch, in_process, real_embedder, small_generator):
     """``rag ask`` and ``rag chat`` answer in this process, their pipelines made over the
     session's MiniLM and SmolLM2 (a served model: its own generator, from the settings)."""
-    import rag.chat_cli
-    import rag.cli
+    import cli.common
 
     def make(settings: Settings) -> Pipeline:
         generator = None if settings.backend == "openai" else small_generator
         return Pipeline(settings, embedder=real_embedder, generator=generator)
 
-    monkeypatch.setattr(rag.cli, "make_pipeline", make)
-    monkeypatch.setattr(rag.chat_cli, "make_pipeline", make)
+    monkeypatch.setattr(cli.common, "make_pipeline", make)
     from cli.main import app
 
     def run(*args: str, stdin: str | None = None):
@@ -301,7 +299,7 @@ def api_server(pipeline: Pipeline) -> Iterator[str]:
     """The HTTP API over ``pipeline``, served by uvicorn on loopback in this process."""
     import uvicorn
 
-    from rag.api import create_app
+    from serve.api import create_app
 
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(pipeline), host="127.0.0.1",

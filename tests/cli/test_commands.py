@@ -16,7 +16,7 @@ pytestmark = pytest.mark.model
 
 def rag(*args, home):
     env = dict(os.environ, RAG_HOME=str(home), HF_HUB_OFFLINE="1")
-    return subprocess.run([sys.executable, "-m", "rag", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True,
                           text=True, env=env, timeout=600)
 
 
@@ -70,7 +70,7 @@ def test_partial_index_exit_code_names_the_file(tmp_path):
 
 
 def test_rag_ask_prints_the_page_or_slide_beside_the_file(capsys):
-    from rag.cli import _print_answer
+    from cli.printers import print_answer as _print_answer
 
     cite = {"n": 1, "doc": "report.pdf", "page": 3, "start": 120, "end": 160,
             "text": "The dome was repainted green.", "provenance": "Report · report.pdf · "

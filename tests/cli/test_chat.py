@@ -21,7 +21,7 @@ LINES = ["Who built the lighthouse at Karrow Point?", "How tall is its tower?", 
 def chat(home, *args, stdin: str, extra_env: dict | None = None):
     env = {**os.environ, "RAG_HOME": str(home), "HF_HUB_OFFLINE": "1", "RAG_WORKER": "1",
            **(extra_env or {})}
-    return subprocess.run([sys.executable, "-m", "rag", "chat", "--corpus", str(KARROW_CORPUS),
+    return subprocess.run([sys.executable, "-m", "cli", "chat", "--corpus", str(KARROW_CORPUS),
                            "--model", "smollm2-135m", *args], input=stdin,
                           capture_output=True, text=True, env=env, timeout=600)
 
@@ -45,7 +45,7 @@ def test_piped_conversation_with_sources_and_reset(tmp_path):
             assert doc[c["start"]:c["end"]] == c["text"]
     assert "Retrieved:" in out.stdout and "lighthouse.txt" in out.stdout  # /sources
     assert "unknown command /bogus" in out.stdout and "(new conversation)" in out.stdout
-    state = subprocess.run([sys.executable, "-m", "rag", "worker", "status", "--json"],
+    state = subprocess.run([sys.executable, "-m", "cli", "worker", "status", "--json"],
                            capture_output=True, text=True, timeout=60,
                            env=dict(os.environ, RAG_HOME=str(tmp_path)))
     assert json.loads(state.stdout)["requests"] >= 4  # the worker answered (and indexed)
@@ -56,7 +56,7 @@ def test_plain_output_prints_citations_like_rag_ask(tmp_path, monkeypatch, in_pr
     prints them (a hashing embedder and a scripted model, in this process)."""
     from typer.testing import CliRunner
 
-    import rag.chat_cli
+    import cli.common
     from cli.main import app
     from rag.config import Settings
     from rag.pipeline import Pipeline
@@ -68,7 +68,7 @@ def test_plain_output_prints_citations_like_rag_ask(tmp_path, monkeypatch, in_pr
         return Pipeline(settings, embedder=HashEmbedder(), generator=ChatGenerator(reply, ""),
                         decision=always_answer())
 
-    monkeypatch.setattr(rag.chat_cli, "make_pipeline", make)
+    monkeypatch.setattr(cli.common, "make_pipeline", make)
     make(Settings(corpus=KARROW_CORPUS, index=tmp_path / "idx")).index()
     out = CliRunner().invoke(app, ["chat", "--corpus", str(KARROW_CORPUS), "--index",
                                    str(tmp_path / "idx"), "--no-stream"],

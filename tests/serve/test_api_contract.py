@@ -15,12 +15,12 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import positive_data_acceptance
 
-from rag.api import create_app
 from rag.config import Settings
 from rag.pipeline import Pipeline
+from serve.api import create_app
 from tests.conftest import NHS_CORPUS
 from tests.fakes import HashEmbedder, ScriptedGenerator
-from tests.serving.test_api import REPLY
+from tests.serve.test_api import REPLY
 
 _HOME = Path(tempfile.mkdtemp(prefix="rag-contract-"))
 PIPE = Pipeline(Settings(corpus=NHS_CORPUS, index=_HOME / "idx"), embedder=HashEmbedder(),

@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from rag.chat import SEARCHING, history_turns
-from rag.cli import (
+from cli import common
+from cli.common import fail, indexes_first, one_line, settings_from, worker_client
+from cli.options import (
+    AskCorpusOpt,
     BackendOpt,
     IndexOpt,
     KOpt,
@@ -22,12 +23,9 @@ from rag.cli import (
     NoWorkerOpt,
     PgSchemaOpt,
     PgUrlOpt,
-    _print_answer,
-    fail,
-    make_pipeline,
-    settings_from,
-    where,
 )
+from cli.printers import print_answer, print_queued, show_sources
+from rag.chat import SEARCHING, history_turns
 from rag.config import Settings
 from rag.errors import RagError
 
@@ -42,29 +40,16 @@ class Asker:
 
     def __init__(self, settings: Settings, use_worker: bool, auto_index: bool) -> None:
         self.settings = settings
-        self.auto_index = auto_index
-        self.client = None
+        self.client = worker_client(settings) if use_worker else None
         self.pipe = None
-        if use_worker:
-            from rag.errors import WorkerError
-            from rag.worker import WorkerClient
+        self._index_if_missing(auto_index)
 
-            client = WorkerClient(idle_s=settings.worker_idle)
-            try:
-                client.ensure()
-                self.client = client
-            except WorkerError as exc:
-                typer.secho(f"Note: {exc}; answering in this process.", err=True,
-                            fg=typer.colors.YELLOW)
-        self._index_if_missing()
-
-    def _index_if_missing(self) -> None:
-        from index import store
-
+    def _index_if_missing(self, auto_index: bool) -> None:
         s = self.settings
-        if not self.auto_index or s.uses_pgvector or store.exists(s.index_path):
+        exists = ((lambda: self.client.index_exists(s)) if self.client is not None
+                  else lambda: self._pipeline().index_exists())
+        if not indexes_first(s, auto_index, exists):
             return
-        typer.secho(f"No index yet for {s.corpus}; indexing it first.", err=True)
         if self.client is not None:
             for _ in self.client.index(s, s.corpus):
                 pass
@@ -73,7 +58,7 @@ class Asker:
 
     def _pipeline(self):
         if self.pipe is None:
-            self.pipe = make_pipeline(self.settings)
+            self.pipe = common.make_pipeline(self.settings)
         return self.pipe
 
     def events(self, question: str, history: list[dict[str, str]]) -> Iterator[dict]:
@@ -89,8 +74,7 @@ def chat(
     k: KOpt = None,
     model: ModelOpt = None,
     backend: BackendOpt = None,
-    corpus: Annotated[Path | None, typer.Option(
-        help="Corpus whose default index to use (indexed first if it has none).")] = None,
+    corpus: AskCorpusOpt = None,
     llm_url: LlmUrlOpt = None,
     stream: Annotated[bool, typer.Option(
         help="Show the model's tokens as they come (on stderr).")] = True,
@@ -135,7 +119,7 @@ def chat(
             typer.echo("(new conversation)")
             continue
         if question == "/sources":
-            _show_sources(last)
+            show_sources(last)
             continue
         if question.startswith("/"):
             typer.echo(f"unknown command {question}; {HELP_LINE}")
@@ -148,7 +132,7 @@ def chat(
         if as_json:
             typer.echo(json.dumps(answer, ensure_ascii=False))
         else:
-            _print_answer(answer)
+            print_answer(answer)
             typer.echo("")
 
 
@@ -166,8 +150,7 @@ def _turn(asker: Asker, question: str, history: list[dict[str, str]], show: bool
                 typer.secho(ev["text"], err=True, fg=typer.colors.YELLOW)
             elif kind == "queued" and ev["position"] != position:
                 position = ev["position"]
-                typer.secho(f"(the model is busy: your question is number {position} in "
-                            f"line)", err=True, fg=typer.colors.YELLOW)
+                print_queued(position)
             elif kind == "token" and show:
                 typer.echo(ev.get("text", ""), nl=False, err=True)
             elif kind == "answer":
@@ -175,8 +158,7 @@ def _turn(asker: Asker, question: str, history: list[dict[str, str]], show: bool
         if show:
             typer.echo("", err=True)
     except RagError as exc:
-        typer.secho(f"Error: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc}",
-                    err=True, fg=typer.colors.RED)
+        typer.secho(f"Error: {one_line(exc)}", err=True, fg=typer.colors.RED)
         return None
     if answer is None:
         typer.secho("Error: no answer came back; try --no-worker", err=True,
@@ -184,17 +166,5 @@ def _turn(asker: Asker, question: str, history: list[dict[str, str]], show: bool
     return answer
 
 
-def _show_sources(answer: dict | None) -> None:
-    if answer is None:
-        typer.echo("no answer yet: ask a question first")
-        return
-    cited = answer.get("citations") or []
-    if cited:
-        typer.echo("Cited:")
-        for c in cited:
-            typer.echo(f"  [{c['n']}] {where(c)} {' '.join(c['text'].split())}")
-    typer.echo("Retrieved:")
-    for i, p in enumerate(answer.get("retrieved") or [], start=1):
-        snippet = " ".join(p["text"].split())
-        snippet = snippet[:140] + ("…" if len(snippet) > 140 else "")
-        typer.echo(f"  #{i} {where(p)} {snippet}")
+def register(app: typer.Typer) -> None:
+    app.command()(chat)

@@ -9,7 +9,7 @@ from cli import main as cli
 from index import store, vectorstores
 from tests.conftest import NHS_CORPUS
 from tests.fakes import HashEmbedder
-from tests.serving.conftest import free_port
+from tests.serve.conftest import free_port
 
 runner = CliRunner()
 # the commands over a fake embedder, in this process (the worker has the real models)

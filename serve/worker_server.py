@@ -1,10 +1,10 @@
-"""The background worker process: ``python -m rag.worker_server`` (shells start it through
-``rag.worker.WorkerClient``; ``rag worker start|stop|status`` manage it).
+"""The background worker process: ``python -m serve.worker_server`` (shells start it through
+``serve.worker.WorkerClient``; ``rag worker start|stop|status`` manage it).
 
 It holds Pipelines, one per distinct settings, that share their embedding models and
 generators (and a generator's queue), and answers one request per connection on a Unix
 socket: ``hello``, ``status``, ``warm``, ``ask`` (streamed events), ``index``,
-``documents`` and ``stop``. Only one worker runs per data home (a lock file), only its
+``exists``, ``documents`` and ``stop``. Only one worker runs per data home (a lock file), only its
 user may connect (socket 0600 in a 0700 folder, and the peer's uid is checked), and it
 exits after ``--idle`` seconds without a request.
 """
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import hashlib
 import json
 import logging
@@ -30,13 +29,16 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import psutil
+from filelock import FileLock, Timeout
+
 from rag.threads import passive_waiting
-from rag.worker import MAX_LINE, PROTOCOL, fingerprint, log_path, private_dir, run_dir
+from serve.worker import MAX_LINE, PROTOCOL, fingerprint, log_path, private_dir, run_dir
 
 if TYPE_CHECKING:
     from rag.config import Settings
 
-log = logging.getLogger("rag.worker")
+log = logging.getLogger("serve.worker")
 
 MAX_PIPELINES = 4  # distinct settings kept; their models are shared where equal
 MAX_GENERATORS = 2  # loaded generator models kept
@@ -169,6 +171,9 @@ class Worker:
             self._ask(request, send)
         elif op == "index":
             self._index(request, send)
+        elif op == "exists":
+            send({"kind": "exists",
+                  "exists": self.pipeline(request["settings"], warm=False).index_exists()})
         elif op == "documents":
             send({"kind": "documents",
                   "texts": self.pipeline(request["settings"]).document_texts()})
@@ -178,15 +183,17 @@ class Worker:
 
     def _ask(self, request: dict, send) -> None:
         pipe = self.pipeline(request["settings"], warm=False)
-        pipe.check_question(request.get("question", ""))  # user errors before any loading
-        pipe.check_history(request.get("history"))
-        _ = pipe.retriever  # a missing or damaged index says so before any model loads
-        if not getattr(pipe, "_worker_ready", False):
-            send({"kind": "status", "text": "loading"})
-            self.warm(pipe)
-        events = pipe.ask_stream(request["question"], k=request.get("k"),
+        events = pipe.ask_stream(request.get("question", ""), k=request.get("k"),
                                  mode=request.get("mode"), history=request.get("history"))
         try:
+            # the stream's first step checks the question and the history (the one
+            # check, in the pipeline): user errors come before any loading
+            first = next(events)
+            _ = pipe.retriever  # a missing or damaged index says so before any model loads
+            if not getattr(pipe, "_worker_ready", False):
+                send({"kind": "status", "text": "loading"})
+                self.warm(pipe)
+            send(first.to_dict())
             for event in events:
                 send(event.to_dict())
         finally:
@@ -297,10 +304,10 @@ def _same_user(sock: socket.socket) -> bool:
 
 
 def _rss_mb() -> float | None:
+    """This process's resident memory, in MB."""
     try:
-        with open("/proc/self/statm", encoding="ascii") as f:
-            return round(int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
-    except OSError:
+        return round(psutil.Process().memory_info().rss / 2**20, 1)
+    except psutil.Error:
         return None
 
 
@@ -309,11 +316,11 @@ def serve(socket_file: Path, idle_s: float, code: str | None = None) -> int:
     the fingerprint of the environment the worker was started in."""
     private_dir(run_dir())
     private_dir(socket_file.parent)
-    lock = open(run_dir() / "worker.lock", "a+")  # noqa: SIM115 - held for the lifetime
+    lock = FileLock(run_dir() / "worker.lock", blocking=False)  # held for the lifetime
     try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        log.info("another worker holds %s; exiting", run_dir() / "worker.lock")
+        lock.acquire()
+    except Timeout:
+        log.info("another worker holds %s; exiting", lock.lock_file)
         return 0
     with contextlib.suppress(FileNotFoundError):
         socket_file.unlink()  # a dead worker's socket: we hold the lock
@@ -342,15 +349,15 @@ def serve(socket_file: Path, idle_s: float, code: str | None = None) -> int:
         with contextlib.suppress(OSError):
             if socket_file.stat().st_ino == inode:
                 socket_file.unlink()
-        lock.close()
+        lock.release()
     log.info("worker %d stopped", os.getpid())
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    from rag.worker import socket_path
+    from serve.worker import socket_path
 
-    parser = argparse.ArgumentParser(prog="python -m rag.worker_server",
+    parser = argparse.ArgumentParser(prog="python -m serve.worker_server",
                                      description="The cited-rag background worker.")
     parser.add_argument("--idle", type=float, default=300.0,
                         help="exit after this many seconds without a request")

@@ -1,27 +1,11 @@
-"""``rag bench``: speed and memory of the pipeline, each measured beside the raw component
-doing the same work in the same run.
-
-Sections (each also reports its peak RSS):
-- build: ``build_index`` on real text vs ``SentenceTransformer.encode`` (or the ONNX
-  embedder's own ``embed_documents``) on the same chunk texts;
-- retrieval, per size: ``HybridRetriever.retrieve`` (query embedding, dense search, BM25,
-  fusion) vs raw exact FAISS search of the same query vectors, recall@10 of the dense
-  index against exact search, and memory per vector. Sizes are search-only: clustered
-  random unit vectors and Zipf texts (``eval.synthetic``), stated as such in the output;
-- update: adding documents to a large index vs indexing the same documents alone;
-- generation: the pipeline's generator vs raw llama.cpp (``Llama.create_chat_completion``)
-  on the same prompt, decoding tokens/s;
-- end to end: ``Pipeline.ask`` on NHS gold questions, latency and time to first token.
-"""
+"""The measures of ``rag bench`` that need no generator: the sizes and the run's settings,
+peak memory, and the build, retrieval and update benchmarks (``eval.bench``)."""
 
 from __future__ import annotations
 
 import gc
-import os
-import platform
 import re
 import resource
-import statistics
 import tempfile
 import time
 import zlib
@@ -32,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eval import synthetic
+from eval.bench import synthetic
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*$")
 
@@ -254,176 +238,3 @@ def bench_update(base_chunks: int, new_docs: int, dim: int = 384,
             res["ratio_with_real_embedding"] = round((dt_big + embed_s) /
                                                      (dt_alone + embed_s), 3)
     return res
-
-
-# ---- generation and end to end ------------------------------------------------------
-class _Recorder:
-    """Wraps a generator and keeps the last messages it was sent."""
-
-    def __init__(self, inner) -> None:
-        self.inner, self.name, self.messages = inner, inner.name, None
-
-    def warm_up(self) -> None:
-        self.inner.warm_up()
-
-    def stream(self, messages, **kwargs):
-        self.messages = messages
-        yield from self.inner.stream(messages, **kwargs)
-
-
-def _decode_rate(pieces: Iterator[str]) -> tuple[float, int, float]:
-    """(tokens/s after the first piece, pieces, seconds to the first piece)."""
-    t0 = time.perf_counter()
-    stamps = [time.perf_counter() for _ in pieces]
-    if len(stamps) < 2:
-        return float("nan"), len(stamps), (stamps[0] - t0) if stamps else float("nan")
-    return (len(stamps) - 1) / (stamps[-1] - stamps[0]), len(stamps), stamps[0] - t0
-
-
-def bench_generation(pipe, question: str, max_tokens: int = 64, rounds: int = 3) -> dict:
-    res: dict = {"question": question, "max_tokens": max_tokens}
-    with peak_rss(res):
-        gen = pipe.generator
-        rec = _Recorder(gen)
-        pipe._generator = rec
-        try:
-            pipe.ask(question)
-        finally:
-            pipe._generator = gen
-        messages = rec.messages
-        llm = getattr(gen, "_llm", None)
-        if messages is None or llm is None:
-            res["skipped"] = "the generator is not llama.cpp (no raw component to compare)"
-            return res
-
-        def raw():
-            for part in llm.create_chat_completion(messages=messages, max_tokens=max_tokens,
-                                                   temperature=0.0, top_k=1, stream=True,
-                                                   seed=gen.seed):
-                piece = part["choices"][0]["delta"].get("content")
-                if piece:
-                    yield piece
-
-        ours, base = [], []
-        for _ in range(rounds):
-            ours.append(_decode_rate(gen.stream(messages, max_tokens=max_tokens,
-                                                temperature=0.0)))
-            base.append(_decode_rate(raw()))
-        o = statistics.median(r[0] for r in ours)
-        b = statistics.median(r[0] for r in base)
-        res.update(pipeline_tokens_per_s=round(o, 2), raw_tokens_per_s=round(b, 2),
-                   ratio=round(o / b, 3), tokens=ours[0][1],
-                   prompt_tokens=_prompt_tokens(gen, messages))
-    return res
-
-
-def _prompt_tokens(gen, messages) -> int | None:
-    count = getattr(gen, "count_tokens", None)
-    return count(" ".join(m["content"] for m in messages)) if count else None
-
-
-def bench_end_to_end(pipe, n_questions: int) -> dict:
-    from eval.cli import GOLD_DEFAULT
-    from eval.gold import load_gold
-
-    items = load_gold(GOLD_DEFAULT)[:n_questions]
-    res: dict = {"questions": len(items), "gold": GOLD_DEFAULT.name}
-    with peak_rss(res):
-        total, first, retrieve, sources = [], [], [], []
-        for item in items:
-            t0 = time.perf_counter()
-            ans = None
-            for ev in pipe.ask_stream(item.question):
-                if ev.kind == "sources":
-                    sources.append(time.perf_counter() - t0)
-                elif ev.kind == "answer":
-                    ans = ev.answer
-            t = ans.timings
-            total.append(t["total_s"])
-            retrieve.append(t["retrieve_s"])
-            if "first_token_s" in t:
-                first.append(t["first_token_s"])
-        res.update(latency_p50_s=round(_pct(total, 50), 2), latency_p95_s=round(_pct(total, 95), 2),
-                   first_token_p50_s=round(_pct(first, 50), 2),
-                   first_token_p95_s=round(_pct(first, 95), 2),
-                   retrieve_p50_ms=round(_pct(retrieve, 50) * 1e3, 1),
-                   sources_p50_ms=round(_pct(sources, 50) * 1e3, 1))
-    return res
-
-
-def bench_prompt_cache(pipe, rounds: int = 3) -> dict:
-    """The fixed prompt prefix put in the KV cache by llama.cpp processing it (the raw
-    component: ``Llama.eval`` of the same tokens) against loading its saved state from
-    the prompt cache, taking turns."""
-    from rag.prompt_cache import PromptCache, common_prefix
-
-    gen = pipe.generator
-    llm = getattr(gen, "_llm", None)
-    if llm is None or not hasattr(gen, "prompt_tokens"):
-        return {"skipped": "the generator is not llama.cpp"}
-    prefix = common_prefix([gen.prompt_tokens(m) for m in pipe.prompt_samples("verified")])
-    res: dict = {"prefix_tokens": len(prefix)}
-    with tempfile.TemporaryDirectory(prefix="rag-bench-") as tmp:
-        cache = PromptCache(Path(tmp), "bench")
-        processed, loaded = [], []
-        with gen._lock:
-            for _ in range(rounds):
-                llm.reset()
-                t = time.perf_counter()
-                llm.eval(prefix)
-                processed.append(time.perf_counter() - t)
-                cache.save(llm, prefix)
-                llm.reset()
-                t = time.perf_counter()
-                assert cache.load(llm, prefix)
-                loaded.append(time.perf_counter() - t)
-            res["state_bytes"] = cache.path_for(prefix).stat().st_size
-    p, lo = statistics.median(processed), statistics.median(loaded)
-    res.update(processed_s=round(p, 3), loaded_s=round(lo, 4), speedup=round(p / lo, 1),
-               rounds=rounds)
-    return res
-
-
-# ---- the run ------------------------------------------------------------------------
-def run_bench(cfg: BenchConfig, settings, log: Callable[[str], None] = print) -> dict:
-    """Every section in one process, one after the other; returns the results."""
-    from rag.pipeline import Pipeline
-
-    out: dict = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                             "python": platform.python_version()},
-                 "settings": {"embedding_model": settings.embedding_model,
-                              "embedding_backend": settings.embedding_backend,
-                              "model": settings.model, "backend": settings.backend,
-                              "k": cfg.k}}
-    pipe = Pipeline(settings)
-    embedder = pipe.embedder
-    t = time.perf_counter()
-    embedder.warm_up()
-    out["embedding_load_s"] = round(time.perf_counter() - t, 2)
-    if cfg.build_chunks:
-        log(f"build: {cfg.build_chunks} chunks of real text")
-        out["build"] = bench_build(embedder, cfg.build_chunks)
-    out["retrieval"] = []
-    for n in cfg.sizes:
-        log(f"retrieval: {n} chunks")
-        out["retrieval"].append(bench_retrieval(embedder, n, cfg.queries, cfg.k))
-    if cfg.update_base:
-        log(f"update: {cfg.update_docs} documents into {cfg.update_base} chunks")
-        rate = out.get("build", {}).get("build_chunks_per_s")
-        out["update"] = bench_update(cfg.update_base, cfg.update_docs, embedder.dim, rate)
-    if cfg.generation or cfg.e2e_questions:
-        pipe.index()
-        t = time.perf_counter()
-        pipe.warm_up()
-        out["model_load_s"] = round(time.perf_counter() - t, 2)
-    if cfg.generation:
-        log("generation: pipeline vs raw llama.cpp")
-        out["generation"] = bench_generation(pipe, "Was the taskforce confirmed?")
-    if cfg.generation:
-        log("prompt prefix: processed vs loaded from the prompt cache")
-        out["prompt_cache"] = bench_prompt_cache(pipe)
-    if cfg.e2e_questions:
-        log(f"end to end: {cfg.e2e_questions} NHS gold questions")
-        out["end_to_end"] = bench_end_to_end(pipe, cfg.e2e_questions)
-    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    return out

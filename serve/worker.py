@@ -1,7 +1,7 @@
 """The background worker, as a shell sees it: where it listens, how to start, reach and
 stop it, and ``WorkerClient`` to ask it questions.
 
-The worker (``rag.worker_server``, a separate process) keeps the embedding model, the
+The worker (``serve.worker_server``, a separate process) keeps the embedding model, the
 index and the generator loaded between commands, so ``rag ask`` pays for loading once,
 not on every question. It listens on a Unix socket under ``$RAG_HOME/run/`` (folder
 0700, socket 0600, and it checks the caller's user id), exits after ``worker_idle``
@@ -41,7 +41,8 @@ START_TIMEOUT_S = 60.0
 _SUN_PATH_MAX = 107
 # environment variables that change how things look, never an answer
 _DISPLAY_ONLY = {"HF_HUB_DISABLE_PROGRESS_BARS", "TRANSFORMERS_VERBOSITY"}
-_FINAL = {"answer", "error", "indexed", "documents", "warm", "state", "stopping", "hello"}
+_FINAL = {"answer", "error", "indexed", "documents", "warm", "state", "stopping", "hello",
+          "exists"}
 
 
 # ---- where ---------------------------------------------------------------------------
@@ -79,8 +80,9 @@ def private_dir(path: Path) -> Path:
 
 # ---- which code -----------------------------------------------------------------------
 def _source_dirs() -> list[Path]:
+    """The packages whose code a worker runs: the library and the worker itself."""
     root = Path(__file__).resolve().parent.parent
-    return [root / pkg for pkg in ("rag", "index", "eval")]
+    return [root / pkg for pkg in ("rag", "index", "eval", "serve")]
 
 
 def fingerprint() -> str:
@@ -91,7 +93,7 @@ def fingerprint() -> str:
 
     h = hashlib.sha256(f"{PROTOCOL}|{sys.executable}|{sys.version}".encode())
     for folder in _source_dirs():
-        for f in sorted(folder.glob("*.py")):
+        for f in sorted(folder.rglob("*.py")):
             st = f.stat()
             h.update(f"{f}|{st.st_size}|{st.st_mtime_ns}".encode())
     carried = {f"RAG_{name.upper()}" for name in Settings.model_fields}
@@ -238,7 +240,7 @@ class WorkerClient:
         with open(log, "ab") as out:
             os.chmod(log, 0o600)
             proc = subprocess.Popen(
-                [sys.executable, "-m", "rag.worker_server", "--idle", str(self.idle_s),
+                [sys.executable, "-m", "serve.worker_server", "--idle", str(self.idle_s),
                  "--socket", str(self.socket)],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=_worker_env(),
                 cwd=str(run_dir()), start_new_session=True, close_fds=True)
@@ -320,6 +322,12 @@ class WorkerClient:
         """Load the models and the index for ``settings``; returns the final event."""
         events = list(self.stream({"op": "warm", "settings": settings_payload(settings)}))
         return events[-1]
+
+    def index_exists(self, settings) -> bool:
+        """Whether the index of ``settings`` is there (``Pipeline.index_exists``, asked
+        of the worker's pipeline)."""
+        events = list(self.stream({"op": "exists", "settings": settings_payload(settings)}))
+        return bool(events[-1]["exists"])
 
     def documents(self, settings) -> dict[str, str]:
         events = list(self.stream({"op": "documents",

@@ -12,7 +12,7 @@ from rag.generators import Probe, make_generator, served_generator
 from rag.prompts import REFUSAL_TOKEN, verified_messages
 from rag.served import NO_LOGPROBS, NO_TOKENIZER, OpenAIGenerator
 from rag.types import Evidence
-from tests.serving.conftest import free_port
+from tests.serve.conftest import free_port
 
 MESSAGES = [{"role": "user", "content": "Say hello."}]
 

@@ -1,4 +1,4 @@
-"""The background worker (rag.worker, rag.worker_server): the commands as a user runs them
+"""The background worker (serve.worker, serve.worker_server): the commands as a user runs them
 (subprocesses), with the real embedding model and SmolLM2 through llama.cpp."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from index.errors import IndexNotFoundError
 from rag.config import Settings
 from rag.errors import BusyError, QuestionError, RagError
 from rag.types import Answer, Citation, Passage, SentenceSupport
-from rag.worker import (
+from serve.worker import (
     WorkerClient,
     _error_from,
     fingerprint,
@@ -44,7 +44,7 @@ def test_socket_path_fits_a_unix_socket(tmp_path, monkeypatch):
 
 def test_the_worker_folder_is_private(tmp_path):
     from rag.errors import WorkerError
-    from rag.worker import private_dir
+    from serve.worker import private_dir
 
     made = private_dir(tmp_path / "run")
     assert stat.S_IMODE(made.stat().st_mode) == 0o700
@@ -71,7 +71,7 @@ def test_settings_travel_with_absolute_paths(tmp_path, monkeypatch):
 def test_secrets_travel_in_clear_to_the_worker_and_nowhere_else():
     """The database URL and the model server's key reach the worker whole (they were
     masked once, so a worker read "**********" as the URL); shown anywhere, masked."""
-    from rag.worker_server import pipeline_key
+    from serve.worker_server import pipeline_key
 
     url = "postgresql://rag:pw-s3cret@127.0.0.1:5432/rag"
     s = Settings(pg_url=url, llm_api_key="key-s3cret", llm_url="http://127.0.0.1:8080/v1")
@@ -124,7 +124,7 @@ def test_answers_survive_the_wire():
 def rag(*args: str, home: Path, env: dict | None = None, timeout: float = 600):
     full = dict(os.environ, RAG_HOME=str(home), HF_HUB_OFFLINE="1", RAG_WORKER="1",
                 PYTHONPATH=str(REPO), **(env or {}))
-    return subprocess.run([sys.executable, "-m", "rag", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True,
                           text=True, env=full, timeout=timeout, cwd=REPO)
 
 

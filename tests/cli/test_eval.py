@@ -23,7 +23,8 @@ REPLY = "No, Karrow Town Council has denied reports that it plans to sell the la
 def _app(monkeypatch, tmp_path):
     import typer
 
-    import eval.cli as ecli
+    import cli.common
+    import cli.evaluate as ecli
     from rag.pipeline import Pipeline
 
     def fake_pipeline(settings):
@@ -31,7 +32,7 @@ def _app(monkeypatch, tmp_path):
         return Pipeline(settings, embedder=HashEmbedder(),
                         generator=ScriptedGenerator(REPLY, p_refusal=0.1))
 
-    monkeypatch.setattr(ecli, "make_pipeline", fake_pipeline)
+    monkeypatch.setattr(cli.common, "make_pipeline", fake_pipeline)
     app = typer.Typer()
 
     @app.callback()

@@ -8,9 +8,9 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from rag.api import create_app
 from rag.config import Settings
 from rag.pipeline import Pipeline
+from serve.api import create_app
 from tests.conftest import KARROW_CORPUS
 from tests.fakes import ChatGenerator, HashEmbedder, always_answer
 
