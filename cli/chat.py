@@ -1,6 +1,6 @@
 """``rag chat``: a conversation in the terminal. Questions are read line by line from
 standard input (typed, or piped); a follow-up is answered in the light of the earlier
-turns (rag.chat), with the same citations as ``rag ask``."""
+turns (rag.answer.conversation), with the same citations as ``rag ask``."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from cli.options import (
     PgUrlOpt,
 )
 from cli.printers import print_answer, print_queued, show_sources
-from rag.chat import SEARCHING, history_turns
+from rag.answer.conversation import SEARCHING, history_turns
 from rag.config import Settings
 from rag.errors import RagError
 

@@ -1,5 +1,5 @@
 """``rag eval``, ``rag fit-decision`` and ``rag adversarial``: the measurements of
-``eval/`` (``eval.run``, ``eval.decision_report``, ``eval.adversarial``) as commands."""
+``eval/`` (``eval.run``, ``eval.decision.report``, ``eval.adversarial``) as commands."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def fit_decision(
     nhs: Annotated[bool, typer.Option(
         help="Also score the bundled NHS gold set (never used for a choice).")] = True,
     decision_file: Annotated[Path | None, typer.Option(
-        help="Where to write the model [default: the package's rag/decision.json]."
+        help="Where to write the model [default: the package's rag/grounding/decision.json]."
     )] = None,
     model: Annotated[str | None, typer.Option(help="Generator model.")] = None,
 ) -> None:
@@ -37,7 +37,7 @@ def fit_decision(
     import shlex
     import sys
 
-    from eval.decision_report import run
+    from eval.decision.report import run
     from eval.gold import GoldError
     from rag.config import Settings
     from rag.errors import RagError
@@ -50,7 +50,7 @@ def fit_decision(
                      command="rag " + shlex.join(sys.argv[1:]))
     except (GoldError, RagError, ValueError) as exc:
         fail(one_line(exc))
-    from eval.decision import scores
+    from eval.decision.fit import scores
 
     p = scores(result.oof_rows)
     typer.echo(f"out of fold: right answers shown {p['right_shown']:.3f}, right and "

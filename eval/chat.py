@@ -21,11 +21,11 @@ STANDALONE_ONLY = "standalone (same turns)"
 
 
 def detection(turns: Sequence[ChatTurn]) -> dict:
-    """How well the cheap test ``rag.chat.needs_rewrite`` picks the turns that need the
-    conversation, with each conversation's earlier gold turns as history: recall on the
-    follow-ups, and how often it would rewrite a question that stands alone (the
-    standalone forms of later turns, and the turns written to stand alone)."""
-    from rag.chat import needs_rewrite
+    """How well the cheap test ``rag.answer.conversation.needs_rewrite`` picks the turns
+    that need the conversation, with each conversation's earlier gold turns as history:
+    recall on the follow-ups, and how often it would rewrite a question that stands alone
+    (the standalone forms of later turns, and the turns written to stand alone)."""
+    from rag.answer.conversation import needs_rewrite
 
     flagged_follow, n_follow, flagged_alone, n_alone = 0, 0, 0, 0
     history: dict[str, list[dict]] = {}
@@ -57,7 +57,7 @@ def run_chat_eval(pipeline, turns: Sequence[ChatTurn], out_dir: Path, k: int | N
     from tqdm import tqdm
 
     from eval.report import write_report
-    from rag.chat import history_turns
+    from rag.answer.conversation import history_turns
 
     k = k or pipeline.settings.k
     documents = pipeline.document_texts()

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 
 from index.normalize import normalize_text
 from index.text import content_tokens, words
-from rag.verify import CITE
+from rag.grounding.verify import CITE
 
 SUPPORT_THRESHOLD = 0.6  # share of a sentence's content words its cited texts must hold
 F1_CORRECT = 0.5  # token F1 at or above which an answer counts as correct
@@ -159,8 +159,8 @@ def retrieval_scores(retrieved: Sequence[dict], evidence: Sequence[tuple[str, li
 def split_cited(answer: str) -> list[tuple[str, list[int]]]:
     """Answer sentences with the [n] numbers they carry; markers removed from the text.
     A marker just after a sentence's full stop belongs to that sentence. The sentences are
-    the project's one segmenter's (rag.verify.split_answer, pysbd)."""
-    from rag.verify import split_answer
+    the project's one segmenter's (rag.grounding.verify.split_answer, pysbd)."""
+    from rag.grounding.verify import split_answer
 
     return split_answer(answer)
 

@@ -55,14 +55,14 @@ DEFINITIONS = """\
 - **evidence_has_answer**: share of answerable questions whose evidence sentences (the
   numbered sentences the verified prompt shows) contain a gold answer.
 - **confidence** (per question, verified mode): the answer-or-refuse decision's
-  probability that the draft answer is right (rag/decision.json). The decision curve
+  probability that the draft answer is right (rag/grounding/decision.json). The decision curve
   sweeps its threshold over this run's confidences: at each threshold, the share of
   unanswerable questions refused against the share of answerable ones answered, and
   answered correctly (a refused draft is scored as if it had been shown).
 - **conflict_alarms**: share of questions answered with "the sources disagree"
-  (`conflict: true`, rag.conflicts). A clean gold set plants no disagreement, so each is a
+  (`conflict: true`, rag.grounding.conflicts). A clean gold set plants no disagreement, so each is a
   false alarm. **set_aside_rate**: share of questions for which a retrieved document was
-  set aside as addressed to the assistant (rag.screen); on a clean set, false alarms of
+  set aside as addressed to the assistant (rag.grounding.screen); on a clean set, false alarms of
   the screen.
 - **latency_p50_s / latency_p95_s**: percentiles of the total answer time
   (`Answer.timings["total_s"]`: retrieval, evidence selection, generation, verification).

@@ -27,9 +27,9 @@ def evaluate(out: Path, gold: Path | None = None, corpus: Path | None = None,
     ``Pipeline`` in this process, which out-of-fold scoring needs: it swaps the decision
     per article]. Raises ``GoldError`` / ``RagError`` / ``ValueError`` for user
     errors."""
+    from eval.decision.signals import per_group_sample
     from eval.gold import GoldError, is_chat_gold, load_chat_gold, load_gold
     from eval.runner import MODES, PLAIN, run_eval
-    from eval.signals import per_group_sample
     from eval.squad import build_corpus, item_articles, read_squad, sample, squad_items
     from rag.config import BUNDLED_CORPUS, Settings, data_home
 
@@ -123,7 +123,7 @@ def fold_decisions(decision) -> dict:
     from dataclasses import replace
 
     from eval.gold import GoldError
-    from rag.decision import DecisionModel
+    from rag.grounding.decision import DecisionModel
 
     folds = decision.meta.get("folds") if decision.fitted else None
     if not folds:

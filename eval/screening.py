@@ -1,4 +1,4 @@
-"""Fit and measure the screen for passages that address the assistant (rag.screen).
+"""Fit and measure the screen for passages that address the assistant (rag.grounding.screen).
 
     python -m eval.screening fit --squad ../shared/datasets/squad_v2_dev12.json
 
@@ -10,14 +10,14 @@ to the reader, reported injections or corrections), ordinary web text by source
 page furniture: dates, bylines, "Retrieved ...", navigation, instructions to the human
 reader) and every sentence of the SQuAD articles not held out, as ordinary text. A
 logistic regression over the embedding model's sentence vectors and the sentences'
-character n-grams (rag.screen.CharGrams) is fitted with class weights. Its threshold is
+character n-grams (rag.grounding.screen.CharGrams) is fitted with class weights. Its threshold is
 chosen out of fold, leaving one group out (an article, a web source, a fifth of the
 written examples): the lowest one whose out-of-fold false alarms on the ordinary
 sentences of articles and web sources stay at or under ``--max-false-alarms``; the
 written ordinary examples (hard cases: text about AI, reported injections) are reported
 beside it. The held-out articles and the clean corpora (``--clean``: the NHS articles and
 the written news corpus) are never fitted on and only measured (sentences and documents
-flagged). Writes rag/screen.json and rag/screen_grams.npz.
+flagged). Writes rag/grounding/screen.json and rag/grounding/screen_grams.npz.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def _fit(E: np.ndarray, texts: list[str], y: np.ndarray, C: float):
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits
 
-    from rag.screen import CharGrams
+    from rag.grounding.screen import CharGrams
 
     grams = CharGrams(np.ones(2 ** NGRAM_BITS))
     idf = TfidfTransformer(sublinear_tf=True).fit(grams.counts(texts)).idf_
@@ -118,7 +118,7 @@ def training_groups(squad: Path, seed: int = 0) -> dict[str, tuple[list[str], in
 
 def clean_sentences(folder: Path) -> dict[str, list[str]]:
     """The sentences of each document of a clean corpus, as the index reads it."""
-    from index.loaders import iter_documents
+    from index.load.loaders import iter_documents
 
     return {d.id: sentences(d.text) for d in iter_documents(Path(folder))
             if hasattr(d, "text")}
@@ -137,9 +137,9 @@ def fit(squad: Path, out: Path, max_false_alarms: float = 0.001, C: float = 1.0,
     articles and web sources flagged stays at or under ``max_false_alarms``. The held-out
     articles and the ``clean`` corpora are never fitted on: their sentences and
     documents flagged are measured."""
-    from index.embedders import DEFAULT_EMBEDDING_MODEL, SentenceTransformerEmbedder
+    from index.embed.embedders import DEFAULT_EMBEDDING_MODEL, SentenceTransformerEmbedder
     from index.normalize import normalize_text
-    from rag.screen import ScreenModel
+    from rag.grounding.screen import ScreenModel
 
     t0 = time.time()
     emb = SentenceTransformerEmbedder(DEFAULT_EMBEDDING_MODEL)
@@ -222,12 +222,12 @@ def fit(squad: Path, out: Path, max_false_alarms: float = 0.001, C: float = 1.0,
 
 
 def main(argv: list[str] | None = None) -> int:
-    from rag.screen import SCREEN_FILE
+    from rag.grounding.screen import SCREEN_FILE
 
     ap = argparse.ArgumentParser(prog="python -m eval.screening", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    f = sub.add_parser("fit", help="fit the screen and write rag/screen.json")
+    f = sub.add_parser("fit", help="fit the screen and write rag/grounding/screen.json")
     f.add_argument("--squad", type=Path, required=True, help="SQuAD v2 file (12 articles)")
     f.add_argument("--out", type=Path, default=SCREEN_FILE)
     f.add_argument("--clean", type=Path, action="append",

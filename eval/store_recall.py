@@ -9,10 +9,10 @@ from pathlib import Path
 
 from eval.gold import GoldItem
 from eval.metrics import locate, retrieval_scores
-from index import store
 from index.builder import build_index
-from index.pg_builder import build_pg_index
-from rag.retrieval import RETRIEVAL_MODES, HybridRetriever, PgRetriever
+from index.stores import disk
+from index.stores.pg_builder import build_pg_index
+from rag.retrieve.retrievers import RETRIEVAL_MODES, HybridRetriever, PgRetriever
 
 
 def recall(retriever, items: Sequence[GoldItem], documents: Mapping[str, str],
@@ -37,7 +37,7 @@ def recall_both(corpus: Path, items: Sequence[GoldItem], pg, embedder, work: Pat
     folder = Path(work) / "faiss"
     build_index(corpus, folder, embedder, rebuild=True)
     build_pg_index(corpus, pg, embedder, rebuild=True)
-    data = store.load(folder, embedding_model=embedder.name)
+    data = disk.load(folder, embedding_model=embedder.name)
     documents = {d: doc.text for d, doc in data.documents.items()}
     out: dict[str, dict] = {"faiss": {}, "pgvector": {}}
     for mode in modes:

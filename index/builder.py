@@ -10,12 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from index import store
-from index.ann import DenseSpec
 from index.chunking import ChunkerConfig, chunk_document
-from index.embedders import Embedder
+from index.embed.embedders import Embedder
 from index.errors import CorpusError, DocumentError
-from index.loaders import (
+from index.load.loaders import (
     SUPPORTED,
     check_readable,
     doc_id_for,
@@ -26,8 +24,10 @@ from index.loaders import (
     scan,
 )
 from index.normalize import normalize_text
+from index.stores import disk
+from index.stores.ann import DenseSpec
+from index.stores.vectors import StoreSpec, open_store, vector_key
 from index.types import Chunk, Document
-from index.vectorstores import StoreSpec, open_store, vector_key
 
 log = logging.getLogger(__name__)
 
@@ -214,13 +214,13 @@ def build_index(corpus: Path, index_dir: Path, embedder: Embedder,
     corpus, index_dir = Path(corpus), Path(index_dir)
     chunker = chunker or ChunkerConfig()
     report = BuildReport()
-    old: store.IndexData | None = None
-    if store.exists(index_dir) and not rebuild:
-        old = store.load(index_dir, embedding_model=embedder.name)
+    old: disk.IndexData | None = None
+    if disk.exists(index_dir) and not rebuild:
+        old = disk.load(index_dir, embedding_model=embedder.name)
         if old.manifest.get("chunker") != asdict(chunker):
-            raise store.IndexMismatchError(
+            raise disk.IndexMismatchError(
                 f"index at {index_dir} was built with chunker {old.manifest.get('chunker')}, "
-                f"not {asdict(chunker)}; {store.REBUILD_HINT}")
+                f"not {asdict(chunker)}; {disk.REBUILD_HINT}")
     old_meta = old.manifest["documents"] if old else {}
     old_spec = old.store_spec if old else _existing_spec(index_dir)
     spec = store_spec or old_spec or StoreSpec()
@@ -253,7 +253,7 @@ def build_index(corpus: Path, index_dir: Path, embedder: Embedder,
             dense.type == DenseSpec.from_manifest(old.manifest, requested=True).type:
         report.total_chunks = len(old.chunks)
         report.seconds = time.perf_counter() - t0
-        store.cleanup(index_dir)  # leftovers of an interrupted earlier run
+        disk.cleanup(index_dir)  # leftovers of an interrupted earlier run
         return report  # nothing changed: the index on disk stays as it is
 
     # rows: the kept rows in their old order, then the new ones, so that an index whose
@@ -291,7 +291,7 @@ def build_index(corpus: Path, index_dir: Path, embedder: Embedder,
         # every old row kept, in order, into a dense index of the same type: extend it
         appendable = (old is not None and old_spec == spec and len(kept) == len(old.chunks)
                       and dense.resolve(len(chunks)) == old_dense)
-        store.save(index_dir, store.IndexData(manifest, docs, chunks, emb,
+        disk.save(index_dir, disk.IndexData(manifest, docs, chunks, emb,
                                               faiss_index=old.faiss_index if appendable
                                               else None),
                    all_texts, crash_hook=crash_hook)
@@ -302,7 +302,7 @@ def build_index(corpus: Path, index_dir: Path, embedder: Embedder,
         for i in range(0, len(missing), 1024):
             part = missing[i:i + 1024]
             target.add(part, vectors_of(part))
-        store.save(index_dir, store.IndexData(manifest, docs, chunks,
+        disk.save(index_dir, disk.IndexData(manifest, docs, chunks,
                                               np.zeros((len(chunks), 0), np.float32)),
                    all_texts, crash_hook=crash_hook)
         live = set(keys)
@@ -316,8 +316,8 @@ def build_index(corpus: Path, index_dir: Path, embedder: Embedder,
 def _existing_spec(index_dir: Path) -> StoreSpec | None:
     """The store an existing index uses, even when it is being rebuilt."""
     try:
-        return StoreSpec.from_manifest(store.read_manifest(index_dir))
-    except (store.IndexNotFoundError, store.IndexCorruptError, store.IndexMismatchError,
+        return StoreSpec.from_manifest(disk.read_manifest(index_dir))
+    except (disk.IndexNotFoundError, disk.IndexCorruptError, disk.IndexMismatchError,
             TypeError, ValueError):
         return None
 
@@ -326,7 +326,7 @@ class _VectorSource:
     """Vectors by key: embedded in this run, else from the old index's store."""
 
     def __init__(self, fresh: dict[str, np.ndarray], kept: dict[str, int],
-                 old: store.IndexData | None, dim: int) -> None:
+                 old: disk.IndexData | None, dim: int) -> None:
         self.fresh, self.kept, self.old, self.dim = fresh, kept, old, dim
 
     def __call__(self, keys: list[str]) -> np.ndarray:
@@ -345,9 +345,9 @@ class _VectorSource:
             got = self.old.vectors.get([k for _, k in from_store])
             for i, k in from_store:
                 if k not in got:
-                    raise store.IndexCorruptError(
+                    raise disk.IndexCorruptError(
                         f"vector {k} is missing from {self.old.store_spec.describe()}; "
-                        f"{store.REBUILD_HINT}")
+                        f"{disk.REBUILD_HINT}")
                 out[i] = got[k]
         return out
 

@@ -9,10 +9,10 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from index.ann import FLAT_MAX
-from index.embedders import DEFAULT_EMBEDDING_MODEL
+from index.embed.embedders import DEFAULT_EMBEDDING_MODEL
 from index.home import BUNDLED_CORPUS, data_home
-from rag.models import DEFAULT_MODEL
+from index.stores.ann import FLAT_MAX
+from rag.generate.models import DEFAULT_MODEL
 
 
 def default_index_for(corpus: Path) -> Path:
@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     # over the 12 SQuAD dev articles, the 4 evidence sentences held the answer for 0.911 of
     # answerable questions when chosen from 8 passages, 0.898 from 5, same prompt length
     evidence_pool: int = Field(8, ge=1, le=100)
-    # the graded decision's operating points (rag.decision) [default: the fitted ones,
+    # the graded decision's operating points (rag.grounding.decision) [default: the fitted ones,
     # eval/baselines/decision]: a draft whose P(right) reaches answer_threshold is
     # answered with confidence, one that reaches caution_threshold is shown as a caution,
     # below that the question is refused
@@ -59,23 +59,23 @@ class Settings(BaseSettings):
     # most tokens of evidence (naive: passages) in one prompt; also capped by n_ctx
     context_tokens: int = Field(1536, ge=64)
     seed: int = 0
-    # documents that address the assistant (rag.screen): "model" = the learned screen,
-    # "phrases" = the fixed phrase list of index.loaders (the earlier behaviour, kept for
+    # documents that address the assistant (rag.grounding.screen): "model" = the learned screen,
+    # "phrases" = the fixed phrase list of index.load.loaders (the earlier behaviour, kept for
     # side-by-side evaluation), "off" = none set aside
     screen: Literal["model", "phrases", "off"] = "model"
-    # answers say so when the evidence disagrees, citing each side (rag.conflicts)
+    # answers say so when the evidence disagrees, citing each side (rag.grounding.conflicts)
     conflicts: bool = True
     max_question_chars: int = Field(2000, ge=10)
     # where `rag index` puts the vectors (None: keep the index's store, else FAISS; with
     # pg_url set: pgvector)
     store: Literal["faiss", "qdrant", "pgvector"] | None = None
-    # FAISS index type (index.ann): auto = exact up to dense_flat_max vectors, HNSW above;
+    # FAISS index type (index.stores.ann): auto = exact up to dense_flat_max vectors, HNSW above;
     # None keeps what the index was built with (auto for a new one)
     dense_index: Literal["auto", "flat", "hnsw", "hnsw-sq8"] | None = None
     dense_flat_max: int = Field(FLAT_MAX, ge=1)
     qdrant_url: str | None = None  # a Qdrant server, e.g. http://127.0.0.1:6333
     qdrant_path: Path | None = None  # Qdrant local mode folder [default: INDEX/qdrant]
-    # an index held in PostgreSQL with pgvector (index.pgvector): a connection string such
+    # an index held in PostgreSQL with pgvector (index.stores.pgvector): a connection string such
     # as postgresql://USER:PASSWORD@HOST:5432/DB. When set, every command reads and
     # `rag index` writes that index instead of a folder. Secret: shown redacted.
     pg_url: SecretStr | None = None
@@ -132,7 +132,7 @@ class Settings(BaseSettings):
         """The index folder, or the PostgreSQL server and schema (no password)."""
         if not self.uses_pgvector:
             return str(self.index_path)
-        from index.pgvector import redact
+        from index.stores.pgvector import redact
 
         return f"{redact(self.pg_url.get_secret_value())} (schema {self.pg_schema})"
 

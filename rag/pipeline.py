@@ -9,13 +9,13 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from index import store
-from index.ann import FLAT_MAX, DenseSpec
 from index.builder import BuildReport, build_index
 from index.chunking import ChunkerConfig
-from index.embedders import Embedder, make_embedder
+from index.embed.embedders import Embedder, make_embedder
 from index.normalize import normalize_text
-from rag.chat import (
+from index.stores import disk
+from index.stores.ann import FLAT_MAX, DenseSpec
+from rag.answer.conversation import (
     SEARCHING,
     condense_samples,
     fallback_search,
@@ -23,19 +23,10 @@ from rag.chat import (
     rewrite_question,
 )
 from rag.config import Settings
-from rag.conflicts import Conflict, find_conflict
-from rag.decision import DecisionModel, decision_for, decision_note
-from rag.draft import IDK, DraftRules, settle
 from rag.errors import QuestionError, RagError
-from rag.evidence import (
-    ScoredSentence,
-    SentenceVectors,
-    passages_as_evidence,
-    score_sentences,
-    select_evidence,
-)
-from rag.generators import Generator, Probe, make_generator, served_generator
-from rag.prompts import (
+from rag.generate.base import Generator, Probe
+from rag.generate.local import make_generator, served_generator
+from rag.generate.prompts import (
     CAUTION_MESSAGE,
     REFUSAL_MESSAGE,
     REFUSAL_TOKEN,
@@ -43,10 +34,13 @@ from rag.prompts import (
     naive_messages,
     verified_messages,
 )
-from rag.provenance import modified_date, with_provenance
-from rag.queue import GenerationQueue, Ticket
-from rag.retrieval import HybridRetriever, PgRetriever
-from rag.screen import (
+from rag.generate.queue import GenerationQueue, Ticket
+from rag.generate.threads import passive_waiting
+from rag.grounding.conflicts import Conflict, find_conflict
+from rag.grounding.decision import DecisionModel, decision_for, decision_note
+from rag.grounding.draft import IDK, DraftRules, settle
+from rag.grounding.provenance import modified_date, with_provenance
+from rag.grounding.screen import (
     CAUTION,
     REASON,
     WARNING,
@@ -55,9 +49,16 @@ from rag.screen import (
     screen_for,
     screen_text,
 )
-from rag.threads import passive_waiting
+from rag.grounding.verify import VerifyConfig, render, split_answer
+from rag.retrieve.evidence import (
+    ScoredSentence,
+    SentenceVectors,
+    passages_as_evidence,
+    score_sentences,
+    select_evidence,
+)
+from rag.retrieve.retrievers import HybridRetriever, PgRetriever
 from rag.types import Answer, Citation, Evidence, Passage, SentenceSupport, SetAside
-from rag.verify import VerifyConfig, render, split_answer
 
 # the system prompt (with its examples), the question and the chat template, in tokens
 PROMPT_OVERHEAD_TOKENS = 700
@@ -116,7 +117,7 @@ def prompt_cache_folder(settings: Settings) -> Path | None:
     """Where the generator saves its fixed prompt states (None: not saved)."""
     if not settings.prompt_cache:
         return None
-    from rag.prompt_cache import default_folder
+    from rag.generate.prompt_cache import default_folder
 
     return default_folder()
 
@@ -128,7 +129,7 @@ class Pipeline:
                  generator: Generator | None = None, decision: DecisionModel | None = None,
                  rules: DraftRules | None = None, screen: Screen | None = None,
                  queue: GenerationQueue | None = None) -> None:
-        passive_waiting()  # before torch or llama.cpp loads (rag.threads)
+        passive_waiting()  # before torch or llama.cpp loads (rag.generate.threads)
         self.settings = settings or Settings()
         self.chunker = ChunkerConfig(self.settings.chunk_words, self.settings.overlap_words)
         self.embedder = embedder or make_embedder(
@@ -168,7 +169,7 @@ class Pipeline:
 
     @property
     def decision(self) -> DecisionModel:
-        """The graded decision fitted for this generator on its backend (rag.decision),
+        """The graded decision fitted for this generator on its backend (rag.grounding.decision),
         at the ``answer_threshold`` and ``caution_threshold`` settings when they are set."""
         model = self._decision or decision_for(self.generator.name, self.backend)
         s = self.settings
@@ -187,7 +188,7 @@ class Pipeline:
 
     @property
     def screen(self) -> Screen | None:
-        """The screen for passages that address the assistant (rag.screen): the one given,
+        """The screen for passages that address the assistant (rag.grounding.screen): the one given,
         else the one fitted for this embedding model, else the phrase screen (an embedder
         the learned screen was not fitted for)."""
         if self.settings.screen == "off":
@@ -226,8 +227,8 @@ class Pipeline:
                     self._retriever = PgRetriever(self.pg_index, self.embedder,
                                                   mode=self.settings.retrieval)
                     return self._retriever
-                version = store.current_version(self.index_path).name
-                data = store.load(self.index_path, embedding_model=self.embedder.name,
+                version = disk.current_version(self.index_path).name
+                data = disk.load(self.index_path, embedding_model=self.embedder.name,
                                   mmap=True)
                 self._retriever = HybridRetriever(data, self.embedder,
                                                   mode=self.settings.retrieval)
@@ -238,7 +239,7 @@ class Pipeline:
     def pg_index(self):
         """The index in PostgreSQL (``settings.pg_url``), shared by the pipelines of this
         process."""
-        from index.pgvector import shared_index
+        from index.stores.pgvector import shared_index
 
         s = self.settings
         return shared_index(s.pg_url.get_secret_value(), s.pg_schema, s.pg_pool_size)
@@ -246,7 +247,7 @@ class Pipeline:
     def index_exists(self) -> bool:
         """Whether the index is there (False too while its PostgreSQL is unreachable)."""
         if not self.settings.uses_pgvector:
-            return store.exists(self.index_path)
+            return disk.exists(self.index_path)
         try:
             return self.pg_index.exists()
         except RagError:
@@ -264,7 +265,7 @@ class Pipeline:
             if self._retriever is None or self.settings.uses_pgvector:
                 return False  # PostgreSQL answers from its committed index
             try:
-                now = store.current_version(self.index_path).name
+                now = disk.current_version(self.index_path).name
             except RagError:
                 now = None  # gone or damaged: the next load says so
             if now == self._version:
@@ -309,7 +310,7 @@ class Pipeline:
 
         a = [ev(1, "The ferry leaves the harbour at noon."), ev(2, "Tickets cost four pounds.")]
         b = [ev(1, "Night buses stopped running in May."), ev(2, "Drivers asked for staff.")]
-        if mode == "condense":  # the rewrite of a follow-up question (rag.chat)
+        if mode == "condense":  # the rewrite of a follow-up question (rag.answer.conversation)
             return condense_samples()
         make = naive_messages if mode == "naive" else verified_messages
         return [make("When does the ferry leave?", a), make("Who stopped the buses?", b)]
@@ -335,7 +336,7 @@ class Pipeline:
               progress: Callable[[str, int, int], None] | None = None) -> BuildReport:
         with self._lock:
             if self.settings.uses_pgvector:
-                from index.pg_builder import build_pg_index
+                from index.stores.pg_builder import build_pg_index
 
                 report = build_pg_index(corpus or self.settings.corpus, self.pg_index,
                                         self.embedder, self.chunker, rebuild=rebuild,
@@ -358,7 +359,7 @@ class Pipeline:
     def documents(self) -> list[dict]:
         if self.settings.uses_pgvector:
             return self.pg_index.documents()
-        manifest = store.read_manifest(self.index_path)
+        manifest = disk.read_manifest(self.index_path)
         return [{"id": doc_id, **meta} for doc_id, meta in manifest["documents"].items()]
 
     def document_text(self, doc_id: str) -> str:
@@ -409,7 +410,8 @@ class Pipeline:
 
         ``history`` holds a conversation's earlier turns (a chat shell sends them; they
         are checked here). A follow-up that leans on them is first rewritten into a
-        standalone question (rag.chat), announced by a status event "Searching for: …";
+        standalone question (rag.answer.conversation), announced by a status event
+        "Searching for: …";
         retrieval and the answer use that question, and the answer is verified against
         the documents alone, whatever the history says. A full line raises
         ``BusyError`` at the first step."""
@@ -452,7 +454,7 @@ class Pipeline:
                   ticket: Ticket) -> Iterator[StreamEvent | str]:
         """Rewrite the follow-up ``q`` into a standalone question with the generator
         (its place in the line first, given back after); returns the question, or None
-        when the model's reply is no usable rewrite (``rag.chat.parse_rewrite``)."""
+        when the model's reply is no usable rewrite (``rag.answer.conversation.parse_rewrite``)."""
         for position in ticket.wait():
             yield StreamEvent("queued", position=position)
         t = time.perf_counter()
@@ -548,7 +550,7 @@ class Pipeline:
     def screened(self, q: str, passages: list[Passage]) -> Screened:
         """Score the passages' sentences and screen their documents. A document is set
         aside when one of its sentences in the passages reads as addressed to the
-        assistant (rag.screen)."""
+        assistant (rag.grounding.screen)."""
         scored = score_sentences(q, passages, self.embedder, cache=self.sentence_vectors)
         screen = self.screen
         if screen is None or not scored:
@@ -640,7 +642,7 @@ class Pipeline:
                   everything: list[ScoredSentence], citations: list[Citation]
                   ) -> Conflict | None:
         """Another document that answers ``q`` otherwise than ``answer``, which rests on
-        the sentences it cites (rag.conflicts)."""
+        the sentences it cites (rag.grounding.conflicts)."""
         if not self.settings.conflicts or not scored:
             return None
         by_span = {(s.doc, s.start): s for s in everything}

@@ -70,7 +70,7 @@ class Citation:
     text: str
     title: str = ""
     modified: str = ""  # the document's modification date, YYYY-MM-DD
-    warning: str = ""  # why this passage must not be taken as fact (rag.screen)
+    warning: str = ""  # why this passage must not be taken as fact (rag.grounding.screen)
     page: int | None = None  # computed from the page starts recorded at extraction
 
     @property
@@ -156,17 +156,17 @@ class Answer:
     raw_answer: str = ""
     refusal_reason: str = ""
     tokens_generated: int = 0
-    confidence: float | None = None  # the decision's P(the answer is right), rag.decision
+    confidence: float | None = None  # the decision's P(the answer is right), rag.grounding.decision
     coverage: float | None = None  # the decision's P(the documents cover the question)
     evidence: list[Evidence] = field(default_factory=list)  # numbered sentences shown
     withheld: str = ""  # the draft answer a decision refused, for inspection
-    # the evidence disagrees (rag.conflicts): the answer cites each side, ``sides`` holds
+    # the evidence disagrees (rag.grounding.conflicts): the answer cites each side, ``sides`` holds
     # their citation numbers and what differs ("polarity", "number", "date", "name")
     conflict: bool = False
     sides: list[dict] = field(default_factory=list)
     set_aside: list[SetAside] = field(default_factory=list)
     # the question as retrieved and answered: a follow-up in a conversation rewritten to
-    # stand alone (rag.chat), else the question itself
+    # stand alone (rag.answer.conversation), else the question itself
     standalone_question: str = ""
     # "answer" (confident), "caution" (shown, but the documents may not answer exactly
     # this: ``note`` says so) or "refused" (the documents do not answer; the closest
@@ -191,7 +191,7 @@ class Answer:
         quotes = [f"[{c.n}] \u201c{' '.join(c.text.split())}\u201d" for c in self.citations]
         return "\n".join([self.note + conf, self.answer, *quotes])
     # what the reader should know about how the answer was decided, e.g. "decision: not
-    # calibrated for this backend (...)" (rag.decision.decision_note)
+    # calibrated for this backend (...)" (rag.grounding.decision.decision_note)
     notes: list[str] = field(default_factory=list)
 
     @classmethod

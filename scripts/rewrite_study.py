@@ -9,9 +9,10 @@ form with their gold answers), each method gives the text retrieval searches for
 - ``context``: retrieval with the last question beside it, the evidence sentences chosen
   with the follow-up as asked (what the pipeline does when the model gives no usable
   rewrite; no model call);
-- ``llm:MODEL``: the local model's rewrite, for both (``rag.chat.rewrite_question``, as
-  the pipeline calls it; ``--avoid`` keeps the question's pronouns out as the pipeline
-  does); a reply that is no rewrite falls back to ``context``;
+- ``llm:MODEL``: the local model's rewrite, for both
+  (``rag.answer.conversation.rewrite_question``, as the pipeline calls it; ``--avoid``
+  keeps the question's pronouns out as the pipeline does); a reply that is no rewrite
+  falls back to ``context``;
 - ``gold``: the gold standalone form, for both (the ceiling).
 
 Scored per method: the gold evidence among the retrieved passages, a gold answer among
@@ -45,11 +46,11 @@ def main() -> None:
     from eval.gold import load_chat_gold
     from eval.metrics import contains
     from eval.squad import build_corpus
-    from rag.chat import fallback_search, history_turns, rewrite_question
+    from rag.answer.conversation import fallback_search, history_turns, rewrite_question
     from rag.config import BUNDLED_CORPUS, Settings, data_home
-    from rag.generators import make_generator
+    from rag.generate.local import make_generator
+    from rag.generate.prompt_cache import default_folder
     from rag.pipeline import Pipeline
-    from rag.prompt_cache import default_folder
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--methods", nargs="+",

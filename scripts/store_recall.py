@@ -15,11 +15,12 @@ from pathlib import Path
 
 from eval.gold import load_gold
 from eval.metrics import locate, retrieval_scores
-from index import store, vectorstores
 from index.builder import build_index
-from index.embedders import SentenceTransformerEmbedder
+from index.embed.embedders import SentenceTransformerEmbedder
+from index.stores import disk
+from index.stores.vectors import StoreSpec, close_clients, qdrant_spec
 from rag.config import BUNDLED_CORPUS
-from rag.retrieval import HybridRetriever
+from rag.retrieve.retrievers import HybridRetriever
 
 GOLD = Path(__file__).resolve().parent.parent / "eval" / "nhs_gold.jsonl"
 
@@ -33,12 +34,12 @@ def main() -> None:
     items = [it for it in load_gold(args.gold) if it.answerable and it.evidence]
     emb = SentenceTransformerEmbedder()
     work = Path(tempfile.mkdtemp(prefix="store-recall-"))
-    specs = {"faiss": vectorstores.StoreSpec(),
-             "qdrant": vectorstores.qdrant_spec(work / "qdrant")}
+    specs = {"faiss": StoreSpec(),
+             "qdrant": qdrant_spec(work / "qdrant")}
     results: dict[str, dict] = {}
     for name, spec in specs.items():
         build_index(args.corpus, work / name, emb, store_spec=spec)
-        data = store.load(work / name)
+        data = disk.load(work / name)
         docs = {d: doc.text for d, doc in data.documents.items()}
         for mode in ("hybrid", "dense"):
             retriever = HybridRetriever(data, emb, mode=mode)
@@ -51,7 +52,7 @@ def main() -> None:
             results[f"{name}/{mode}"] = {
                 m: round(100 * sum(r[m] for r in rows) / len(rows), 1)
                 for m in ("recall_all", "recall_any", "rr")}
-    vectorstores.close_clients()
+    close_clients()
     print(f"{len(items)} answerable questions, k={args.k}")
     for key, r in results.items():
         print(f"{key:14s} recall_all@{args.k} {r['recall_all']:5.1f}  "

@@ -48,7 +48,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from rag.chat import SEARCHING
+from rag.answer.conversation import SEARCHING
 from rag.errors import BusyError, QuestionError, RagError
 from serve.api_schema import (
     API_VERSION,

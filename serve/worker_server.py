@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import psutil
 from filelock import FileLock, Timeout
 
-from rag.threads import passive_waiting
+from rag.generate.threads import passive_waiting
 from serve.worker import MAX_LINE, PROTOCOL, fingerprint, log_path, private_dir, run_dir
 
 if TYPE_CHECKING:
@@ -68,11 +68,11 @@ class Worker:
         """The Pipeline for these settings: kept, or made with shared parts, and (with
         ``warm``) its embedder loaded while its generator loads in the background. The
         index is re-read when another process replaced it."""
-        from index.embedders import make_embedder
+        from index.embed.embedders import make_embedder
         from rag.config import Settings
-        from rag.generators import make_generator
+        from rag.generate.local import make_generator
+        from rag.generate.queue import GenerationQueue
         from rag.pipeline import Pipeline, prompt_cache_folder
-        from rag.queue import GenerationQueue
 
         s = Settings.model_validate(payload)
         key = pipeline_key(s)

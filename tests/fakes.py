@@ -80,7 +80,7 @@ class ScriptedGenerator:
 
 def always_answer():
     """A decision that answers whatever the signals (plumbing tests of other parts)."""
-    from rag.decision import DecisionModel
+    from rag.grounding.decision import DecisionModel
 
     return DecisionModel(("support",), (0.0,), (1.0,), (0.0,), 10.0, threshold=0.5,
                          generator="test/scripted")
@@ -88,7 +88,7 @@ def always_answer():
 
 def never_answer():
     """A decision that refuses whatever the signals."""
-    from rag.decision import DecisionModel
+    from rag.grounding.decision import DecisionModel
 
     return DecisionModel(("support",), (0.0,), (1.0,), (0.0,), -10.0, threshold=0.5,
                          generator="test/scripted")
@@ -96,7 +96,7 @@ def never_answer():
 
 class ChatGenerator(ScriptedGenerator):
     """A scripted model that also rewrites follow-up questions: the rewrite prompt
-    (rag.chat) gets ``rewrite``, every other prompt ``reply`` (a list: one after the
+    (rag.answer.conversation) gets ``rewrite``, every other prompt ``reply`` (a list: one after the
     other, the last one repeated)."""
 
     def __init__(self, reply: str | list[str], rewrite: str, **kw) -> None:
@@ -108,7 +108,7 @@ class ChatGenerator(ScriptedGenerator):
 
     def stream(self, messages, max_tokens: int = 200, temperature: float = 0.0,
                stop=None, probe=None, avoid=None) -> Iterator[str]:
-        from rag.chat import CONDENSE_SYSTEM
+        from rag.answer.conversation import CONDENSE_SYSTEM
 
         if messages[0]["content"] == CONDENSE_SYSTEM:
             self.rewrites.append(messages)

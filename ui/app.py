@@ -11,7 +11,7 @@ from typing import Any
 import gradio as gr
 
 from index.errors import RagError
-from rag.chat import SEARCHING, history_turns
+from rag.answer.conversation import SEARCHING, history_turns
 from rag.errors import BusyError
 from rag.pipeline import Pipeline
 from ui import files
@@ -110,7 +110,7 @@ def _info(pipeline: Pipeline, loader: Loader) -> str:
 
 def build_app(pipeline: Pipeline, loader: Loader | None = None) -> gr.Blocks:
     """The whole UI over one pipeline; models and index load once, in the background."""
-    from rag.models import installed_models
+    from rag.generate.models import installed_models
 
     loader = loader or Loader(pipeline)
     corpus = Path(pipeline.settings.corpus)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from index.loaders import SUPPORTED
+from index.load.loaders import SUPPORTED
 
 # what the Documents tab accepts: every format `rag index` reads
 ALLOWED = tuple(s for s in SUPPORTED if s not in (".doc", ".xls", ".ppt", ".msg"))

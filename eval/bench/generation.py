@@ -110,7 +110,7 @@ def bench_prompt_cache(pipe, rounds: int = 3) -> dict:
     """The fixed prompt prefix put in the KV cache by llama.cpp processing it (the raw
     component: ``Llama.eval`` of the same tokens) against loading its saved state from
     the prompt cache, taking turns."""
-    from rag.prompt_cache import PromptCache, common_prefix
+    from rag.generate.prompt_cache import PromptCache, common_prefix
 
     gen = pipe.generator
     llm = getattr(gen, "_llm", None)

@@ -101,7 +101,7 @@ def raw_encoder(embedder) -> Callable[[list[str]], np.ndarray]:
 def bench_build(embedder, n_chunks: int, rounds: int = 2) -> dict:
     from index.builder import build_index, search_text
     from index.chunking import ChunkerConfig, chunk_document
-    from index.loaders import load_document
+    from index.load.loaders import load_document
     from rag.config import BUNDLED_CORPUS
 
     res: dict = {}
@@ -138,9 +138,9 @@ def bench_build(embedder, n_chunks: int, rounds: int = 2) -> dict:
 def bench_retrieval(embedder, n: int, queries: int, k: int = 5) -> dict:
     import faiss
 
-    from index import ann, store
-    from index.ann import DenseSpec
-    from rag.retrieval import HybridRetriever
+    from index.stores import ann, disk
+    from index.stores.ann import DenseSpec
+    from rag.retrieve.retrievers import HybridRetriever
 
     res: dict = {"chunks": n, "data": "synthetic: clustered random unit vectors, Zipf texts"}
     with peak_rss(res):
@@ -153,7 +153,7 @@ def bench_retrieval(embedder, n: int, queries: int, k: int = 5) -> dict:
         res["index_type"] = spec.type
         dt, index = _timed(ann.build, vecs, dim, spec)
         res["dense_build_s"] = round(dt, 2)
-        exact = index if spec.type == "flat" else store.build_faiss(vecs, dim)
+        exact = index if spec.type == "flat" else disk.build_faiss(vecs, dim)
         dt, data = _timed(synthetic.in_memory_index, texts, vecs, faiss_index=index)
         res["bm25_and_chunks_build_s"] = round(dt, 2)
         retriever = HybridRetriever(data, embedder)

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from index import store
-from index.ann import DenseSpec
 from index.chunking import ChunkerConfig
-from index.loaders import file_hash
+from index.load.loaders import file_hash
+from index.stores import disk
+from index.stores.ann import DenseSpec
+from index.stores.vectors import FaissStore, StoreSpec, vector_key
 from index.types import Chunk, Document
-from index.vectorstores import FaissStore, StoreSpec, vector_key
 
 _SENTENCE = re.compile(r"[^.!?]+[.!?]+")
 
@@ -108,7 +108,7 @@ def questions(n: int, vocab: list[str] | None = None, seed: int = 2) -> list[str
 
 
 def in_memory_index(texts: list[str], vectors: np.ndarray, chunks_per_doc: int = 10,
-                    dense: DenseSpec | None = None, faiss_index=None) -> store.IndexData:
+                    dense: DenseSpec | None = None, faiss_index=None) -> disk.IndexData:
     """An ``IndexData`` over ``texts`` (one chunk each, ``chunks_per_doc`` to a document)
     with the given vectors, for retrieval timing without files."""
     documents: dict[str, Document] = {}
@@ -125,12 +125,12 @@ def in_memory_index(texts: list[str], vectors: np.ndarray, chunks_per_doc: int =
                                 id=f"{doc.id}-{pos}"))
             pos += len(t) + 1
     dim = vectors.shape[1]
-    index = faiss_index if faiss_index is not None else store.build_faiss(
+    index = faiss_index if faiss_index is not None else disk.build_faiss(
         vectors, dim, (dense or DenseSpec()).resolve(len(vectors)))
     keys = [vector_key(documents[c.doc_id], c) for c in chunks]
     manifest = {"embedding": {"model": "synthetic", "dim": dim}}
-    return store.IndexData(manifest, documents, chunks, vectors, faiss_index=index,
-                           bm25=store.build_bm25(texts), vectors=FaissStore(dim, index, keys),
+    return disk.IndexData(manifest, documents, chunks, vectors, faiss_index=index,
+                           bm25=disk.build_bm25(texts), vectors=FaissStore(dim, index, keys),
                            keys=keys)
 
 
@@ -175,5 +175,5 @@ def synthetic_index(corpus: Path, index_dir: Path, n_chunks: int, embedding_mode
                              "chunks": counts[d.id], "indexed_at": 0.0}
                       for d in documents.values()},
     }
-    store.save(index_dir, store.IndexData(manifest, documents, chunks, vectors),
+    disk.save(index_dir, disk.IndexData(manifest, documents, chunks, vectors),
                search_texts)

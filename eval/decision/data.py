@@ -21,10 +21,10 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from eval.decision.signals import cache_key, collect, per_group_sample
 from eval.gold import GoldItem, load_gold
-from eval.signals import cache_key, collect, per_group_sample
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]
 YESNO_GOLD = HERE / "yesno_gold_squad.jsonl"
 SETS = ("squad", "out_of_corpus", "yesno")  # the fitting sets
 CHECK_SET = "nhs"

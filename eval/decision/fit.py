@@ -42,10 +42,10 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 
 from eval import metrics as M
-from eval.signals import row_evidence, row_probe, row_scored
-from rag.decision import FALLBACK, FEATURES, Coverage, DecisionModel
-from rag.draft import DraftRules, settle
-from rag.verify import render
+from eval.decision.signals import row_evidence, row_probe, row_scored
+from rag.grounding.decision import FALLBACK, FEATURES, Coverage, DecisionModel
+from rag.grounding.draft import DraftRules, settle
+from rag.grounding.verify import render
 
 TARGET_PRECISION = 0.85  # confident answers that are right
 TARGET_OOC = 0.97  # out-of-corpus questions refused

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eval.decision import (
+from eval.decision.fit import (
     TARGET_OOC,
     TARGET_PRECISION,
     FitResult,
@@ -214,15 +214,15 @@ def run(squad: Path, out: Path, per_article: int = 40, ooc_per_article: int = 20
     """Collect (cached) and fit; writes the decision file and the report."""
     from collections import Counter
 
-    from eval.decision_data import CHECK_SET, YESNO_GOLD, collect_all
+    from eval.decision.data import CHECK_SET, YESNO_GOLD, collect_all
     from rag.config import Settings, data_home
-    from rag.decision import DECISION_FILE
+    from rag.grounding.decision import DECISION_FILE
 
     if pipeline is None:
         from rag.pipeline import Pipeline
 
         pipeline = Pipeline(Settings())
-    gold = Path(__file__).resolve().parent / "nhs_gold.jsonl"
+    gold = Path(__file__).resolve().parents[1] / "nhs_gold.jsonl"
     rows = collect_all(pipeline, squad, per_article, ooc_per_article, YESNO_GOLD,
                        gold if nhs else None,
                        Path(cache_dir or data_home() / "decision-signals"), seed)

@@ -1,8 +1,8 @@
 """One model pass per question, kept: what the answer-or-refuse decision is fitted on.
 
 For each gold question the pipeline retrieves, selects evidence and generates once with
-the refusal's first token suppressed (rag.generators.Probe). The row keeps everything the
-steps after generation need (rag.draft.settle), so drafts, rules and decisions are
+the refusal's first token suppressed (rag.generate.base.Probe). The row keeps everything the
+steps after generation need (rag.grounding.draft.settle), so drafts, rules and decisions are
 replayed on the cache in seconds, without the model:
 
     question, gold answers and evidence spans, the article (the group for
@@ -25,10 +25,10 @@ from dataclasses import asdict
 from pathlib import Path
 
 from eval.gold import GoldItem
-from rag.decision import POOL
-from rag.evidence import ScoredSentence
-from rag.generators import Probe
-from rag.prompts import REFUSAL_TOKEN, VERIFIED_SYSTEM
+from rag.generate.base import Probe
+from rag.generate.prompts import REFUSAL_TOKEN, VERIFIED_SYSTEM
+from rag.grounding.decision import POOL
+from rag.retrieve.evidence import ScoredSentence
 from rag.types import Evidence
 
 

@@ -1,7 +1,7 @@
 """What every embedder shares: the ``Embedder`` protocol, the default model, where a model
 name is found on this machine (never downloaded), and ``CachedQueryEmbedder``, the base
-with a cache of query vectors. The backends (``index.embedders``: torch;
-``index.onnx_embedder``: onnxruntime, OpenVINO) import it; it imports none of them."""
+with a cache of query vectors. The backends (``index.embed.embedders``: torch;
+``index.embed.onnx_embedder``: onnxruntime, OpenVINO) import it; it imports none of them."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Embedders: the sentence-transformers (torch) implementation and ``make_embedder``, which
 picks a backend (torch, or onnxruntime / OpenVINO on an ONNX export:
-``index.onnx_embedder``). The ``Embedder`` protocol and what every backend shares are in
-``index.embedder_base``."""
+``index.embed.onnx_embedder``). The ``Embedder`` protocol and what every backend shares are in
+``index.embed.base``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from index.embedder_base import (
+from index.embed.base import (
     DEFAULT_EMBEDDING_MODEL,
     CachedQueryEmbedder,
     Embedder,
@@ -84,7 +84,7 @@ def make_embedder(model: str = DEFAULT_EMBEDDING_MODEL, backend: str = "torch", 
         return SentenceTransformerEmbedder(model, batch_size=batch_size, device=device,
                                            query_cache=query_cache)
     if backend in EMBEDDING_BACKENDS:
-        from index.onnx_embedder import OnnxEmbedder
+        from index.embed.onnx_embedder import OnnxEmbedder
 
         return OnnxEmbedder(model, quantized=backend.endswith("-int8"), batch_size=batch_size,
                             cache_dir=cache_dir, threads=threads, query_cache=query_cache,

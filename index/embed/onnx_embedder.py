@@ -7,9 +7,9 @@ pipeline does. Four forms of the model:
   AVX512-BF16);
 - int8 weights by dynamic quantization, on ONNX Runtime;
 - int8 weights and activations by static quantization (NNCF, calibrated on
-  ``index.calibration`` texts, SmoothQuant), on OpenVINO: int8 kernels (VNNI / AMX).
+  ``index.embed.calibration`` texts, SmoothQuant), on OpenVINO: int8 kernels (VNNI / AMX).
 
-The exports and their folders: ``index.onnx_export``.
+The exports and their folders: ``index.embed.onnx_export``.
 """
 
 from __future__ import annotations
@@ -22,9 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from index.embedder_base import DEFAULT_EMBEDDING_MODEL, CachedQueryEmbedder
-from index.errors import ModelError
-from index.onnx_export import (
+from index.embed.base import DEFAULT_EMBEDDING_MODEL, CachedQueryEmbedder
+from index.embed.onnx_export import (
     RUNTIMES,
     PoolingSpec,
     ensure_onnx,
@@ -35,6 +34,7 @@ from index.onnx_export import (
     model_inputs,
     pooling_spec,
 )
+from index.errors import ModelError
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The ONNX export of a sentence-transformers model, for the onnx and openvino embedding
-backends (``index.onnx_embedder``): the model folder read (its pooling, its tokenizer),
+backends (``index.embed.onnx_embedder``): the model folder read (its pooling, its tokenizer),
 the transformer exported once to ONNX, and quantized (int8 weights on ONNX Runtime; int8
-weights and activations on OpenVINO, calibrated on ``index.calibration`` texts).
+weights and activations on OpenVINO, calibrated on ``index.embed.calibration`` texts).
 
 Exports live in ``$RAG_HOME/models/onnx/<model>-<weights hash>/`` (``model.onnx``,
 ``model_qint8.onnx``, ``model_int8.xml`` + ``.bin``); a changed weights file gets a new folder.
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.embedder_base import resolve_embedding_model
+from index.embed.base import resolve_embedding_model
 from index.errors import ModelError
 from index.home import data_home
 
@@ -192,13 +192,13 @@ def quantize_openvino(source: Path, target: Path, folder: Path,
                       texts: list[str] | None = None) -> Path:
     """Static int8 quantization of the fp32 export by NNCF for OpenVINO (transformer preset:
     int8 MatMuls, weights per channel, SmoothQuant, fast bias correction), calibrated on
-    ``texts`` [default: ``index.calibration.calibration_texts``], one text per sample.
+    ``texts`` [default: ``index.embed.calibration.calibration_texts``], one text per sample.
     Saved as OpenVINO IR ``target`` (.xml) and its .bin: temporary names, then the .bin and
     last the .xml are renamed."""
     nncf = _import_nncf()
     import openvino as ov
 
-    from index.calibration import calibration_texts
+    from index.embed.calibration import calibration_texts
 
     t0 = time.perf_counter()
     spec = pooling_spec(folder)

@@ -12,7 +12,7 @@ import zipfile
 from urllib.parse import unquote
 
 from index.errors import DocumentError
-from index.extract import (
+from index.load.extract import (
     UNPACKED_FACTOR,
     Extracted,
     TextBuilder,

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from index.errors import CorpusError, DocumentError
-from index.extract import Extracted
-from index.formats import SUFFIX_KINDS, detect
+from index.load.extract import Extracted
+from index.load.formats import SUFFIX_KINDS, detect
 from index.types import Document
 
 log = logging.getLogger(__name__)
@@ -253,31 +253,31 @@ def _extract(data: bytes, kind: str, doc_id: str, limit: int,
         text, title = _html_text(data, doc_id, warn)
         return Extracted(text, title)
     if kind == "pdf":
-        from index.pdf import read_pdf
+        from index.load.pdf import read_pdf
 
         return read_pdf(data, doc_id)
     if kind == "image":
-        from index.pdf import read_image_file
+        from index.load.pdf import read_image_file
 
         return read_image_file(data, doc_id)
     if kind in ("docx", "pptx", "xlsx", "rtf"):
-        from index import office
+        from index.load import office
 
         return getattr(office, f"read_{kind}")(data, doc_id, limit)
     if kind == "csv":
-        from index.office import read_csv
+        from index.load.office import read_csv
 
         return read_csv(_decode(data, doc_id, warn), doc_id, limit)
     if kind in ("odt", "ods", "odp"):
-        from index.opendocument import read_odf
+        from index.load.opendocument import read_odf
 
         return read_odf(data, doc_id, limit, kind)
     if kind == "epub":
-        from index.epub import read_epub
+        from index.load.epub import read_epub
 
         return read_epub(data, doc_id, limit)
     if kind == "eml":
-        from index.mail import read_eml
+        from index.load.mail import read_eml
 
         got = read_eml(data, doc_id, limit, _attachment_reader(doc_id, limit), notes := [])
         got.notes.extend(f"{doc_id}: {n}" for n in notes)

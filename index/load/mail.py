@@ -9,7 +9,7 @@ from email import policy
 from email.parser import BytesParser
 
 from index.errors import DocumentError
-from index.extract import Extracted, TextBuilder, check_text_size, html_lines
+from index.load.extract import Extracted, TextBuilder, check_text_size, html_lines
 
 HEADERS = ("From", "To", "Cc", "Date", "Subject")
 # reads an attachment (file name, bytes) into its text, or None when it is not read

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import PurePosixPath
 
 from index.errors import DocumentError
-from index.extract import (
+from index.load.extract import (
     UNPACKED_FACTOR,
     Extracted,
     TextBuilder,

@@ -10,7 +10,7 @@ import zipfile
 from pathlib import PurePosixPath
 
 from index.errors import DocumentError
-from index.extract import (
+from index.load.extract import (
     UNPACKED_FACTOR,
     Extracted,
     TextBuilder,

@@ -1,5 +1,5 @@
 """PDF files and images as text with page boundaries: pypdf reads each page's text layer;
-a page without one (a scan) is read by OCR when it is installed (``index.ocr``), and
+a page without one (a scan) is read by OCR when it is installed (``index.load.ocr``), and
 named otherwise. An image file is read by OCR, each frame of a TIFF a page."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import io
 import re
 import time
 
-from index import ocr
 from index.errors import DocumentError
-from index.extract import Extracted, TextBuilder
+from index.load import ocr
+from index.load.extract import Extracted, TextBuilder
 
 
 def _pages_list(numbers: list[int]) -> str:

@@ -13,8 +13,8 @@ Layout::
     INDEX/qdrant/                Qdrant local-mode storage, if the index uses it
 
 The manifest's ``vectors`` entry names the store holding the vectors (absent: FAISS).
-With Qdrant (``index.vectorstores``) the version folder has no embeddings.npy and no
-dense.faiss; the vectors live in the named collection under ``vectorstores.vector_key``.
+With Qdrant (``index.stores.vectors``) the version folder has no embeddings.npy and no
+dense.faiss; the vectors live in the named collection under ``vectors.vector_key``.
 
 A new version is written to a temporary folder, fsynced, renamed into place, and only
 then does CURRENT point at it. A crash at any moment leaves the previous version live.
@@ -33,11 +33,12 @@ from pathlib import Path
 
 import numpy as np
 
-from index import FORMAT_VERSION, ann
-from index.ann import DenseSpec
+from index import FORMAT_VERSION
 from index.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from index.stores import ann
+from index.stores.ann import DenseSpec
+from index.stores.vectors import FaissStore, StoreSpec, open_store, vector_key
 from index.types import Chunk, Document
-from index.vectorstores import FaissStore, StoreSpec, open_store, vector_key
 
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"

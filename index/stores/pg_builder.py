@@ -1,4 +1,4 @@
-"""Build or update an index held in PostgreSQL (``index.pgvector``) from a corpus folder.
+"""Build or update an index held in PostgreSQL (``index.stores.pgvector``) from a corpus folder.
 
 The same plan as the folder index (``index.builder.plan_update``): unchanged files keep
 their rows, new and changed files are chunked and embedded, files gone are deleted. The
@@ -13,9 +13,9 @@ from pathlib import Path
 
 from index.builder import BuildReport, Progress, _embed, plan_update, search_text
 from index.chunking import ChunkerConfig, chunk_document
-from index.embedders import Embedder
+from index.embed.embedders import Embedder
 from index.errors import IndexMismatchError
-from index.pgvector import NewDocument, PgIndex
+from index.stores.pgvector import NewDocument, PgIndex
 from index.text import bm25_doc_tokens
 
 

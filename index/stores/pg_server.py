@@ -134,16 +134,16 @@ class LocalPostgres:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m index.pgserver FOLDER``: start a local server (data in FOLDER, kept),
+    """``python -m index.stores.pg_server FOLDER``: start a local server (data in FOLDER, kept),
     write its URL, password included, to FOLDER/url (readable by you only), and run until
     Ctrl-C."""
     import argparse
     import signal
     import time
 
-    from index.pgvector import redact
+    from index.stores.pgvector import redact
 
-    ap = argparse.ArgumentParser(prog="python -m index.pgserver", description=main.__doc__)
+    ap = argparse.ArgumentParser(prog="python -m index.stores.pg_server", description=main.__doc__)
     ap.add_argument("folder", type=Path)
     ap.add_argument("--port", type=int, default=None)
     args = ap.parse_args(argv)

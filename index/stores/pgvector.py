@@ -41,13 +41,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from index.errors import IndexMismatchError, IndexNotFoundError
+from index.stores.vectors import VectorStoreError
 from index.types import Chunk, Document
-from index.vectorstores import VectorStoreError
 
 FORMAT = 1
 DEFAULT_SCHEMA = "cited_rag"
 BM25_K1, BM25_B = 1.5, 0.75  # bm25s' defaults (method "lucene")
-# the HNSW graph of the FAISS path (index.ann.DenseSpec): 32 links per node, 80 candidates
+# the HNSW graph of the FAISS path (index.stores.ann.DenseSpec): 32 links per node, 80 candidates
 # while building, 128 while searching (pgvector's defaults, 16/64/40, keep fewer)
 HNSW_M, HNSW_EF_CONSTRUCTION, EF_SEARCH = 32, 80, 128
 CONNECT_TIMEOUT = 5  # seconds
@@ -310,7 +310,7 @@ class PgIndex:
                mode: str = "hybrid", rrf_k: int = 60) -> list[Hit]:
         """The top ``k`` chunks, in one statement: the ``n`` nearest by inner product
         (HNSW) and the ``n`` best by BM25 over ``terms`` (a query term counts as often as
-        it occurs), fused by reciprocal rank as ``rag.retrieval.rrf_fuse`` does (ties in
+        it occurs), fused by reciprocal rank as ``rag.retrieve.retrievers.rrf_fuse`` does (ties in
         the order of first appearance, dense first); ``mode`` dense or bm25: that ranking
         alone."""
         params = {"q": None if query is None else np.asarray(query, np.float32).reshape(-1),

@@ -99,7 +99,7 @@ def qdrant_spec(index_dir: Path, url: str | None = None, path: Path | None = Non
 # ---- FAISS ------------------------------------------------------------------------
 class FaissStore:
     """An exact inner-product FAISS index (cosine on normalised rows) with a key per row.
-    Saved by ``index.store.save`` as ``dense.faiss`` next to ``embeddings.npy``."""
+    Saved by ``index.stores.disk.save`` as ``dense.faiss`` next to ``embeddings.npy``."""
 
     kind = "faiss"
 
@@ -296,7 +296,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def open_store(spec: StoreSpec, dim: int, create: bool = False) -> QdrantStore:
-    """Open the external store a spec names (FAISS stores come from ``index.store.load``)."""
+    """Open the external store a spec names (FAISS stores come from ``index.stores.disk.load``)."""
     if spec.store != "qdrant":
         raise ValueError(f"open_store opens external stores; got {spec.store!r}")
     return QdrantStore(spec, dim, create=create)

@@ -19,8 +19,8 @@ import re
 from collections.abc import Sequence
 
 from index.text import content_tokens
-from rag.relevance import names
-from rag.verify import CITE
+from rag.grounding.relevance import names
+from rag.grounding.verify import CITE
 
 # English words that point back to something said before: closed word classes
 # (personal, possessive and demonstrative pronouns, pro-forms), not topic words
@@ -136,7 +136,7 @@ def parse_rewrite(text: str, question: str,
 
 def rewrite_question(generator, question: str, history: Sequence[dict],
                      avoid_pronouns: bool = True) -> str | None:
-    """Have ``generator`` (a ``rag.generators.Generator``) rewrite the follow-up
+    """Have ``generator`` (a ``rag.generate.local.Generator``) rewrite the follow-up
     ``question`` to stand alone; None when its reply is no usable rewrite
     (``parse_rewrite``). With ``avoid_pronouns`` the question's pronouns are kept out of
     the reply: it has to say what they stand for (a model tends to echo the question)."""

@@ -1,7 +1,7 @@
 """What every generator shares: the ``Generator`` protocol, the ``Probe`` a generation fills
 about itself, and the forms of the words a reply may begin or must avoid. The backends
-(``rag.generators``: llama.cpp, transformers; ``rag.served``: a served model) import it;
-it imports none of them."""
+(``rag.generate.local``: llama.cpp, transformers; ``rag.generate.served``: a served model)
+import it; it imports none of them."""
 
 from __future__ import annotations
 

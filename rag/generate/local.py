@@ -1,6 +1,6 @@
 """Generators: the llama.cpp and transformers backends, and ``make_generator``, which picks
-one (or the served one, ``rag.served``). The ``Generator`` protocol and ``Probe`` are in
-``rag.generator_base``, which every backend imports.
+one (or the served one, ``rag.generate.served``). The ``Generator`` protocol and ``Probe`` are in
+``rag.generate.base``, which every backend imports.
 
 Both stream text pieces. Models load lazily on first use or on ``warm_up()``.
 """
@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from rag.errors import GenerationError, ModelError
-from rag.generator_base import (
+from rag.generate.base import (
     AVOID_BIAS,
     Generator,
     Messages,
@@ -22,9 +22,9 @@ from rag.generator_base import (
     avoid_forms,
     refusal_starts,
 )
-from rag.logits import ProbeRecorder, llama_sampling
-from rag.models import resolve_model
-from rag.threads import passive_waiting
+from rag.generate.logits import ProbeRecorder, llama_sampling
+from rag.generate.models import resolve_model
+from rag.generate.threads import passive_waiting
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class LlamaCppGenerator:
         if not _llama_available():
             raise ModelError("the llama backend needs llama-cpp-python; install it with: "
                              "pip install 'cited-rag[llama]'")
-        passive_waiting()  # before llama.cpp's OpenMP loads (rag.threads)
+        passive_waiting()  # before llama.cpp's OpenMP loads (rag.generate.threads)
         from llama_cpp import Llama
 
         try:
@@ -94,7 +94,7 @@ class LlamaCppGenerator:
         self.path = path
         self._formatter = _template_formatter(llm)
         if self.prompt_cache_dir is not None and self._formatter is not None:
-            from rag.prompt_cache import PromptCache, model_key
+            from rag.generate.prompt_cache import PromptCache, model_key
 
             self._cache = PromptCache(Path(self.prompt_cache_dir),
                                       model_key(path, self.n_ctx))
@@ -115,7 +115,7 @@ class LlamaCppGenerator:
         """Put the tokens every one of ``samples`` starts with into the KV cache, from
         the prompt cache when saved before (else processed, then saved). Returns how
         many tokens that prefix has (0: none worth keeping)."""
-        from rag.prompt_cache import common_prefix
+        from rag.generate.prompt_cache import common_prefix
 
         seqs = [self.prompt_tokens(m) for m in samples]
         if not seqs or any(t is None for t in seqs):
@@ -327,7 +327,7 @@ def make_generator(model: str, backend: str = "auto", seed: int = 0,
         s = Settings()
         return served_generator(s.with_overrides(model=model, seed=seed, llm_url=llm_url))
     if backend == "auto":
-        from rag.models import PACKAGED_MODELS
+        from rag.generate.models import PACKAGED_MODELS
 
         is_gguf = model in PACKAGED_MODELS or model.lower().endswith(".gguf")
         backend = "llama" if is_gguf and _llama_available() else "transformers"
@@ -339,7 +339,7 @@ def make_generator(model: str, backend: str = "auto", seed: int = 0,
 
 def served_generator(settings) -> Generator:
     """The ``openai`` backend for ``settings`` (llm_url, model, llm_api_key, timeouts)."""
-    from rag.served import OpenAIGenerator
+    from rag.generate.served import OpenAIGenerator
 
     if not settings.llm_url:
         raise ModelError("the openai backend needs the server's URL: --llm-url "

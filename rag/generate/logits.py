@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rag.generator_base import Probe
+from rag.generate.base import Probe
 
 
 class ProbeRecorder:

@@ -6,13 +6,13 @@ with exponential backoff while no token has been streamed yet; after that, or on
 retries are spent, a ``GenerationError`` names the URL and the fix. Every wait is bounded
 by the connect and read timeouts, so a dead or stuck server never hangs a question.
 
-With a probe (rag.generator_base.Probe), the server is asked for log-probabilities and, as a
+With a probe (rag.generate.base.Probe), the server is asked for log-probabilities and, as a
 local model does, the refusal's first token is taken away: ``logit_bias`` with the token
 ids the server's own tokenizer gives (``/extras/tokenize`` of llama-cpp-python's server,
 ``/tokenize`` of vLLM and llama.cpp's ``llama-server``). A server that gives no token ids
 answers unsuppressed, and one that sends no log-probabilities answers unsuppressed with
 no probabilities: each says so once in the log and in the probe's ``note``, and the
-decision then follows the reply's own choice (rag.decision).
+decision then follows the reply's own choice (rag.grounding.decision).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from collections.abc import Iterator, Sequence
 import httpx
 
 from rag.errors import GenerationError
-from rag.generator_base import Probe, refusal_starts
+from rag.generate.base import Probe, refusal_starts
 
 log = logging.getLogger(__name__)
 

@@ -33,9 +33,9 @@ import numpy as np
 
 from index.normalize import normalize_text
 from index.text import STOPWORDS, content_tokens, words
-from rag.evidence import ScoredSentence, is_yes_no
-from rag.relevance import answer_kind, names
-from rag.verify import NEGATION_CUES, has_negation
+from rag.grounding.relevance import answer_kind, names
+from rag.grounding.verify import NEGATION_CUES, has_negation
+from rag.retrieve.evidence import ScoredSentence, is_yes_no
 
 # a number with its scale: "£2.3m", "2.3 million", "38,400", "12%"
 _NUMBER = re.compile(r"(?<![\w.])(\d+(?:,\d{3})*(?:\.\d+)?)\s*(%|percent|per cent|"

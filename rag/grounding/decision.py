@@ -26,11 +26,11 @@ import numpy as np
 
 from index.normalize import normalize_text
 from index.text import content_tokens, words
-from rag.evidence import ScoredSentence, is_yes_no
-from rag.generators import Probe
-from rag.relevance import answer_kind, has_kind, names
+from rag.generate.base import Probe
+from rag.grounding.relevance import answer_kind, has_kind, names
+from rag.grounding.verify import polarity, stance
+from rag.retrieve.evidence import ScoredSentence, is_yes_no
 from rag.types import Draft, Evidence
-from rag.verify import polarity, stance
 
 DECISION_FILE = Path(__file__).resolve().parent / "decision.json"
 

@@ -18,12 +18,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag.decision import DecisionModel, features
-from rag.evidence import ScoredSentence, is_yes_no
-from rag.generators import Probe
-from rag.prompts import REFUSAL_TOKEN
-from rag.types import Draft, Evidence
-from rag.verify import (
+from rag.generate.base import Probe
+from rag.generate.prompts import REFUSAL_TOKEN
+from rag.grounding.decision import DecisionModel, features
+from rag.grounding.verify import (
     CITE,
     VerifyConfig,
     flip_conflict,
@@ -31,6 +29,8 @@ from rag.verify import (
     split_answer,
     verify_answer,
 )
+from rag.retrieve.evidence import ScoredSentence, is_yes_no
+from rag.types import Draft, Evidence
 
 IDK = re.compile(r"\b(i don'?t know|not in (the )?documents|cannot (be )?(answer|determine)"
                  r"|no (relevant )?information|not (mentioned|provided|stated))\b", re.I)

@@ -1,5 +1,5 @@
 """What a question asks for and what a sentence names: signals of the answer-or-refuse
-decision (rag.decision), not gates.
+decision (rag.grounding.decision), not gates.
 
 - ``answer_kind``: "who/whose/where" wants a name, "how many/how much" a number, "when/what
   year" a date, "how long" a duration; ``has_kind``: whether a sentence holds one beyond

@@ -8,13 +8,13 @@ retrieved passages with a logistic regression over the embedding model's sentenc
 fitted by ``python -m eval.screening fit`` on written examples of both kinds, ordinary web
 text by source (facts with their page furniture) and SQuAD articles, with cross-validation
 grouped by source; its threshold holds a stated false-alarm rate on ordinary text
-(``rag/screen.json`` holds the weights, the data it was fitted on and its metrics; the
-n-grams' weights are in ``rag/screen_grams.npz``). No phrase list is involved.
+(``rag/grounding/screen.json`` holds the weights, the data it was fitted on and its metrics; the
+n-grams' weights are in ``rag/grounding/screen_grams.npz``). No phrase list is involved.
 
 A document with a sentence at or above the threshold is *set aside*: its sentences are
 not shown to the model as evidence, the answer lists it with the reason and the passage,
 and when it disagrees with the answer it is quoted as one side, with a warning on its
-citation (rag.conflicts).
+citation (rag.grounding.conflicts).
 """
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ def screen_for(embedding_model: str, path: Path | None = None) -> ScreenModel | 
     return model if model.embedding_model == embedding_model else None
 
 
-# lines the document readers write as structure (index.office, index.mail, ...): a table
+# lines the document readers write as structure (index.load.office, index.load.mail, ...): a table
 # row "Name: Ann; Role: Keeper", its header "Name | Role", an e-mail's "Subject: ...",
 # "Slide 3: Title", "Sheet: Costs"
 _FIELD = r"[^:;|\n]{1,40}?"
@@ -178,12 +178,12 @@ def screen_text(sentence: str) -> str:
 
 class PhraseScreen:
     """The earlier screen, kept for side-by-side evaluation: a sentence counts as
-    addressed to the assistant when it matches ``index.loaders.instruction_like``, a fixed
+    addressed to the assistant when it matches ``index.load.loaders.instruction_like``, a fixed
     phrase list."""
 
     threshold = 0.5
 
     def scores(self, texts: list[str], vectors: np.ndarray) -> np.ndarray:
-        from index.loaders import instruction_like
+        from index.load.loaders import instruction_like
 
         return np.array([float(instruction_like(t) is not None) for t in texts])

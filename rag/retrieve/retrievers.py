@@ -6,9 +6,9 @@ from typing import Protocol
 
 import numpy as np
 
-from index.embedders import Embedder
+from index.embed.embedders import Embedder
 from index.normalize import normalize_text
-from index.store import IndexData
+from index.stores.disk import IndexData
 from index.text import bm25_query_tokens
 from rag.types import Passage
 
@@ -31,7 +31,7 @@ def rrf_fuse(rankings: list[list[int]], k: int, rrf_k: int = 60) -> list[tuple[i
 
 
 class HybridRetriever:
-    """Dense search (FAISS or Qdrant, see ``index.vectorstores``) fused with BM25 by
+    """Dense search (FAISS or Qdrant, see ``index.stores.vectors``) fused with BM25 by
     reciprocal rank; either alone by ``mode``."""
 
     def __init__(self, data: IndexData, embedder: Embedder, mode: str = "hybrid",
@@ -110,7 +110,7 @@ class PgIndexData:
     PostgreSQL: its documents by id (fetched when asked) and where it is."""
 
     def __init__(self, index) -> None:
-        from index.pgvector import PgDocuments
+        from index.stores.pgvector import PgDocuments
 
         self.index = index
         self.documents = PgDocuments(index)
@@ -122,7 +122,7 @@ class PgIndexData:
 
 
 class PgRetriever:
-    """The hybrid retrieval of ``HybridRetriever`` run in PostgreSQL (``index.pgvector``):
+    """The hybrid retrieval of ``HybridRetriever`` run in PostgreSQL (``index.stores.pgvector``):
     HNSW search, BM25 over the inverted index and their reciprocal-rank fusion, in one
     statement. The query is embedded and tokenized here, as for the folder index."""
 

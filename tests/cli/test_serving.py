@@ -6,7 +6,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import main as cli
-from index import store, vectorstores
+from index.stores import disk
+from index.stores.vectors import close_clients
 from tests.conftest import NHS_CORPUS
 from tests.fakes import HashEmbedder
 from tests.serve.conftest import free_port
@@ -21,7 +22,7 @@ def _fake_embedder(monkeypatch):
     monkeypatch.setattr("rag.pipeline.make_embedder",
                         lambda *a, **kw: HashEmbedder())
     yield
-    vectorstores.close_clients()
+    close_clients()
 
 
 def test_index_into_qdrant_then_keep_and_migrate(tmp_path):
@@ -30,15 +31,15 @@ def test_index_into_qdrant_then_keep_and_migrate(tmp_path):
     r = runner.invoke(cli.app, ["index", str(NHS_CORPUS), "--index", str(idx), "--store",
                                 "qdrant", "--qdrant-path", str(qpath), "--json"])
     assert r.exit_code == 0, r.output
-    spec = store.read_manifest(idx)["vectors"]
+    spec = disk.read_manifest(idx)["vectors"]
     assert spec["store"] == "qdrant" and spec["path"] == str(qpath)
     r = runner.invoke(cli.app, ["index", str(NHS_CORPUS), "--index", str(idx), "--json"])
     assert r.exit_code == 0 and json.loads(r.stdout)["embedded_chunks"] == 0
-    assert store.read_manifest(idx)["vectors"]["store"] == "qdrant"
+    assert disk.read_manifest(idx)["vectors"]["store"] == "qdrant"
     r = runner.invoke(cli.app, ["index", str(NHS_CORPUS), "--index", str(idx), "--store",
                                 "faiss", "--json"])
     assert r.exit_code == 0 and json.loads(r.stdout)["embedded_chunks"] == 0
-    assert store.read_manifest(idx)["vectors"] == {"store": "faiss"}
+    assert disk.read_manifest(idx)["vectors"] == {"store": "faiss"}
 
 
 @pytest.mark.parametrize("args,message", [

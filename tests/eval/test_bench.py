@@ -10,8 +10,8 @@ import pytest
 
 from eval.bench import RandomEmbedder, bench_retrieval, bench_update, parse_sizes, synthetic
 from eval.bench.report import to_markdown
-from index import store
 from index.builder import build_index
+from index.stores import disk
 
 
 def test_parse_sizes():
@@ -34,12 +34,12 @@ def test_clustered_vectors_are_reproducible_unit_vectors():
 def test_synthetic_index_is_what_build_index_would_update(tmp_path):
     emb = RandomEmbedder("bench/random", 16)
     synthetic.synthetic_index(tmp_path / "c", tmp_path / "i", 300, emb.name, 16)
-    data = store.load(tmp_path / "i", embedding_model=emb.name)
+    data = disk.load(tmp_path / "i", embedding_model=emb.name)
     assert len(data.chunks) == 300 and len(data.documents) == 30
     (tmp_path / "c" / "new.txt").write_text("A new document about libraries. " * 30)
     report = build_index(tmp_path / "c", tmp_path / "i", emb)
     assert report.added == ["new.txt"] and len(report.unchanged) == 30
-    assert report.embedded_chunks == len(store.load(tmp_path / "i").chunks) - 300
+    assert report.embedded_chunks == len(disk.load(tmp_path / "i").chunks) - 300
 
 
 def test_retrieval_and_update_sections_on_small_sizes(fake_embedder):

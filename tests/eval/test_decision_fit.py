@@ -8,7 +8,8 @@ from dataclasses import asdict
 import numpy as np
 import pytest
 
-from eval.decision import (
+from eval.decision.data import corpus_without, out_of_corpus
+from eval.decision.fit import (
     Spec,
     fit,
     fitted,
@@ -18,12 +19,11 @@ from eval.decision import (
     scores,
     thresholds,
 )
-from eval.decision_data import corpus_without, out_of_corpus
-from eval.decision_report import write
+from eval.decision.report import write
+from eval.decision.signals import per_group_sample
 from eval.gold import GoldItem
-from eval.signals import per_group_sample
-from rag.decision import DecisionModel
-from rag.draft import DraftRules
+from rag.grounding.decision import DecisionModel
+from rag.grounding.draft import DraftRules
 from rag.types import Evidence
 
 FACTS = [("Who designed the {x} bridge?", "The {x} bridge was designed by Nora Vale in 1910.",

@@ -1,10 +1,10 @@
-from index import store
 from index.builder import build_index
+from index.stores import disk
 from tests.fakes import HashEmbedder
 
 
 def chunk_ids(idx, doc_id):
-    return [c.id for c in store.load(idx).chunks if c.doc_id == doc_id]
+    return [c.id for c in disk.load(idx).chunks if c.doc_id == doc_id]
 
 
 def test_incremental_reindex_add_modify_delete(tmp_path, nhs_corpus):
@@ -37,7 +37,7 @@ def test_incremental_reindex_add_modify_delete(tmp_path, nhs_corpus):
     (nhs_corpus / "extra.md").unlink()
     removed = build_index(nhs_corpus, idx, emb)
     assert removed.removed == ["extra.md"]
-    data = store.load(idx)
+    data = disk.load(idx)
     assert "extra.md" not in data.documents
     ids = [c.id for c in data.chunks]
     assert len(ids) == len(set(ids)), "no duplicate chunks"
@@ -55,5 +55,5 @@ def test_same_file_under_two_names_is_indexed_once(tmp_path, nhs_corpus):
     src = nhs_corpus / "000_d1addedd5fe89df8.txt"
     (nhs_corpus / "copy.txt").write_bytes(src.read_bytes())
     report = build_index(nhs_corpus, tmp_path / "idx", HashEmbedder())
-    assert "copy.txt" not in store.load(tmp_path / "idx").documents
+    assert "copy.txt" not in disk.load(tmp_path / "idx").documents
     assert any("same content" in str(e) for e in report.errors)

@@ -27,7 +27,7 @@ def test_rag_index_prints_no_debug_lines(tmp_path):
 def test_bm25s_logs_through_the_application_config():
     import logging
 
-    from index.store import build_bm25
+    from index.stores.disk import build_bm25
 
     build_bm25(["alpha beta", "gamma delta"])
     assert logging.getLogger("bm25s").level == logging.NOTSET  # the root's level applies

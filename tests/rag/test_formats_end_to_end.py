@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from index import ocr
+from index.load import ocr
 from rag.config import Settings
 from rag.pipeline import Pipeline
 from tests import docfiles

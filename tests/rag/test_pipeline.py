@@ -4,8 +4,8 @@ corpus: what reaches the user for each kind of reply, and the decision's role.""
 import pytest
 
 from rag.config import Settings
-from rag.decision import DecisionModel
 from rag.errors import QuestionError
+from rag.grounding.decision import DecisionModel
 from rag.pipeline import Pipeline
 from tests.fakes import ScriptedGenerator
 
@@ -164,8 +164,8 @@ def test_evidence_comes_from_a_wider_pool_than_the_passages_shown(tmp_path, karr
 
 
 def test_prompts_keep_to_the_evidence_budget(tmp_path, karrow_corpus, fake_embedder):
-    from rag.evidence import passages_as_evidence
-    from rag.prompts import fit_budget
+    from rag.generate.prompts import fit_budget
+    from rag.retrieve.evidence import passages_as_evidence
 
     pipe = make(tmp_path, karrow_corpus, fake_embedder, "I don't know.", k=8,
                 context_tokens=64, chunk_words=40, overlap_words=0)
@@ -213,7 +213,7 @@ def test_an_unknown_setting_is_an_error():
 def test_the_answer_says_when_its_decision_is_not_calibrated(tmp_path, karrow_corpus,
                                                              fake_embedder, backend,
                                                              p_refusal, note):
-    from rag.decision import DECISION_FILE, FALLBACK, decision_for
+    from rag.grounding.decision import DECISION_FILE, FALLBACK, decision_for
 
     shipped = decision_for("qwen2.5-coder-1.5b", "llama")
     gen = ScriptedGenerator("The lighthouse was built in 1872 by the engineer Alice "

@@ -37,8 +37,9 @@ from pathlib import Path
 
 import pytest
 
-from index import builder, store
+from index import builder
 from index.builder import build_index
+from index.stores import disk
 from rag.config import Settings
 from rag.errors import QuestionError
 from rag.pipeline import Pipeline
@@ -150,7 +151,7 @@ def test_bad_file_is_named_and_the_rest_indexed(tmp_path, name):
     assert [e.path for e in report.errors] == [name]
     assert reason in report.errors[0].reason
     assert sorted(report.added) == sorted(GOOD)
-    assert set(store.load(tmp_path / "idx").documents) == set(GOOD)
+    assert set(disk.load(tmp_path / "idx").documents) == set(GOOD)
 
 
 def test_office_file_that_unpacks_past_the_limit_is_skipped(tmp_path, monkeypatch):
@@ -209,7 +210,7 @@ def test_latin1_file_is_indexed_with_a_warning_naming_it(tmp_path):
     report = build_index(corpus, tmp_path / "idx", HashEmbedder())
     assert not report.partial and "cafe.txt" in report.added
     assert report.warnings == ["cafe.txt: not valid UTF-8, read as Windows-1252/Latin-1"]
-    text = store.load(tmp_path / "idx").documents["cafe.txt"].text
+    text = disk.load(tmp_path / "idx").documents["cafe.txt"].text
     assert text == "Le café ouvre à midi. \u201cBientôt\u201d."
 
 
@@ -259,7 +260,7 @@ def test_deleted_or_changed_while_being_read(tmp_path, monkeypatch):
     idx = tmp_path / "idx"
     report = build_index(corpus, idx, HashEmbedder())
     assert [str(e) for e in report.errors] == ["gone.txt: file disappeared while indexing"]
-    doc = store.load(idx).documents["moving.txt"]
+    doc = disk.load(idx).documents["moving.txt"]
     assert doc.text == "The second version, written while indexing."
     monkeypatch.setattr(builder, "load_document", real_load)
     again = build_index(corpus, idx, HashEmbedder())  # hash of what was indexed: no re-read
@@ -277,7 +278,7 @@ def test_unreadable_file_mode_000(tmp_path):
         secret.chmod(0o644)
     assert [e.path for e in report.errors] == ["secret.txt"]
     assert "permission denied" in report.errors[0].reason
-    assert "secret.txt" not in store.load(tmp_path / "idx").documents
+    assert "secret.txt" not in disk.load(tmp_path / "idx").documents
 
 
 def test_permission_error_from_open_is_named(tmp_path, monkeypatch):
@@ -350,7 +351,7 @@ def test_large_text_is_chunked_in_bounded_time_and_memory(tmp_path):
     chunks, seconds, rss_mb = out.stdout.split()
     print(f"5 MB text: {chunks} chunks in {seconds} s, peak RSS {rss_mb} MB")
     assert int(chunks) > 5000 and float(seconds) < 180 and int(rss_mb) < 1500
-    data = store.load(tmp_path / "idx")
+    data = disk.load(tmp_path / "idx")
     text = data.documents["big.txt"].text
     assert all(c.text == text[c.start:c.end] for c in data.chunks)
 
@@ -374,7 +375,7 @@ def test_a_file_over_a_raised_limit_takes_the_huge_document_path(tmp_path, monke
     report = build_index(corpus, tmp_path / "idx", HashEmbedder())
     assert not report.errors and report.total_chunks > 2_000
     assert time.perf_counter() - t < 120
-    data = store.load(tmp_path / "idx")
+    data = disk.load(tmp_path / "idx")
     text = data.documents["huge.txt"].text
     assert len(text) > 2_000_000 and all(c.text == text[c.start:c.end] for c in data.chunks)
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from index import store
 from index.builder import build_index
-from rag.retrieval import HybridRetriever
+from index.stores import disk
+from rag.retrieve.retrievers import HybridRetriever
 from tests.conftest import NHS_CORPUS
 from tests.fakes import HashEmbedder
 from tests.robustness.helpers import REPO, assert_clean_error, rag
@@ -58,7 +58,7 @@ def make_corpus(root: Path) -> Path:
 
 def check_live(idx: Path) -> int:
     """The live index loads, is consistent and answers a retrieval query."""
-    data = store.load(idx)
+    data = disk.load(idx)
     for ch in data.chunks:
         assert ch.text == data.documents[ch.doc_id].text[ch.start:ch.end]
     hits = HybridRetriever(data, HashEmbedder()).retrieve(TASKFORCE_Q, 3)
@@ -67,8 +67,8 @@ def check_live(idx: Path) -> int:
 
 
 def leftovers(idx: Path) -> list[str]:
-    live = (idx / store.CURRENT).read_text(encoding="utf-8").strip()
-    return sorted(p.name for p in idx.iterdir() if p.name not in (live, store.CURRENT))
+    live = (idx / disk.CURRENT).read_text(encoding="utf-8").strip()
+    return sorted(p.name for p in idx.iterdir() if p.name not in (live, disk.CURRENT))
 
 
 def test_sigkill_at_random_moments_never_breaks_the_index(tmp_path):
@@ -141,11 +141,11 @@ def _garbage_embeddings(v: Path) -> None:
 
 
 def _wrong_pointer(v: Path) -> None:
-    (v.parent / store.CURRENT).write_text("v-does-not-exist", encoding="utf-8")
+    (v.parent / disk.CURRENT).write_text("v-does-not-exist", encoding="utf-8")
 
 
 def _pointer_outside(v: Path) -> None:
-    (v.parent / store.CURRENT).write_text("../../etc", encoding="utf-8")
+    (v.parent / disk.CURRENT).write_text("../../etc", encoding="utf-8")
 
 
 DAMAGE = [_break_manifest, _manifest_not_an_object, _garbage_chunks,
@@ -165,7 +165,7 @@ def _damaged_index(root: Path, model_name: str, damage) -> Path:
     dimension, so no model is loaded), then damaged."""
     idx = root / "idx"
     build_index(NHS_CORPUS, idx, HashEmbedder(dim=384, name=model_name))
-    damage(store.current_version(idx))
+    damage(disk.current_version(idx))
     return idx
 
 
@@ -211,11 +211,11 @@ def test_rebuild_repairs_a_damaged_index(tmp_path, model_name):
     out = rag("index", str(NHS_CORPUS), "--index", str(idx), home=tmp_path)
     assert_clean_error(out, "--rebuild")
     emb = HashEmbedder(dim=384, name=model_name)
-    with pytest.raises(store.IndexCorruptError):
+    with pytest.raises(disk.IndexCorruptError):
         build_index(NHS_CORPUS, idx, emb)
     assert len(build_index(NHS_CORPUS, idx, emb, rebuild=True).added) == 2
     assert leftovers(idx) == []
-    store.load(idx, embedding_model=model_name)
+    disk.load(idx, embedding_model=model_name)
 
 
 def test_rag_index_rebuild_repairs_a_damaged_index_fast(tmp_path, model_name, monkeypatch):
@@ -235,7 +235,7 @@ def test_rag_index_rebuild_repairs_a_damaged_index_fast(tmp_path, model_name, mo
     assert out.exit_code == 0, out.output
     assert len(json.loads(out.stdout)["added"]) == 2
     assert leftovers(idx) == []
-    store.load(idx, embedding_model=model_name)
+    disk.load(idx, embedding_model=model_name)
 
 
 @pytest.mark.slow
@@ -247,7 +247,7 @@ def test_rag_index_rebuild_repairs_a_damaged_index(tmp_path, model_name):
     assert out.returncode == 0, out.stderr[-2000:]
     assert len(json.loads(out.stdout)["added"]) == 2
     assert leftovers(idx) == []
-    store.load(idx, embedding_model=model_name)
+    disk.load(idx, embedding_model=model_name)
 
 
 def _shift_offsets(v: Path) -> None:
@@ -263,6 +263,6 @@ def _shift_offsets(v: Path) -> None:
 def test_shifted_spans_are_refused_not_served(tmp_path):
     idx = tmp_path / "idx"
     build_index(NHS_CORPUS, idx, HashEmbedder())
-    _shift_offsets(store.current_version(idx))
-    with pytest.raises(store.IndexCorruptError, match="--rebuild"):
-        store.load(idx)
+    _shift_offsets(disk.current_version(idx))
+    with pytest.raises(disk.IndexCorruptError, match="--rebuild"):
+        disk.load(idx)

@@ -18,8 +18,8 @@ from index.chunking import ChunkerConfig, chunk_document, split_sentences
 from index.normalize import fold_char, normalize, normalize_text
 from index.types import Document
 from rag.config import Settings
-from rag.evidence import MIN_SENTENCE_WORDS
 from rag.pipeline import Pipeline
+from rag.retrieve.evidence import MIN_SENTENCE_WORDS
 from tests.fakes import HashEmbedder, ScriptedGenerator
 
 # Characters that stress the offset maps: folded quotes and dashes, odd spaces, characters
@@ -130,7 +130,7 @@ WORDS = ["ferry", "harbour", "council", "island", "storm", "winter", "budget", "
          "bus", "library", "opened", "closed", "denied", "confirmed", "plans"]
 SENTENCE = st.builds(
     lambda ws, sep, end: sep.join(ws).capitalize() + end,
-    # long enough to be evidence (rag.evidence.MIN_SENTENCE_WORDS)
+    # long enough to be evidence (rag.retrieve.evidence.MIN_SENTENCE_WORDS)
     st.lists(st.sampled_from(WORDS), min_size=MIN_SENTENCE_WORDS, max_size=12),
     st.sampled_from([" ", " ", "\u00a0", "  ", "\t"]),
     st.sampled_from([".", "!", "?", ".\u201d", "\u2019s."]))

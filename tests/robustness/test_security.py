@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index import store
 from index.builder import build_index
+from index.stores import disk
 from rag.config import Settings
+from rag.generate.prompts import VERIFIED_SYSTEM
 from rag.pipeline import Pipeline
-from rag.prompts import VERIFIED_SYSTEM
 from tests.conftest import DHSC_DOC, NHS_CORPUS, NHSD_DOC
 from tests.fakes import HashEmbedder, ScriptedGenerator
 from tests.robustness.helpers import REPO
@@ -56,7 +56,7 @@ def test_loading_never_unpickles(tmp_path, monkeypatch):
     monkeypatch.setattr(pickle, "load", refuse)
     monkeypatch.setattr(pickle, "loads", refuse)
     monkeypatch.setattr(pickle, "Unpickler", refuse)
-    data = store.load(idx)
+    data = disk.load(idx)
     assert data.chunks and seen and not any(seen)
 
 

@@ -42,7 +42,7 @@ def llama_server(tmp_path_factory) -> Iterator[str]:
     """``python -m llama_cpp.server`` with the packaged SmolLM2-135M on a free loopback
     port; yields its base URL (``http://127.0.0.1:PORT/v1``) and kills it at the end."""
     pytest.importorskip("llama_cpp.server.app", reason="needs llama-cpp-python[server]")
-    from rag.models import packaged_model_path
+    from rag.generate.models import packaged_model_path
 
     model = packaged_model_path("smollm2-135m")
     port = free_port()

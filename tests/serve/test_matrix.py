@@ -32,8 +32,8 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from index import vectorstores
 from index.builder import build_index
+from index.stores.vectors import close_clients, qdrant_spec
 from rag.config import Settings
 from rag.pipeline import Pipeline
 from tests.conftest import DHSC_DOC, NHS_CORPUS, REPO
@@ -94,8 +94,8 @@ def qdrant_index(tmp_path_factory, real_embedder) -> Path:
     locks its folder: one process at a time)."""
     pytest.importorskip("qdrant_client", reason="needs pip install 'cited-rag[qdrant]'")
     idx = tmp_path_factory.mktemp("matrix-qdrant") / "idx"
-    build_index(NHS_CORPUS, idx, real_embedder, store_spec=vectorstores.qdrant_spec(idx))
-    vectorstores.close_clients()  # the worker opens it
+    build_index(NHS_CORPUS, idx, real_embedder, store_spec=qdrant_spec(idx))
+    close_clients()  # the worker opens it
     return idx
 
 
@@ -251,7 +251,7 @@ def shells(monkeypatch, in_process, real_embedder, small_generator):
         return result.stdout
 
     yield run
-    vectorstores.close_clients()
+    close_clients()
 
 
 @pytest.fixture(scope="module")
@@ -259,10 +259,10 @@ def local_qdrant_index(tmp_path_factory, real_embedder) -> Path:
     pytest.importorskip("qdrant_client", reason="needs pip install 'cited-rag[qdrant]'")
     idx = tmp_path_factory.mktemp("matrix-qdrant-local") / "idx"
     report = build_index(NHS_CORPUS, idx, real_embedder,
-                         store_spec=vectorstores.qdrant_spec(idx))
+                         store_spec=qdrant_spec(idx))
     assert report.total_chunks > 0 and (idx / "qdrant").is_dir()
     yield idx
-    vectorstores.close_clients()
+    close_clients()
 
 
 def test_in_process_folder_rag_ask_llama(shells, real_index):
@@ -285,8 +285,8 @@ def test_in_process_qdrant_rag_ask_llama(shells, local_qdrant_index):
 def test_in_process_pgvector_rag_ask_served(shells, pg_server, real_embedder, llama_server,
                                             monkeypatch):
     url = pg_server.create_database("matrix_in_process")
-    from index.pg_builder import build_pg_index
-    from index.pgvector import PgIndex
+    from index.stores.pg_builder import build_pg_index
+    from index.stores.pgvector import PgIndex
 
     build_pg_index(NHS_CORPUS, PgIndex(url), real_embedder)
     monkeypatch.setenv("RAG_PG_URL", url)
@@ -319,7 +319,7 @@ def api_server(pipeline: Pipeline) -> Iterator[str]:
 def test_in_process_folder_http_api(generator, real_index, real_embedder, small_generator,
                                     request):
     if generator == "served":
-        from rag.served import OpenAIGenerator
+        from rag.generate.served import OpenAIGenerator
 
         gen = OpenAIGenerator(request.getfixturevalue("llama_server"), MODEL, timeout=60)
     else:

@@ -8,9 +8,10 @@ import pytest
 
 from rag.config import Settings
 from rag.errors import GenerationError, ModelError
-from rag.generators import Probe, make_generator, served_generator
-from rag.prompts import REFUSAL_TOKEN, verified_messages
-from rag.served import NO_LOGPROBS, NO_TOKENIZER, OpenAIGenerator
+from rag.generate.base import Probe
+from rag.generate.local import make_generator, served_generator
+from rag.generate.prompts import REFUSAL_TOKEN, verified_messages
+from rag.generate.served import NO_LOGPROBS, NO_TOKENIZER, OpenAIGenerator
 from rag.types import Evidence
 from tests.serve.conftest import free_port
 

@@ -15,9 +15,9 @@ from unittest.mock import MagicMock
 import numpy as np
 import pytest
 
-from index import onnx_embedder as ox
-from index import onnx_export as ex
-from index.embedders import (
+from index.embed import onnx_embedder as ox
+from index.embed import onnx_export as ex
+from index.embed.embedders import (
     DEFAULT_EMBEDDING_MODEL,
     EMBEDDING_BACKENDS,
     CachedQueryEmbedder,
@@ -146,9 +146,9 @@ def test_truncates_at_max_seq_length(onnx_fp32, real_embedder):
 @pytest.mark.model
 def test_same_top_passage_with_each_backend(tmp_path, real_index, real_embedder, onnx_fp32,
                                             onnx_int8, openvino_emb, openvino_int8):
-    from index import store
     from index.builder import build_index
-    from rag.retrieval import HybridRetriever
+    from index.stores import disk
+    from rag.retrieve.retrievers import HybridRetriever
 
     tops = {}
     for name, emb in (("torch", real_embedder), ("onnx", onnx_fp32), ("onnx-int8", onnx_int8),
@@ -156,7 +156,7 @@ def test_same_top_passage_with_each_backend(tmp_path, real_index, real_embedder,
         path = real_index if name == "torch" else tmp_path / name
         if name != "torch":
             build_index(NHS_CORPUS, path, emb)
-        data = store.load(path, embedding_model=emb.name)
+        data = disk.load(path, embedding_model=emb.name)
         hit = HybridRetriever(data, emb, mode="dense").retrieve(QUESTION, 1)[0]
         tops[name] = (hit.doc, hit.start, hit.end)
     assert len(set(tops.values())) == 1, tops
@@ -227,7 +227,7 @@ def test_failed_openvino_quantization_leaves_no_model(onnx_cache, tmp_path, monk
 
 
 def test_calibration_texts_are_fixed_and_varied(tmp_path):
-    from index.calibration import BUNDLED_CORPUS, calibration_texts
+    from index.embed.calibration import BUNDLED_CORPUS, calibration_texts
 
     vocab = ["zebra", "quokka", "##s", "42", "xylophone", "[PAD]", "ox"]
     texts = calibration_texts(vocab)

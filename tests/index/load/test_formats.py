@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from index.errors import DocumentError
-from index.formats import sniff
-from index.loaders import load_document, scan
+from index.load.formats import sniff
+from index.load.loaders import load_document, scan
 from tests import docfiles
 
 

@@ -1,7 +1,7 @@
 import pytest
 
 from index.errors import CorpusError, DocumentError
-from index.loaders import iter_documents, load_document, scan
+from index.load.loaders import iter_documents, load_document, scan
 
 
 def test_txt_title_is_first_non_empty_line(tmp_path):

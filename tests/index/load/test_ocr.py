@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from index import ocr
 from index.builder import build_index
 from index.errors import DocumentError
-from index.loaders import load_document
+from index.load import ocr
+from index.load.loaders import load_document
 from tests import docfiles
 from tests.fakes import HashEmbedder
 

@@ -2,8 +2,8 @@
 every answer comes from one version of the index, and an indexer that stops inside its
 write transaction (to be killed there).
 
-    python -m tests.index.pg_workers read URL DEADLINE_S STOP_FILE OUT_JSON
-    python -m tests.index.pg_workers index-and-hang URL CORPUS MARKER_FILE
+    python -m tests.index.stores.pg_workers read URL DEADLINE_S STOP_FILE OUT_JSON
+    python -m tests.index.stores.pg_workers index-and-hang URL CORPUS MARKER_FILE
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-from index.pg_builder import build_pg_index
-from index.pgvector import PgIndex
-from rag.retrieval import PgRetriever
+from index.stores.pg_builder import build_pg_index
+from index.stores.pgvector import PgIndex
+from rag.retrieve.retrievers import PgRetriever
 from tests.fakes import HashEmbedder
 
 GENERATIONS = ["zorblat", "quimbly", "frandel", "mopsket", "trivane", "glimber"]

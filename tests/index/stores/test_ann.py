@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from index import ann, store
-from index.ann import DenseSpec
 from index.builder import build_index
+from index.stores import ann, disk
+from index.stores.ann import DenseSpec
 
 
 def clustered(n: int, dim: int = 64, clusters: int = 50, seed: int = 0) -> np.ndarray:
@@ -62,7 +62,7 @@ def test_auto_switches_to_hnsw_above_threshold_and_loads_mmapped(tmp_path, nhs_c
                                                                  fake_embedder):
     idx = tmp_path / "idx"
     build_index(nhs_corpus, idx, fake_embedder, dense=DenseSpec(flat_max=3, ef_search=40))
-    data = store.load(idx, mmap=True)
+    data = disk.load(idx, mmap=True)
     assert data.manifest["dense"]["type"] == "hnsw"
     assert data.manifest["dense"]["requested"] == "auto"
     assert data.faiss_index.hnsw.efSearch == 40
@@ -75,12 +75,12 @@ def test_changing_the_type_rebuilds_the_dense_index_without_embedding(tmp_path, 
                                                                       fake_embedder):
     idx = tmp_path / "idx"
     build_index(nhs_corpus, idx, fake_embedder)
-    assert store.load(idx).manifest["dense"]["type"] == "flat"
+    assert disk.load(idx).manifest["dense"]["type"] == "flat"
     before = fake_embedder.embedded
     report = build_index(nhs_corpus, idx, fake_embedder, dense=DenseSpec("hnsw"))
     assert report.written and report.embedded_chunks == 0
     assert fake_embedder.embedded == before
-    assert store.load(idx).manifest["dense"]["type"] == "hnsw"
+    assert disk.load(idx).manifest["dense"]["type"] == "hnsw"
     # the requested type is remembered by later updates
     assert not build_index(nhs_corpus, idx, fake_embedder).written
 
@@ -90,14 +90,14 @@ def test_adding_files_extends_the_old_index_instead_of_rebuilding(tmp_path, nhs_
                                                                   monkeypatch):
     idx = tmp_path / "idx"
     build_index(nhs_corpus, idx, fake_embedder, dense=DenseSpec("hnsw"))
-    old = store.load(idx)
+    old = disk.load(idx)
     builds = []
     real_build = ann.build
     monkeypatch.setattr(ann, "build", lambda *a, **k: builds.append(1) or real_build(*a, **k))
     (nhs_corpus / "new.txt").write_text("The library opened in 1998. " * 20, encoding="utf-8")
     report = build_index(nhs_corpus, idx, fake_embedder)
     assert report.added == ["new.txt"] and not builds
-    new = store.load(idx)
+    new = disk.load(idx)
     n_old = len(old.chunks)
     assert new.chunks[:n_old] == old.chunks  # old rows first, in their order
     assert new.faiss_index.ntotal == len(new.chunks) > n_old
@@ -105,4 +105,4 @@ def test_adding_files_extends_the_old_index_instead_of_rebuilding(tmp_path, nhs_
     # a removal cannot be appended: the dense index is built again
     (nhs_corpus / "new.txt").unlink()
     build_index(nhs_corpus, idx, fake_embedder)
-    assert builds and store.load(idx).faiss_index.ntotal == n_old
+    assert builds and disk.load(idx).faiss_index.ntotal == n_old

@@ -3,10 +3,10 @@ import json
 import numpy as np
 import pytest
 
-from index import store
 from index.builder import build_index
 from index.chunking import ChunkerConfig
 from index.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from index.stores import disk
 from tests.fakes import HashEmbedder
 
 
@@ -16,7 +16,7 @@ def test_faiss_flat_ip_matches_numpy_brute_force():
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     queries = rng.normal(size=(20, 32)).astype(np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-    index = store.build_faiss(vecs, 32)
+    index = disk.build_faiss(vecs, 32)
     scores, ids = index.search(queries, 10)
     brute = queries @ vecs.T
     expected = np.argsort(-brute, axis=1)[:, :10]
@@ -26,7 +26,7 @@ def test_faiss_flat_ip_matches_numpy_brute_force():
 
 def test_round_trip_keeps_everything(tmp_path, nhs_corpus, fake_embedder):
     build_index(nhs_corpus, tmp_path / "idx", fake_embedder)
-    data = store.load(tmp_path / "idx", embedding_model=fake_embedder.name)
+    data = disk.load(tmp_path / "idx", embedding_model=fake_embedder.name)
     assert len(data.documents) == 2
     assert data.embeddings.shape == (len(data.chunks), fake_embedder.dim)
     assert data.faiss_index.ntotal == len(data.chunks)
@@ -36,7 +36,7 @@ def test_round_trip_keeps_everything(tmp_path, nhs_corpus, fake_embedder):
     assert manifest["embedding"] == {"model": fake_embedder.name, "dim": fake_embedder.dim}
     assert manifest["chunker"] == {"chunk_words": 120, "overlap_words": 30}
     assert set(manifest["documents"]) == set(data.documents)
-    files = {p.name for p in store.current_version(tmp_path / "idx").iterdir()}
+    files = {p.name for p in disk.current_version(tmp_path / "idx").iterdir()}
     assert {"manifest.json", "documents.jsonl", "chunks.jsonl", "embeddings.npy",
             "dense.faiss", "bm25"} <= files
     assert not any(p.suffix in (".pkl", ".pickle") for p in (tmp_path / "idx").rglob("*"))
@@ -45,7 +45,7 @@ def test_round_trip_keeps_everything(tmp_path, nhs_corpus, fake_embedder):
 def test_other_embedding_model_is_a_clear_error(tmp_path, nhs_corpus, fake_embedder):
     build_index(nhs_corpus, tmp_path / "idx", fake_embedder)
     with pytest.raises(IndexMismatchError, match="--rebuild") as exc:
-        store.load(tmp_path / "idx", embedding_model="other/model")
+        disk.load(tmp_path / "idx", embedding_model="other/model")
     assert fake_embedder.name in str(exc.value)
     with pytest.raises(IndexMismatchError, match="embedding model"):
         build_index(nhs_corpus, tmp_path / "idx", HashEmbedder(name="other/model"))
@@ -62,21 +62,21 @@ def test_other_chunker_settings_are_a_clear_error(tmp_path, nhs_corpus, fake_emb
 
 def test_other_format_version_is_a_clear_error(tmp_path, nhs_corpus, fake_embedder):
     build_index(nhs_corpus, tmp_path / "idx", fake_embedder)
-    mpath = store.current_version(tmp_path / "idx") / "manifest.json"
+    mpath = disk.current_version(tmp_path / "idx") / "manifest.json"
     manifest = json.loads(mpath.read_text())
     manifest["format_version"] = 999
     mpath.write_text(json.dumps(manifest))
     with pytest.raises(IndexMismatchError, match="format version 999"):
-        store.load(tmp_path / "idx")
+        disk.load(tmp_path / "idx")
 
 
 def test_missing_and_damaged_indexes(tmp_path, nhs_corpus, fake_embedder):
     with pytest.raises(IndexNotFoundError, match="rag index"):
-        store.load(tmp_path / "none")
+        disk.load(tmp_path / "none")
     build_index(nhs_corpus, tmp_path / "idx", fake_embedder)
-    (store.current_version(tmp_path / "idx") / "embeddings.npy").write_bytes(b"garbage")
+    (disk.current_version(tmp_path / "idx") / "embeddings.npy").write_bytes(b"garbage")
     with pytest.raises(IndexCorruptError, match="--rebuild"):
-        store.load(tmp_path / "idx")
+        disk.load(tmp_path / "idx")
 
 
 @pytest.mark.parametrize("stage", ["jsonl", "faiss", "bm25", "renamed"])
@@ -84,7 +84,7 @@ def test_crash_while_writing_leaves_previous_index_live(tmp_path, nhs_corpus, fa
                                                         stage):
     idx = tmp_path / "idx"
     build_index(nhs_corpus, idx, fake_embedder)
-    before = store.load(idx)
+    before = disk.load(idx)
     (nhs_corpus / "new.txt").write_text("A brand new document about ferries.",
                                         encoding="utf-8")
 
@@ -94,7 +94,7 @@ def test_crash_while_writing_leaves_previous_index_live(tmp_path, nhs_corpus, fa
 
     with pytest.raises(KeyboardInterrupt):
         build_index(nhs_corpus, idx, fake_embedder, crash_hook=crash)
-    after = store.load(idx)
+    after = disk.load(idx)
     assert [c.id for c in after.chunks] == [c.id for c in before.chunks]
     report = build_index(nhs_corpus, idx, fake_embedder)  # leftovers do not get in the way
     assert report.added == ["new.txt"]

@@ -1,6 +1,6 @@
 """The pgvector store against a real PostgreSQL 18 + pgvector server (``pg_server`` in
 conftest: the pip package's binaries, a free loopback port, a new database per test).
-Plumbing uses the hashing embedder; tests/index/test_pgvector_recall.py and the CLI test
+Plumbing uses the hashing embedder; tests/index/stores/test_pgvector_recall.py and the CLI test
 below use the real models."""
 
 from __future__ import annotations
@@ -18,15 +18,15 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from index import store
 from index.builder import build_index
 from index.errors import IndexMismatchError, IndexNotFoundError
-from index.pg_builder import build_pg_index
-from index.pgvector import PgError, PgIndex, redact
-from rag.retrieval import HybridRetriever, PgRetriever
+from index.stores import disk
+from index.stores.pg_builder import build_pg_index
+from index.stores.pgvector import PgError, PgIndex, redact
+from rag.retrieve.retrievers import HybridRetriever, PgRetriever
 from tests.conftest import REPO
 from tests.fakes import HashEmbedder
-from tests.index.pg_workers import GENERATIONS, write_generation
+from tests.index.stores.pg_workers import GENERATIONS, write_generation
 
 QUERIES = ["lamp oil crates in the harbour", "ledger 3 entry 7", "shipment crate 15",
            "a meadow by the harbour road", "extra note"]
@@ -53,7 +53,7 @@ def _brief(passages):
 
 def _same_as_folder_index(corpus: Path, folder: Path, pg: PgIndex, emb) -> None:
     build_index(corpus, folder, emb)
-    data = store.load(folder)
+    data = disk.load(folder)
     for mode in ("hybrid", "dense", "bm25"):
         faiss_r, pg_r = HybridRetriever(data, emb, mode=mode), PgRetriever(pg, emb, mode=mode)
         for q in QUERIES:
@@ -129,7 +129,7 @@ def test_an_error_inside_the_transaction_leaves_the_previous_version(tmp_path, p
 
 def _worker(*args: str, **kw) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.Popen([sys.executable, "-m", "tests.index.pg_workers", *args],
+    return subprocess.Popen([sys.executable, "-m", "tests.index.stores.pg_workers", *args],
                             env=env, cwd=REPO, **kw)
 
 
@@ -238,7 +238,7 @@ def test_clear_one_line_errors_without_the_password(pg_server, pg_url):
 
     password = pg_server.password
     # nothing listening
-    from index.pgserver import free_port
+    from index.stores.pg_server import free_port
 
     closed = f"postgresql://postgres:{password}@127.0.0.1:{free_port()}/x"
     with pytest.raises(PgError) as err:

@@ -9,7 +9,7 @@ import pytest
 from eval.gold import load_gold
 from eval.squad import read_squad, squad_documents, squad_items
 from eval.store_recall import recall_both
-from index.pgvector import PgIndex
+from index.stores.pgvector import PgIndex
 from tests.conftest import NHS_CORPUS, REPO
 
 pytestmark = pytest.mark.model

@@ -3,17 +3,25 @@
 import numpy as np
 import pytest
 
-from index import store, vectorstores
 from index.builder import build_index
-from index.vectorstores import FaissStore, QdrantStore, StoreSpec, qdrant_spec
-from rag.retrieval import HybridRetriever
+from index.stores import disk
+from index.stores.vectors import (
+    FaissStore,
+    QdrantStore,
+    StoreSpec,
+    VectorStoreError,
+    _client,
+    close_clients,
+    qdrant_spec,
+)
+from rag.retrieve.retrievers import HybridRetriever
 from tests.fakes import HashEmbedder
 
 
 @pytest.fixture(autouse=True)
 def _close_qdrant():
     yield
-    vectorstores.close_clients()
+    close_clients()
 
 
 def _vecs(n: int, dim: int = 16, seed: int = 0) -> np.ndarray:
@@ -42,18 +50,18 @@ def test_store_protocol_add_search_delete(tmp_path, kind):
 def test_manifest_records_the_store_and_faiss_format_is_unchanged(tmp_path, nhs_corpus):
     emb = HashEmbedder()
     build_index(nhs_corpus, tmp_path / "f", emb)
-    assert store.read_manifest(tmp_path / "f")["vectors"] == {"store": "faiss"}
-    files = {p.name for p in store.current_version(tmp_path / "f").iterdir()}
+    assert disk.read_manifest(tmp_path / "f")["vectors"] == {"store": "faiss"}
+    files = {p.name for p in disk.current_version(tmp_path / "f").iterdir()}
     assert {"embeddings.npy", "dense.faiss"} <= files
 
     spec = qdrant_spec(tmp_path / "q")
     build_index(nhs_corpus, tmp_path / "q", emb, store_spec=spec)
-    manifest = store.read_manifest(tmp_path / "q")
+    manifest = disk.read_manifest(tmp_path / "q")
     vectors = manifest["vectors"]
     assert vectors["store"] == "qdrant" and vectors["path"] == str(tmp_path / "q" / "qdrant")
     assert vectors["collection"].startswith("cited-rag-q-")
     assert qdrant_spec(tmp_path / "other" / "q").collection != vectors["collection"]
-    files = {p.name for p in store.current_version(tmp_path / "q").iterdir()}
+    files = {p.name for p in disk.current_version(tmp_path / "q").iterdir()}
     assert not {"embeddings.npy", "dense.faiss"} & files
 
 
@@ -61,8 +69,8 @@ def test_qdrant_retrieval_matches_faiss(tmp_path, nhs_corpus):
     emb = HashEmbedder()
     build_index(nhs_corpus, tmp_path / "f", emb)
     build_index(nhs_corpus, tmp_path / "q", emb, store_spec=qdrant_spec(tmp_path / "q"))
-    f = HybridRetriever(store.load(tmp_path / "f"), emb)
-    q = HybridRetriever(store.load(tmp_path / "q"), emb)
+    f = HybridRetriever(disk.load(tmp_path / "f"), emb)
+    q = HybridRetriever(disk.load(tmp_path / "q"), emb)
     assert isinstance(q.data.vectors, QdrantStore)
     for question in ["Did the health department confirm the taskforce?", "Who heads NHS Digital?",
                      "data sharing with police"]:
@@ -84,7 +92,7 @@ def test_qdrant_incremental_reindex_embeds_only_changes_and_deletes(tmp_path, nh
     (nhs_corpus / "extra.md").write_text("# Extra\nFerries run on Tuesdays.", encoding="utf-8")
     added = build_index(nhs_corpus, idx, emb)
     assert added.added == ["extra.md"] and emb.embedded == 1
-    data = store.load(idx)
+    data = disk.load(idx)
     assert data.vectors.count() == len(data.chunks)
     top = HybridRetriever(data, emb, mode="dense").retrieve("ferries tuesdays", 1)
     assert top[0].doc == "extra.md"
@@ -96,13 +104,13 @@ def test_qdrant_incremental_reindex_embeds_only_changes_and_deletes(tmp_path, nh
     modified = build_index(nhs_corpus, idx, emb)
     assert modified.updated == ["002_460e449dcac45b62.txt"]
     assert 0 < emb.embedded == modified.embedded_chunks < modified.total_chunks
-    data = store.load(idx)
+    data = disk.load(idx)
     assert data.vectors.count() == len(data.chunks)  # the old version's points are gone
 
     (nhs_corpus / "extra.md").unlink()
     removed = build_index(nhs_corpus, idx, emb)
     assert removed.removed == ["extra.md"]
-    data = store.load(idx)
+    data = disk.load(idx)
     assert set(data.vectors.keys()) == set(data.keys)
     assert all(p.doc != "extra.md" for p in
                HybridRetriever(data, emb, mode="dense").retrieve("ferries tuesdays", 5))
@@ -111,18 +119,18 @@ def test_qdrant_incremental_reindex_embeds_only_changes_and_deletes(tmp_path, nh
 def test_migrate_faiss_to_qdrant_and_back_without_re_embedding(tmp_path, nhs_corpus):
     idx, emb = tmp_path / "idx", HashEmbedder()
     build_index(nhs_corpus, idx, emb)
-    before = HybridRetriever(store.load(idx), emb).retrieve("DHSC taskforce", 5)
+    before = HybridRetriever(disk.load(idx), emb).retrieve("DHSC taskforce", 5)
     emb.embedded = 0
     moved = build_index(nhs_corpus, idx, emb, store_spec=qdrant_spec(idx))
     assert moved.written and emb.embedded == 0
-    data = store.load(idx)
+    data = disk.load(idx)
     assert data.store_spec.store == "qdrant" and data.vectors.count() == len(data.chunks)
     mid = HybridRetriever(data, emb).retrieve("DHSC taskforce", 5)
     assert [p.chunk_id for p in mid] == [p.chunk_id for p in before]
 
     back = build_index(nhs_corpus, idx, emb, store_spec=StoreSpec())
     assert back.written and emb.embedded == 0
-    data = store.load(idx)
+    data = disk.load(idx)
     assert data.store_spec.store == "faiss" and data.faiss_index.ntotal == len(data.chunks)
     after = HybridRetriever(data, emb).retrieve("DHSC taskforce", 5)
     assert [p.chunk_id for p in after] == [p.chunk_id for p in before]
@@ -132,12 +140,12 @@ def test_missing_collection_is_a_clear_error(tmp_path, nhs_corpus):
     idx = tmp_path / "idx"
     spec = qdrant_spec(idx)
     build_index(nhs_corpus, idx, HashEmbedder(), store_spec=spec)
-    vectorstores._client(spec).delete_collection(spec.collection)
-    with pytest.raises(store.IndexCorruptError, match="--store qdrant --rebuild"):
-        store.load(idx)
+    _client(spec).delete_collection(spec.collection)
+    with pytest.raises(disk.IndexCorruptError, match="--store qdrant --rebuild"):
+        disk.load(idx)
 
 
 def test_unreachable_qdrant_server_is_a_clear_error(tmp_path):
     spec = StoreSpec("qdrant", collection="c", url="http://127.0.0.1:9")
-    with pytest.raises(vectorstores.VectorStoreError, match="cannot reach Qdrant"):
+    with pytest.raises(VectorStoreError, match="cannot reach Qdrant"):
         QdrantStore(spec, 16)

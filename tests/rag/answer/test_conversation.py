@@ -1,16 +1,21 @@
 """Follow-up questions: when a question is rewritten, what the rewrite prompt holds, and
 that retrieval and the verified answer use the standalone question while the earlier
 turns are never evidence (a hashing embedder and scripted models, on a synthetic
-corpus). The rewrite on a real model: tests/rag/test_chat_model.py."""
+corpus). The rewrite on a real model: tests/rag/answer/test_conversation_model.py."""
 
 from __future__ import annotations
 
 import pytest
 
-from rag.chat import condense_messages, needs_rewrite, parse_rewrite, pronouns_to_replace
+from rag.answer.conversation import (
+    condense_messages,
+    needs_rewrite,
+    parse_rewrite,
+    pronouns_to_replace,
+)
 from rag.config import Settings
-from rag.decision import DecisionModel
 from rag.errors import QuestionError
+from rag.grounding.decision import DecisionModel
 from rag.pipeline import Pipeline
 from rag.types import Answer
 from tests.fakes import ChatGenerator, always_answer

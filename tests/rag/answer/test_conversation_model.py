@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.chat import condense_messages, fallback_search, history_turns, parse_rewrite
+from rag.answer.conversation import condense_messages, fallback_search, history_turns, parse_rewrite
 from rag.config import Settings
 from rag.pipeline import Pipeline
 

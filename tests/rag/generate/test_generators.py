@@ -7,9 +7,9 @@ import re
 import numpy as np
 import pytest
 
-from rag.generator_base import Probe, refusal_starts
-from rag.logits import BiasProcessor, ProbeRecorder, llama_sampling
-from rag.prompts import REFUSAL_TOKEN, verified_messages
+from rag.generate.base import Probe, refusal_starts
+from rag.generate.logits import BiasProcessor, ProbeRecorder, llama_sampling
+from rag.generate.prompts import REFUSAL_TOKEN, verified_messages
 from rag.types import Evidence
 
 EVIDENCE = [Evidence(1, "a.txt", "A", 0, 60,

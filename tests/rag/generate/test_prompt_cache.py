@@ -1,13 +1,14 @@
-"""The saved prompt prefix (rag.prompt_cache) on a real model: SmolLM2-135M in llama.cpp."""
+"""The saved prompt prefix (rag.generate.prompt_cache) on a real model: SmolLM2-135M in
+llama.cpp."""
 
 from __future__ import annotations
 
 import pytest
 
-from rag.generators import LlamaCppGenerator
+from rag.generate.local import LlamaCppGenerator
+from rag.generate.prompt_cache import PromptCache, common_prefix
+from rag.generate.prompts import naive_messages, verified_messages
 from rag.pipeline import Pipeline
-from rag.prompt_cache import PromptCache, common_prefix
-from rag.prompts import naive_messages, verified_messages
 from rag.types import Evidence
 
 pytestmark = pytest.mark.model

@@ -1,4 +1,4 @@
-"""The line in front of the generator (rag.queue) and the pipeline's streamed steps."""
+"""The line in front of the generator (rag.generate.queue) and the pipeline's streamed steps."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 
 from rag.config import Settings
 from rag.errors import BusyError
+from rag.generate.queue import GenerationQueue
 from rag.pipeline import Pipeline, StreamEvent
-from rag.queue import GenerationQueue
 from tests.fakes import ScriptedGenerator, always_answer
 
 

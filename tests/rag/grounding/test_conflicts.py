@@ -1,5 +1,5 @@
-"""Disagreeing evidence (rag.conflicts), the screen for documents that address the
-assistant (rag.screen), provenance on citations, and how the pipeline and the shells show
+"""Disagreeing evidence (rag.grounding.conflicts), the screen for documents that address the
+assistant (rag.grounding.screen), provenance on citations, and how the pipeline and the shells show
 them; synthetic text."""
 
 import os
@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from rag.config import Settings
-from rag.conflicts import rival_answer
-from rag.evidence import ScoredSentence
+from rag.grounding.conflicts import rival_answer
+from rag.grounding.provenance import modified_date
+from rag.grounding.screen import PhraseScreen, ScreenModel, screen_for
 from rag.pipeline import Pipeline
-from rag.provenance import modified_date
-from rag.screen import PhraseScreen, ScreenModel, screen_for
+from rag.retrieve.evidence import ScoredSentence
 from tests.conftest import KARROW_CORPUS
 from tests.fakes import HashEmbedder, ScriptedGenerator, always_answer, never_answer
 

@@ -5,7 +5,8 @@ import math
 
 import pytest
 
-from rag.decision import (
+from rag.generate.base import Probe
+from rag.grounding.decision import (
     FALLBACK,
     FEATURES,
     Coverage,
@@ -15,9 +16,8 @@ from rag.decision import (
     features,
     missing_signals,
 )
-from rag.draft import make_draft, reply_kind
-from rag.evidence import ScoredSentence
-from rag.generators import Probe
+from rag.grounding.draft import make_draft, reply_kind
+from rag.retrieve.evidence import ScoredSentence
 from rag.types import Evidence
 
 EVIDENCE = [
@@ -94,10 +94,10 @@ def test_a_broken_model_is_rejected_with_the_reason(bad):
 
 
 def test_the_shipped_decision_file_is_valid():
-    from rag.decision import DECISION_FILE
+    from rag.grounding.decision import DECISION_FILE
 
     if not DECISION_FILE.is_file():
-        pytest.fail("rag/decision.json is missing: run rag fit-decision")
+        pytest.fail("rag/grounding/decision.json is missing: run rag fit-decision")
     m = DecisionModel.from_dict(json.loads(DECISION_FILE.read_text()))
     assert m.fitted and m.generator and 0 < m.caution_at <= 1 and 0 < m.threshold < 1
     assert m.coverage is not None

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.screen import screen_for, screen_text
+from rag.grounding.screen import screen_for, screen_text
 
 
 @pytest.mark.parametrize("line,read", [

@@ -1,7 +1,6 @@
 """Verification of answer sentences against numbered evidence (synthetic text)."""
 
-from rag.types import Evidence, SentenceSupport
-from rag.verify import (
+from rag.grounding.verify import (
     flip_conflict,
     polarity_conflict,
     render,
@@ -9,6 +8,7 @@ from rag.verify import (
     support,
     verify_answer,
 )
+from rag.types import Evidence, SentenceSupport
 
 EV = [
     Evidence(1, "a.txt", "A", 0, 40, "The ministry has denied plans for a flood agency.", 0.9,

@@ -1,4 +1,4 @@
-from rag.evidence import score_sentences
+from rag.retrieve.evidence import score_sentences
 from rag.types import Passage
 from tests.fakes import HashEmbedder
 
@@ -16,7 +16,7 @@ def test_a_sentence_repeated_in_the_passages_is_evidence_once():
 
 
 def test_sentence_vectors_are_kept_across_questions():
-    from rag.evidence import SentenceVectors
+    from rag.retrieve.evidence import SentenceVectors
 
     text = f"{QUOTE} Bolton said the workload was too high. NHSD cut 158 jobs in 2018."
     second, third = text.index("Bolton"), text.index("NHSD cut")

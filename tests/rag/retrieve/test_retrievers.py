@@ -1,8 +1,8 @@
 import pytest
 
-from index import store
 from index.builder import build_index
-from rag.retrieval import HybridRetriever, rrf_fuse
+from index.stores import disk
+from rag.retrieve.retrievers import HybridRetriever, rrf_fuse
 from tests.conftest import DHSC_DOC, NHSD_DOC
 
 TASKFORCE_Q = "Did the health department confirm the taskforce?"
@@ -23,7 +23,7 @@ def test_rrf_handles_empty_rankings_and_k():
 @pytest.fixture
 def fake_retriever(tmp_path, nhs_corpus, fake_embedder):
     build_index(nhs_corpus, tmp_path / "idx", fake_embedder)
-    data = store.load(tmp_path / "idx")
+    data = disk.load(tmp_path / "idx")
     return lambda mode: HybridRetriever(data, fake_embedder, mode=mode)
 
 
@@ -48,7 +48,7 @@ def test_bad_settings_name_valid_values(fake_retriever):
 
 @pytest.mark.model
 def test_real_embedder_hybrid_retrieval(real_index, real_embedder):
-    data = store.load(real_index, embedding_model=real_embedder.name)
+    data = disk.load(real_index, embedding_model=real_embedder.name)
     hits = HybridRetriever(data, real_embedder).retrieve(TASKFORCE_Q, 3)
     assert hits[0].doc == DHSC_DOC
     assert "denied" in hits[0].text or "no plans" in hits[0].text
