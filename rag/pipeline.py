@@ -24,8 +24,8 @@ from rag.answer.conversation import (
 )
 from rag.config import Settings
 from rag.errors import QuestionError, RagError
+from rag.generate.backends import generator_for, served_generator
 from rag.generate.base import Generator, Probe
-from rag.generate.local import make_generator, served_generator
 from rag.generate.prompts import (
     CAUTION_MESSAGE,
     REFUSAL_MESSAGE,
@@ -113,15 +113,6 @@ def generation_slots(settings: Settings) -> int:
     return settings.generation_slots if settings.backend == "openai" else 1
 
 
-def prompt_cache_folder(settings: Settings) -> Path | None:
-    """Where the generator saves its fixed prompt states (None: not saved)."""
-    if not settings.prompt_cache:
-        return None
-    from rag.generate.prompt_cache import default_folder
-
-    return default_folder()
-
-
 class Pipeline:
     """retrieve -> select evidence -> generate -> verify. Models load lazily."""
 
@@ -160,11 +151,7 @@ class Pipeline:
     def generator(self) -> Generator:
         with self._gen_lock:
             if self._generator is None:
-                s = self.settings
-                self._generator = (served_generator(s) if s.backend == "openai" else
-                                   make_generator(s.model, s.backend, seed=s.seed,
-                                                  n_ctx=s.n_ctx, n_threads=s.threads,
-                                                  prompt_cache=prompt_cache_folder(s)))
+                self._generator = generator_for(self.settings)
             return self._generator
 
     @property

@@ -48,7 +48,7 @@ def main() -> None:
     from eval.squad import build_corpus
     from rag.answer.conversation import fallback_search, history_turns, rewrite_question
     from rag.config import BUNDLED_CORPUS, Settings, data_home
-    from rag.generate.local import make_generator
+    from rag.generate.backends import make_generator
     from rag.generate.prompt_cache import default_folder
     from rag.pipeline import Pipeline
 

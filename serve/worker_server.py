@@ -70,9 +70,9 @@ class Worker:
         index is re-read when another process replaced it."""
         from index.embed.embedders import make_embedder
         from rag.config import Settings
-        from rag.generate.local import make_generator
+        from rag.generate.backends import generator_for
         from rag.generate.queue import GenerationQueue
-        from rag.pipeline import Pipeline, prompt_cache_folder
+        from rag.pipeline import Pipeline
 
         s = Settings.model_validate(payload)
         key = pipeline_key(s)
@@ -89,11 +89,8 @@ class Worker:
                 if s.backend != "openai":
                     gkey = (s.model, s.backend, s.n_ctx, s.threads, s.seed, s.prompt_cache)
                     if gkey not in self._generators:
-                        gen = make_generator(s.model, s.backend, seed=s.seed, n_ctx=s.n_ctx,
-                                             n_threads=s.threads,
-                                             prompt_cache=prompt_cache_folder(s))
-                        self._generators[gkey] = (gen, GenerationQueue(s.queue_limit,
-                                                                       slots=1))
+                        self._generators[gkey] = (generator_for(s),
+                                                  GenerationQueue(s.queue_limit, slots=1))
                         while len(self._generators) > MAX_GENERATORS:
                             self._generators.popitem(last=False)
                     self._generators.move_to_end(gkey)

@@ -1,6 +1,7 @@
-"""Generators: the llama.cpp and transformers backends, and ``make_generator``, which picks
-one (or the served one, ``rag.generate.served``). The ``Generator`` protocol and ``Probe`` are in
-``rag.generate.base``, which every backend imports.
+"""The generators that run in this process: llama.cpp (GGUF models) and transformers.
+``rag.generate.backends`` picks one (or the served one, ``rag.generate.served``); the
+``Generator`` protocol and ``Probe`` are in ``rag.generate.base``, which every backend
+imports.
 
 Both stream text pieces. Models load lazily on first use or on ``warm_up()``.
 """
@@ -16,7 +17,6 @@ from pathlib import Path
 from rag.errors import GenerationError, ModelError
 from rag.generate.base import (
     AVOID_BIAS,
-    Generator,
     Messages,
     Probe,
     avoid_forms,
@@ -28,10 +28,8 @@ from rag.generate.threads import passive_waiting
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "llama", "transformers", "openai")
-
-
-def _llama_available() -> bool:
+def llama_available() -> bool:
+    """Whether llama-cpp-python is installed."""
     import importlib.util
 
     return importlib.util.find_spec("llama_cpp") is not None
@@ -79,7 +77,7 @@ class LlamaCppGenerator:
         if kind != "gguf":
             raise ModelError(f"the llama backend needs a GGUF model; {self.name!r} is a "
                              f"Hugging Face model: use --backend transformers")
-        if not _llama_available():
+        if not llama_available():
             raise ModelError("the llama backend needs llama-cpp-python; install it with: "
                              "pip install 'cited-rag[llama]'")
         passive_waiting()  # before llama.cpp's OpenMP loads (rag.generate.threads)
@@ -311,40 +309,3 @@ def _template_formatter(llm):
         eos_token=llm._model.token_get_text(eos) if eos != -1 else "",
         bos_token=llm._model.token_get_text(bos) if bos != -1 else "",
         stop_token_ids=[eos])
-
-
-def make_generator(model: str, backend: str = "auto", seed: int = 0,
-                   n_ctx: int = 4096, llm_url: str | None = None,
-                   n_threads: int | None = None,
-                   prompt_cache: str | os.PathLike | None = None) -> Generator:
-    """Pick the backend: llama.cpp for GGUF models when it is installed, else transformers;
-    ``openai`` for a served model at ``llm_url`` (default: ``RAG_LLM_URL``)."""
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
-    if backend == "openai":
-        from rag.config import Settings
-
-        s = Settings()
-        return served_generator(s.with_overrides(model=model, seed=seed, llm_url=llm_url))
-    if backend == "auto":
-        from rag.generate.models import PACKAGED_MODELS
-
-        is_gguf = model in PACKAGED_MODELS or model.lower().endswith(".gguf")
-        backend = "llama" if is_gguf and _llama_available() else "transformers"
-    if backend == "llama":
-        return LlamaCppGenerator(model, n_ctx=n_ctx, n_threads=n_threads, seed=seed,
-                                 prompt_cache=prompt_cache)
-    return TransformersGenerator(model, seed=seed)
-
-
-def served_generator(settings) -> Generator:
-    """The ``openai`` backend for ``settings`` (llm_url, model, llm_api_key, timeouts)."""
-    from rag.generate.served import OpenAIGenerator
-
-    if not settings.llm_url:
-        raise ModelError("the openai backend needs the server's URL: --llm-url "
-                         "http://HOST:PORT/v1 (or RAG_LLM_URL)")
-    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
-    return OpenAIGenerator(settings.llm_url, settings.model, api_key=key,
-                           timeout=settings.llm_timeout, retries=settings.llm_retries,
-                           seed=settings.seed)

@@ -8,8 +8,8 @@ import pytest
 
 from rag.config import Settings
 from rag.errors import GenerationError, ModelError
+from rag.generate.backends import make_generator, served_generator
 from rag.generate.base import Probe
-from rag.generate.local import make_generator, served_generator
 from rag.generate.prompts import REFUSAL_TOKEN, verified_messages
 from rag.generate.served import NO_LOGPROBS, NO_TOKENIZER, OpenAIGenerator
 from rag.types import Evidence
