@@ -26,7 +26,7 @@ from index.load.loaders import (
 from index.normalize import normalize_text
 from index.stores import disk
 from index.stores.ann import DenseSpec
-from index.stores.vectors import StoreSpec, open_store, vector_key
+from index.stores.vectors import StoreSpec, open_vectors, vector_key
 from index.types import Chunk, Document
 
 log = logging.getLogger(__name__)
@@ -296,7 +296,7 @@ def build_index(corpus: Path, index_dir: Path, embedder: Embedder,
                                               else None),
                    all_texts, crash_hook=crash_hook)
     else:  # new points go in first, stale ones out only once the new version is live
-        target = open_store(spec, dim, create=True)
+        target = open_vectors(spec, dim, create=True)
         present = set() if rebuild else set(target.keys())
         missing = [k for k in keys if k not in present]
         for i in range(0, len(missing), 1024):

@@ -30,6 +30,11 @@ class IndexCorruptError(RagError):
     """An index file is missing or damaged."""
 
 
+class VectorStoreError(RagError):
+    """The store holding the index (Qdrant, PostgreSQL) cannot be reached or refused an
+    operation."""
+
+
 class ModelError(RagError):
     """A model could not be found, verified or loaded."""
 

@@ -24,7 +24,7 @@ from index.chunking import ChunkerConfig
 from index.load.loaders import file_hash
 from index.stores import disk
 from index.stores.ann import DenseSpec
-from index.stores.vectors import FaissStore, StoreSpec, vector_key
+from index.stores.vectors import FaissVectors, StoreSpec, vector_key
 from index.types import Chunk, Document
 
 _SENTENCE = re.compile(r"[^.!?]+[.!?]+")
@@ -130,7 +130,7 @@ def in_memory_index(texts: list[str], vectors: np.ndarray, chunks_per_doc: int =
     keys = [vector_key(documents[c.doc_id], c) for c in chunks]
     manifest = {"embedding": {"model": "synthetic", "dim": dim}}
     return disk.IndexData(manifest, documents, chunks, vectors, faiss_index=index,
-                           bm25=disk.build_bm25(texts), vectors=FaissStore(dim, index, keys),
+                           bm25=disk.build_bm25(texts), vectors=FaissVectors(dim, index, keys),
                            keys=keys)
 
 

@@ -37,7 +37,7 @@ from index import FORMAT_VERSION
 from index.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from index.stores import ann
 from index.stores.ann import DenseSpec
-from index.stores.vectors import FaissStore, StoreSpec, open_store, vector_key
+from index.stores.vectors import FaissVectors, StoreSpec, open_vectors, vector_key
 from index.types import Chunk, Document
 
 CURRENT = "CURRENT"
@@ -57,7 +57,7 @@ class IndexData:
     bm25: object = None
     path: Path | None = None
     extra: dict = field(default_factory=dict)
-    vectors: object = None  # the VectorStore the dense search goes through
+    vectors: object = None  # the Vectors the dense search goes through
     keys: list[str] = field(default_factory=list)  # vector key of each chunk row
 
     @property
@@ -281,9 +281,9 @@ def load(index_dir: Path, embedding_model: str | None = None, mmap: bool = False
             raise IndexCorruptError(
                 f"index at {index_dir} is inconsistent ({n} chunks, {embeddings.shape[0]} "
                 f"embeddings, {dense.ntotal} vectors); {REBUILD_HINT}")
-        vectors = FaissStore(dim, dense, keys)
+        vectors = FaissVectors(dim, dense, keys)
     else:
-        vectors = open_store(spec, dim)
+        vectors = open_vectors(spec, dim)
         held = vectors.count()
         if manifest.get("n_chunks") != n or held < n:
             raise IndexCorruptError(

@@ -40,8 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from index.errors import IndexMismatchError, IndexNotFoundError
-from index.stores.vectors import VectorStoreError
+from index.errors import IndexMismatchError, IndexNotFoundError, VectorStoreError
 from index.types import Chunk, Document
 
 FORMAT = 1

@@ -1,5 +1,7 @@
-"""Where an index keeps its vectors: FAISS files in the index folder (the default) or a
-Qdrant collection (embedded local mode by path, or a server by URL).
+"""Where a folder index keeps its vectors: FAISS files in the index folder (the default)
+or a Qdrant collection (embedded local mode by path, or a server by URL), both behind the
+small ``Vectors`` protocol that ``index.stores.disk`` and the builder write and search
+through.
 
 Every vector has a string key (``vector_key``): the chunk id and the hash of its
 document's file, so a changed document never overwrites the points of the version that
@@ -21,15 +23,11 @@ from typing import Protocol
 
 import numpy as np
 
-from index.errors import IndexCorruptError, RagError
+from index.errors import IndexCorruptError, VectorStoreError
 from index.types import Chunk, Document
 
 STORES = ("faiss", "qdrant")
 _NAMESPACE = uuid.UUID("8c4f3e0a-5b7d-4a53-9a57-3c0e2f1b6d21")
-
-
-class VectorStoreError(RagError):
-    """The vector store cannot be reached or refused an operation."""
 
 
 def vector_key(doc: Document, chunk: Chunk) -> str:
@@ -37,7 +35,9 @@ def vector_key(doc: Document, chunk: Chunk) -> str:
     return f"{chunk.id}-{doc.hash}"
 
 
-class VectorStore(Protocol):
+class Vectors(Protocol):
+    """The vectors of a folder index, each under its key (``vector_key``)."""
+
     kind: str
 
     def add(self, keys: Sequence[str], vectors: np.ndarray) -> None: ...
@@ -97,7 +97,7 @@ def qdrant_spec(index_dir: Path, url: str | None = None, path: Path | None = Non
 
 
 # ---- FAISS ------------------------------------------------------------------------
-class FaissStore:
+class FaissVectors:
     """An exact inner-product FAISS index (cosine on normalised rows) with a key per row.
     Saved by ``index.stores.disk.save`` as ``dense.faiss`` next to ``embeddings.npy``."""
 
@@ -193,7 +193,7 @@ def _point_id(key: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, key))
 
 
-class QdrantStore:
+class QdrantVectors:
     """A Qdrant collection with cosine distance; each point carries its key as payload."""
 
     kind = "qdrant"
@@ -295,8 +295,9 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def open_store(spec: StoreSpec, dim: int, create: bool = False) -> QdrantStore:
-    """Open the external store a spec names (FAISS stores come from ``index.stores.disk.load``)."""
+def open_vectors(spec: StoreSpec, dim: int, create: bool = False) -> QdrantVectors:
+    """Open the external vectors a spec names (FAISS vectors come from
+    ``index.stores.disk.load``)."""
     if spec.store != "qdrant":
-        raise ValueError(f"open_store opens external stores; got {spec.store!r}")
-    return QdrantStore(spec, dim, create=create)
+        raise ValueError(f"open_vectors opens external vectors; got {spec.store!r}")
+    return QdrantVectors(spec, dim, create=create)

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 
 from index.builder import build_index
+from index.errors import VectorStoreError
 from index.stores import disk
 from index.stores.vectors import (
-    FaissStore,
-    QdrantStore,
+    FaissVectors,
+    QdrantVectors,
     StoreSpec,
-    VectorStoreError,
     _client,
     close_clients,
     qdrant_spec,
@@ -33,8 +33,8 @@ def _vecs(n: int, dim: int = 16, seed: int = 0) -> np.ndarray:
 def test_store_protocol_add_search_delete(tmp_path, kind):
     vecs = _vecs(40)
     keys = [f"k{i}" for i in range(40)]
-    s = (FaissStore(16) if kind == "faiss" else
-         QdrantStore(qdrant_spec(tmp_path / "idx"), 16, create=True))
+    s = (FaissVectors(16) if kind == "faiss" else
+         QdrantVectors(qdrant_spec(tmp_path / "idx"), 16, create=True))
     s.add(keys, vecs)
     assert s.count() == 40
     hits = s.search(vecs[7], 5)
@@ -71,7 +71,7 @@ def test_qdrant_retrieval_matches_faiss(tmp_path, nhs_corpus):
     build_index(nhs_corpus, tmp_path / "q", emb, store_spec=qdrant_spec(tmp_path / "q"))
     f = HybridRetriever(disk.load(tmp_path / "f"), emb)
     q = HybridRetriever(disk.load(tmp_path / "q"), emb)
-    assert isinstance(q.data.vectors, QdrantStore)
+    assert isinstance(q.data.vectors, QdrantVectors)
     for question in ["Did the health department confirm the taskforce?", "Who heads NHS Digital?",
                      "data sharing with police"]:
         fd, qd = f.dense(question, 10), q.dense(question, 10)
@@ -148,4 +148,4 @@ def test_missing_collection_is_a_clear_error(tmp_path, nhs_corpus):
 def test_unreachable_qdrant_server_is_a_clear_error(tmp_path):
     spec = StoreSpec("qdrant", collection="c", url="http://127.0.0.1:9")
     with pytest.raises(VectorStoreError, match="cannot reach Qdrant"):
-        QdrantStore(spec, 16)
+        QdrantVectors(spec, 16)
