@@ -226,7 +226,7 @@ class Pipeline:
     def pg_index(self):
         """The index in PostgreSQL (``settings.pg_url``), shared by the pipelines of this
         process."""
-        from index.stores.pgvector import shared_index
+        from index.stores.postgres import shared_index
 
         s = self.settings
         return shared_index(s.pg_url.get_secret_value(), s.pg_schema, s.pg_pool_size)

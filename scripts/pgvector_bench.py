@@ -76,7 +76,7 @@ def section_recall(url: str, emb, work: Path, squad: Path, article: str | None,
 
 
 def _load_synthetic(pg, texts: list[str], vecs: np.ndarray, data, emb_name: str) -> float:
-    from index.stores.pgvector import NewDocument
+    from index.stores.pg_writer import NewDocument, open_writer
     from index.text import bm25_doc_tokens
 
     t = time.perf_counter()
@@ -86,7 +86,7 @@ def _load_synthetic(pg, texts: list[str], vecs: np.ndarray, data, emb_name: str)
     tokens = bm25_doc_tokens(texts)
     add = [NewDocument(data.documents[d], time.time(), [data.chunks[r] for r in rows],
                        vecs[rows], [tokens[r] for r in rows]) for d, rows in by_doc.items()]
-    with pg.writer() as w:
+    with open_writer(pg) as w:
         w.apply(embedding_model=emb_name, dim=vecs.shape[1], chunker={}, remove=[], add=add,
                 rebuild=True)
     return time.perf_counter() - t

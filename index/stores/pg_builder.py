@@ -15,7 +15,8 @@ from index.builder import BuildReport, Progress, _embed, plan_update, search_tex
 from index.chunking import ChunkerConfig, chunk_document
 from index.embed.embedders import Embedder
 from index.errors import IndexMismatchError
-from index.stores.pgvector import NewDocument, PgIndex
+from index.stores.pg_writer import NewDocument, open_writer
+from index.stores.pgvector import PgIndex
 from index.text import bm25_doc_tokens
 
 
@@ -28,7 +29,7 @@ def build_pg_index(corpus: Path, index: PgIndex, embedder: Embedder,
     corpus = Path(corpus)
     chunker = chunker or ChunkerConfig()
     report = BuildReport()
-    with index.writer() as w:
+    with open_writer(index) as w:
         meta = w.meta()
         if meta is not None and not rebuild:
             if meta["embedding_model"] != embedder.name:

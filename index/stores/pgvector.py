@@ -28,13 +28,10 @@ name the server by ``redact(url)``. Credentials can also come from libpq's own s
 from __future__ import annotations
 
 import atexit
-import json
 import re
 import threading
-import time
 import weakref
-from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -138,6 +135,10 @@ class PgIndex:
         # the extension is configured again on its next use
         self._with_vector: weakref.WeakSet = weakref.WeakSet()
 
+    def message(self, exc: BaseException) -> str:
+        """The first line of ``exc``, the connection string's password hidden."""
+        return _first_line(exc, self._secret)
+
     def __repr__(self) -> str:
         return f"PgIndex({self.location!r})"
 
@@ -147,7 +148,7 @@ class PgIndex:
         return f"{self.where} (schema {self.schema})"
 
     # ---- connections ---------------------------------------------------------------
-    def _error(self, exc: BaseException, doing: str) -> PgError:
+    def error(self, exc: BaseException, doing: str) -> PgError:
         msg = _first_line(exc, self._secret)
         low = msg.lower()
         if "password authentication failed" in low or "no password supplied" in low:
@@ -169,15 +170,15 @@ class PgIndex:
             conn = psycopg.connect(self._url, connect_timeout=CONNECT_TIMEOUT,
                                    application_name="cited-rag", autocommit=autocommit)
         except psycopg.Error as exc:
-            raise self._error(exc, "connect") from None
+            raise self.error(exc, "connect") from None
         try:
-            self._configure(conn)
+            self.configure(conn)
         except BaseException:
             conn.close()
             raise
         return conn
 
-    def _configure(self, conn) -> None:
+    def configure(self, conn) -> None:
         from pgvector.psycopg import register_vector
 
         has = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'").fetchone()
@@ -190,7 +191,7 @@ class PgIndex:
 
     def _configure_reader(self, conn) -> None:
         conn.autocommit = True
-        self._configure(conn)
+        self.configure(conn)
 
     @property
     def pool(self):
@@ -222,14 +223,14 @@ class PgIndex:
         try:
             with self.pool.connection() as conn:
                 if conn not in self._with_vector:
-                    self._configure(conn)
+                    self.configure(conn)
                 yield conn
         except psycopg.errors.UndefinedTable:
             raise self._missing() from None
         except psycopg.Error as exc:
-            raise self._error(exc, doing) from None
+            raise self.error(exc, doing) from None
 
-    def _q(self, sql: str) -> str:
+    def sql(self, sql: str) -> str:
         """``sql`` with ``S.`` naming this index's schema (a checked identifier)."""
         return sql.replace("S.", f'"{self.schema}".')
 
@@ -240,7 +241,7 @@ class PgIndex:
                                      if self.schema != DEFAULT_SCHEMA else ""))
 
     # ---- reading -------------------------------------------------------------------
-    def _pages(self, conn) -> str:
+    def pages_column(self, conn) -> str:
         """The column of page starts, or NULL for an index written before it existed
         (its next update adds it)."""
         if not getattr(self, "_has_pages", False):
@@ -252,13 +253,13 @@ class PgIndex:
 
     def exists(self) -> bool:
         with self._read("read the index") as conn:
-            return self._meta(conn) is not None
+            return self.read_meta(conn) is not None
 
-    def _meta(self, conn) -> dict | None:
+    def read_meta(self, conn) -> dict | None:
         if conn.execute("SELECT to_regclass(%s)", (f'"{self.schema}".meta',)).fetchone()[0] \
                 is None:
             return None
-        row = conn.execute(self._q(
+        row = conn.execute(self.sql(
             "SELECT format, embedding_model, dim, chunker, n_chunks, total_tokens, "
             "written_at, generation FROM S.meta")).fetchone()
         if row is None:
@@ -270,7 +271,7 @@ class PgIndex:
     def meta(self) -> dict:
         """The index's settings and counts; ``IndexNotFoundError`` if there is none."""
         with self._read("read the index") as conn:
-            meta = self._meta(conn)
+            meta = self.read_meta(conn)
         if meta is None:
             raise self._missing()
         if meta["format"] != FORMAT:
@@ -292,7 +293,7 @@ class PgIndex:
     def documents(self) -> list[dict]:
         """Each document's id, hash, title, kind, chunk count and indexing time."""
         with self._read("list the documents") as conn:
-            rows = conn.execute(self._q(
+            rows = conn.execute(self.sql(
                 "SELECT id, hash, title, kind, n_chunks, indexed_at FROM S.documents "
                 "ORDER BY id")).fetchall()
         return [{"id": r[0], "hash": r[1], "title": r[2], "kind": r[3], "chunks": r[4],
@@ -300,8 +301,8 @@ class PgIndex:
 
     def document(self, doc_id: str) -> Document | None:
         with self._read("read a document") as conn:
-            row = conn.execute(self._q(
-                f"SELECT id, title, text, kind, hash, mtime, {self._pages(conn)} "
+            row = conn.execute(self.sql(
+                f"SELECT id, title, text, kind, hash, mtime, {self.pages_column(conn)} "
                 f"FROM S.documents d WHERE id = %s"), (doc_id,)).fetchone()
         return Document(*row[:6], pages=tuple(row[6] or ())) if row else None
 
@@ -365,7 +366,7 @@ class PgIndex:
         if mode != "bm25" and query is None:
             raise ValueError("a dense search needs a query vector")
         with self._read("search") as conn:
-            rows = conn.execute(self._q(sql.replace("PAGES", self._pages(conn))),
+            rows = conn.execute(self.sql(sql.replace("PAGES", self.pages_column(conn))),
                                 params).fetchall()
         out = []
         for score, dscore, sscore, cid, doc_id, start, stop, text, sents, title, pages in rows:
@@ -376,273 +377,3 @@ class PgIndex:
                            None if sscore is None else float(sscore),
                            Chunk(doc_id, start, stop, text, spans, cid), title, page))
         return out
-
-    # ---- writing -------------------------------------------------------------------
-    @contextmanager
-    def writer(self) -> Iterator[PgWriter]:
-        """The index, held for an update by this process: a PostgreSQL advisory lock on
-        one connection, released when it closes (also when the process dies)."""
-        import psycopg
-
-        conn = self.connect()
-        try:
-            got = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))",
-                               (f"cited-rag:{self.schema}",)).fetchone()[0]
-            conn.commit()
-            if not got:
-                raise PgError(f"another `rag index` is updating {self.location}; wait for it "
-                              f"to finish, then run this one again")
-            self._add_pages_column(conn)
-            yield PgWriter(self, conn)
-        except psycopg.Error as exc:
-            raise self._error(exc, "update the index") from None
-        finally:
-            conn.close()
-
-
-    def _add_pages_column(self, conn) -> None:
-        """An index written before documents had page starts gets the column, in a short
-        transaction of its own (readers wait only for that)."""
-        if conn.execute("SELECT to_regclass(%s)", (f'"{self.schema}".documents',)
-                        ).fetchone()[0] is not None and self._pages(conn) == "NULL::int[]":
-            conn.execute(self._q("ALTER TABLE S.documents ADD COLUMN IF NOT EXISTS "
-                                 "pages int[]"))
-            self._has_pages = True
-        conn.commit()
-
-
-_SHARED: dict[tuple[str, str], PgIndex] = {}
-_SHARED_LOCK = threading.Lock()
-
-
-def shared_index(url: str, schema: str = DEFAULT_SCHEMA, pool_size: int = 4) -> PgIndex:
-    """One ``PgIndex`` (one connection pool) per URL and schema in this process."""
-    with _SHARED_LOCK:
-        key = (url, schema)
-        if key not in _SHARED:
-            _SHARED[key] = PgIndex(url, schema, pool_size)
-        return _SHARED[key]
-
-
-@dataclass
-class NewDocument:
-    """A document to write, with its chunks, their vectors and their BM25 tokens."""
-
-    doc: Document
-    indexed_at: float
-    chunks: list[Chunk]
-    vectors: np.ndarray
-    tokens: list[list[str]]
-
-
-class PgWriter:
-    """Applies one update in one transaction (see ``PgIndex.writer``)."""
-
-    def __init__(self, index: PgIndex, conn) -> None:
-        self.index, self.conn = index, conn
-        self._q = index._q
-
-    def meta(self) -> dict | None:
-        meta = self.index._meta(self.conn)
-        self.conn.commit()
-        return meta
-
-    def document_meta(self) -> dict[str, dict]:
-        """id -> {hash, indexed_at, chunks, kind, pages}: what the planner compares the
-        files with."""
-        rows = self.conn.execute(self._q(
-            f"SELECT id, hash, indexed_at, n_chunks, kind, "
-            f"coalesce(array_length({self.index._pages(self.conn)}, 1), 0) "
-            f"FROM S.documents d")).fetchall()
-        self.conn.commit()
-        return {r[0]: {"hash": r[1], "indexed_at": r[2], "chunks": r[3], "kind": r[4],
-                       "pages": r[5]} for r in rows}
-
-    def _ensure_extension(self) -> None:
-        import psycopg
-
-        conn = self.conn
-        has = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'").fetchone()
-        conn.commit()
-        if has:
-            return
-        available = conn.execute(
-            "SELECT 1 FROM pg_available_extensions WHERE name = 'vector'").fetchone()
-        conn.commit()
-        if not available:
-            raise PgError(f"PostgreSQL at {self.index.where} has no pgvector extension; "
-                          f"install pgvector on the server (a package such as "
-                          f"postgresql-NN-pgvector), then run: CREATE EXTENSION vector;")
-        try:
-            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-            conn.commit()
-        except psycopg.Error as exc:
-            conn.rollback()
-            raise PgError(f"the pgvector extension is not enabled in {self.index.where} and "
-                          f"this user cannot enable it ({_first_line(exc, self.index._secret)})"
-                          f"; ask an administrator to run there: CREATE EXTENSION vector;"
-                          ) from None
-        self.index._configure(conn)
-
-    def _create(self, dim: int) -> None:
-        q = self._q
-        self.conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.index.schema}"')
-        for stmt in (
-            "CREATE TABLE S.meta (one bool PRIMARY KEY DEFAULT true CHECK (one), "
-            "format int NOT NULL, embedding_model text NOT NULL, dim int NOT NULL, "
-            "chunker jsonb NOT NULL, n_chunks bigint NOT NULL DEFAULT 0, "
-            "total_tokens bigint NOT NULL DEFAULT 0, written_at float8, "
-            "generation bigint NOT NULL DEFAULT 0)",
-            "CREATE TABLE S.documents (id text PRIMARY KEY, title text NOT NULL, "
-            "text text NOT NULL, kind text NOT NULL, hash text NOT NULL, mtime float8, "
-            "indexed_at float8, n_chunks int NOT NULL, pages int[])",
-            "CREATE SEQUENCE S.chunk_seq",
-            f"CREATE TABLE S.chunks (seq bigint PRIMARY KEY, id text NOT NULL, "
-            f"doc_id text NOT NULL REFERENCES S.documents (id), start int NOT NULL, "
-            f"stop int NOT NULL, text text NOT NULL, sentences int[] NOT NULL, "
-            f"n_tokens int NOT NULL, embedding vector({int(dim)}) NOT NULL)",
-            "CREATE INDEX ON S.chunks (doc_id)",
-            "CREATE TABLE S.postings (term text NOT NULL, seq bigint NOT NULL, "
-            "tf int NOT NULL, dl int NOT NULL, PRIMARY KEY (term, seq))",
-            "CREATE INDEX ON S.postings (seq)",
-            "CREATE TABLE S.terms (term text PRIMARY KEY, df int NOT NULL)",
-        ):
-            self.conn.execute(q(stmt))
-
-    def apply(self, *, embedding_model: str, dim: int, chunker: dict, remove: Sequence[str],
-              add: Sequence[NewDocument], rebuild: bool = False,
-              crash_hook: Callable[[str], None] | None = None) -> dict:
-        """Remove the documents ``remove`` (ids), add ``add``, in one transaction; with
-        ``rebuild``, everything goes first. ``crash_hook(stage)`` runs between steps,
-        inside the transaction (tests stop the process there). Returns the new meta."""
-        hook = crash_hook or (lambda stage: None)
-        conn, q = self.conn, self._q
-        self._ensure_extension()
-        with conn.transaction():
-            # an HNSW graph built in memory is several times faster to build
-            conn.execute("SET LOCAL maintenance_work_mem = '512MB'")
-            meta = self.index._meta(conn)
-            if meta is not None and (meta["dim"] != dim or meta["format"] != FORMAT):
-                if not rebuild:
-                    raise IndexMismatchError(
-                        f"index in {self.index.location} holds {meta['dim']}-d vectors of "
-                        f"{meta['embedding_model']!r}; rebuild it with: rag index CORPUS "
-                        f"--store pgvector --rebuild")
-                conn.execute(f'DROP SCHEMA "{self.index.schema}" CASCADE')
-                meta = None
-            if meta is None:
-                self._create(dim)
-                conn.execute(q("INSERT INTO S.meta (format, embedding_model, dim, chunker) "
-                               "VALUES (%s, %s, %s, %s)"),
-                             (FORMAT, embedding_model, dim, json.dumps(chunker)))
-            if rebuild:
-                for table in ("postings", "terms", "chunks", "documents"):
-                    conn.execute(q(f"DELETE FROM S.{table}"))
-                conn.execute(q("UPDATE S.meta SET n_chunks = 0, total_tokens = 0"))
-            elif remove:
-                self._remove(list(remove))
-            hook("removed")
-            self._add(add)
-            hook("added")
-            conn.execute(q(
-                "UPDATE S.meta SET format = %s, embedding_model = %s, chunker = %s, "
-                "written_at = %s, generation = generation + 1"),
-                (FORMAT, embedding_model, json.dumps(chunker), time.time()))
-            conn.execute(q(f"CREATE INDEX IF NOT EXISTS chunks_embedding_hnsw ON S.chunks "
-                           f"USING hnsw (embedding vector_ip_ops) "
-                           f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})"))
-            hook("commit")
-            meta = self.index._meta(conn)
-        if add or remove or rebuild:
-            conn.execute(q("ANALYZE S.documents, S.chunks, S.postings, S.terms"))
-            conn.commit()
-        return meta
-
-    def _remove(self, ids: list[str]) -> None:
-        q = self._q
-        conn = self.conn
-        conn.execute("CREATE TEMP TABLE gone ON COMMIT DROP AS SELECT seq, n_tokens "
-                     + q("FROM S.chunks WHERE doc_id = ANY(%s)"), (ids,))
-        conn.execute(q(
-            "WITH d AS (DELETE FROM S.postings p USING gone g WHERE p.seq = g.seq "
-            "RETURNING p.term) "
-            "UPDATE S.terms t SET df = t.df - c.n "
-            "FROM (SELECT term, count(*) AS n FROM d GROUP BY term) c WHERE t.term = c.term"))
-        conn.execute(q("DELETE FROM S.terms WHERE df <= 0"))
-        conn.execute(q("UPDATE S.meta SET n_chunks = n_chunks - (SELECT count(*) FROM gone), "
-                       "total_tokens = total_tokens - "
-                       "(SELECT coalesce(sum(n_tokens), 0) FROM gone)"))
-        conn.execute(q("DELETE FROM S.chunks c USING gone g WHERE c.seq = g.seq"))
-        conn.execute(q("DELETE FROM S.documents WHERE id = ANY(%s)"), (ids,))
-
-    def _add(self, add: Sequence[NewDocument]) -> None:
-        q = self._q
-        conn = self.conn
-        n = sum(len(d.chunks) for d in add)
-        if not add:
-            return
-        with conn.cursor().copy(q(
-                "COPY S.documents (id, title, text, kind, hash, mtime, indexed_at, n_chunks, "
-                "pages) FROM STDIN")) as copy:
-            for d in add:
-                doc = d.doc
-                copy.write_row((doc.id, doc.title, doc.text, doc.kind, doc.hash, doc.mtime,
-                                d.indexed_at, len(d.chunks), list(doc.pages) or None))
-        seqs = sorted(r[0] for r in conn.execute(
-            q("SELECT nextval('S.chunk_seq') FROM generate_series(1, %s)"), (n,)).fetchall())
-        df: Counter[str] = Counter()
-        total = 0
-        it = iter(seqs)
-        postings = []
-        with conn.cursor().copy(q(
-                "COPY S.chunks (seq, id, doc_id, start, stop, text, sentences, n_tokens, "
-                "embedding) FROM STDIN (FORMAT BINARY)")) as copy:
-            copy.set_types(["int8", "text", "text", "int4", "int4", "text", "int4[]", "int4",
-                            "vector"])
-            for d in add:
-                for ch, vec, toks in zip(d.chunks, d.vectors, d.tokens, strict=True):
-                    seq = next(it)
-                    counts = Counter(toks)
-                    df.update(counts.keys())
-                    total += len(toks)
-                    postings.extend((t, seq, c, len(toks)) for t, c in counts.items())
-                    copy.write_row((seq, ch.id, ch.doc_id, ch.start, ch.end, ch.text,
-                                    [x for span in ch.sentences for x in span], len(toks),
-                                    np.asarray(vec, np.float32)))
-        with conn.cursor().copy(q("COPY S.postings (term, seq, tf, dl) FROM STDIN "
-                                  "(FORMAT BINARY)")) as copy:
-            copy.set_types(["text", "int8", "int4", "int4"])
-            for row in postings:
-                copy.write_row(row)
-        conn.execute("CREATE TEMP TABLE new_df (term text, df int) ON COMMIT DROP")
-        with conn.cursor().copy("COPY new_df (term, df) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(["text", "int4"])
-            for row in df.items():
-                copy.write_row(row)
-        conn.execute(q("INSERT INTO S.terms (term, df) SELECT term, df FROM new_df "
-                       "ON CONFLICT (term) DO UPDATE SET df = S.terms.df + EXCLUDED.df"))
-        conn.execute(q("UPDATE S.meta SET n_chunks = n_chunks + %s, "
-                       "total_tokens = total_tokens + %s"), (n, total))
-
-
-class PgDocuments(Mapping):
-    """The index's documents by id, read from PostgreSQL when asked (the retriever's
-    ``data.documents`` for the pipeline and the eval, which look documents up by id)."""
-
-    def __init__(self, index: PgIndex) -> None:
-        self.index = index
-
-    def __getitem__(self, doc_id: str) -> Document:
-        doc = self.index.document(doc_id)
-        if doc is None:
-            raise KeyError(doc_id)
-        return doc
-
-    def get(self, doc_id, default=None):
-        return self.index.document(doc_id) or default
-
-    def __iter__(self) -> Iterator[str]:
-        return iter([d["id"] for d in self.index.documents()])
-
-    def __len__(self) -> int:
-        return len(self.index.documents())

@@ -110,7 +110,7 @@ class PgIndexData:
     PostgreSQL: its documents by id (fetched when asked) and where it is."""
 
     def __init__(self, index) -> None:
-        from index.stores.pgvector import PgDocuments
+        from index.stores.postgres import PgDocuments
 
         self.index = index
         self.documents = PgDocuments(index)

@@ -22,6 +22,7 @@ from index.builder import build_index
 from index.errors import IndexMismatchError, IndexNotFoundError
 from index.stores import disk
 from index.stores.pg_builder import build_pg_index
+from index.stores.pg_writer import open_writer
 from index.stores.pgvector import PgError, PgIndex, redact
 from rag.retrieve.retrievers import HybridRetriever, PgRetriever
 from tests.conftest import REPO
@@ -208,7 +209,7 @@ def test_writers_take_turns(tmp_path, pg_url):
     corpus = tmp_path / "corpus"
     write_generation(corpus, 0)
     pg = PgIndex(pg_url)
-    with pg.writer():
+    with open_writer(pg):
         with pytest.raises(PgError, match="another `rag index` is updating"):
             build_pg_index(corpus, pg, HashEmbedder())
     assert build_pg_index(corpus, pg, HashEmbedder()).written
