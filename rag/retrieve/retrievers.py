@@ -1,4 +1,5 @@
-"""Retrievers: dense (FAISS, cosine), BM25 (bm25s), and their reciprocal-rank fusion."""
+"""Retrievers: dense (FAISS, cosine), BM25 (bm25s), and their reciprocal-rank fusion, over
+a folder index (``HybridRetriever``) or in PostgreSQL (``PgRetriever``)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ from typing import Protocol
 
 import numpy as np
 
-from index.embed.embedders import Embedder
+from index.embed.base import Embedder
 from index.normalize import normalize_text
 from index.stores.disk import IndexData
+from index.stores.postgres import PgDocuments
 from index.text import bm25_query_tokens
 from rag.types import Passage
 
@@ -17,6 +19,22 @@ RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
 
 class Retriever(Protocol):
     def retrieve(self, question: str, k: int) -> list[Passage]: ...
+
+
+def check_arguments(mode: str, candidates: int) -> None:
+    """The arguments every retriever takes: a mode of ``RETRIEVAL_MODES`` and at least one
+    candidate per ranking."""
+    if mode not in RETRIEVAL_MODES:
+        raise ValueError(f"retrieval mode must be one of {', '.join(RETRIEVAL_MODES)}; "
+                         f"got {mode!r}")
+    if candidates < 1:
+        raise ValueError(f"candidates must be >= 1, got {candidates}")
+
+
+def check_k(k: int) -> None:
+    """Passages a question asks for: at least one."""
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
 
 
 def rrf_fuse(rankings: list[list[int]], k: int, rrf_k: int = 60) -> list[tuple[int, float]]:
@@ -36,11 +54,7 @@ class HybridRetriever:
 
     def __init__(self, data: IndexData, embedder: Embedder, mode: str = "hybrid",
                  candidates: int = 50, rrf_k: int = 60) -> None:
-        if mode not in RETRIEVAL_MODES:
-            raise ValueError(f"retrieval mode must be one of {', '.join(RETRIEVAL_MODES)}; "
-                             f"got {mode!r}")
-        if candidates < 1:
-            raise ValueError(f"candidates must be >= 1, got {candidates}")
+        check_arguments(mode, candidates)
         self.data = data
         self.embedder = embedder
         self.mode = mode
@@ -81,8 +95,7 @@ class HybridRetriever:
         return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
 
     def retrieve(self, question: str, k: int = 5) -> list[Passage]:
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
+        check_k(k)
         n = max(k, self.candidates)
         dense = self.dense(question, n) if self.mode in ("hybrid", "dense") else []
         sparse = self.sparse(question, n) if self.mode in ("hybrid", "bm25") else []
@@ -110,8 +123,6 @@ class PgIndexData:
     PostgreSQL: its documents by id (fetched when asked) and where it is."""
 
     def __init__(self, index) -> None:
-        from index.stores.postgres import PgDocuments
-
         self.index = index
         self.documents = PgDocuments(index)
         self.path = None
@@ -128,11 +139,7 @@ class PgRetriever:
 
     def __init__(self, index, embedder: Embedder, mode: str = "hybrid",
                  candidates: int = 50, rrf_k: int = 60) -> None:
-        if mode not in RETRIEVAL_MODES:
-            raise ValueError(f"retrieval mode must be one of {', '.join(RETRIEVAL_MODES)}; "
-                             f"got {mode!r}")
-        if candidates < 1:
-            raise ValueError(f"candidates must be >= 1, got {candidates}")
+        check_arguments(mode, candidates)
         index.check_compatible(embedder.name)
         self.index = index
         self.data = PgIndexData(index)
@@ -142,8 +149,7 @@ class PgRetriever:
         self.rrf_k = rrf_k
 
     def retrieve(self, question: str, k: int = 5) -> list[Passage]:
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
+        check_k(k)
         query = None
         if self.mode in ("hybrid", "dense"):
             query = np.asarray(self.embedder.embed_query(normalize_text(question)), np.float32)
@@ -158,3 +164,4 @@ class PgRetriever:
                         score=h.score, dense_score=h.dense, bm25_score=h.bm25, rank=rank,
                         sentences=h.chunk.sentences, page=h.page)
                 for rank, h in enumerate(hits, start=1)]
+
