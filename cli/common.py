@@ -57,7 +57,7 @@ def indexes_first(settings: Settings, auto_index: bool, exists: Callable[[], boo
     (``auto_index``), the index is one the tool builds on first use, and ``exists()``
     (``Pipeline.index_exists``, or the worker's) says it is not there yet. Says so on
     stderr when it does."""
-    if not auto_index or not settings.indexes_on_first_use or exists():
+    if not auto_index or not settings.vector_store().builds_on_first_use or exists():
         return False
     typer.secho(INDEXING_FIRST.format(corpus=settings.corpus), err=True)
     return True

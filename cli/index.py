@@ -11,7 +11,6 @@ import typer
 from cli import common
 from cli.common import EXIT_PARTIAL, fail, progress_printer, settings_from
 from cli.options import EmbBackendOpt, EmbOpt, IndexOpt, PgSchemaOpt
-from rag.config import Settings
 from rag.errors import RagError
 
 
@@ -69,7 +68,8 @@ def index(
              "or RAG_PG_URL in the environment")
     progress, close = progress_printer()
     try:
-        report, where = _index(s, rebuild, progress)
+        pipe = common.make_pipeline(s)
+        report, where = pipe.index(s.corpus, rebuild, progress), pipe.store.location
     except RagError as exc:
         close()
         fail(str(exc))
@@ -84,22 +84,6 @@ def index(
         typer.echo(f"Indexed {s.corpus} -> {where}: {report.summary()}")
     if report.partial:
         raise typer.Exit(EXIT_PARTIAL)
-
-
-def _index(s: Settings, rebuild: bool, progress):
-    """Index through the pipeline; with a store named, into that store. Returns the report
-    and where the index is."""
-    pipe = common.make_pipeline(s)
-    if s.store is None or s.uses_pgvector:
-        return pipe.index(s.corpus, rebuild=rebuild, progress=progress), pipe.index_location
-    from index.builder import build_index
-    from index.stores.vectors import StoreSpec, qdrant_spec
-
-    spec = (qdrant_spec(s.index_path, url=s.qdrant_url, path=s.qdrant_path)
-            if s.store == "qdrant" else StoreSpec())
-    return build_index(s.corpus, s.index_path, pipe.embedder, pipe.chunker, rebuild=rebuild,
-                       progress=progress, store_spec=spec, dense=pipe.dense_spec()), \
-        str(s.index_path)
 
 
 def register(app: typer.Typer) -> None:

@@ -101,7 +101,7 @@ def serve(
     from ui.app import build_app, launch_options
 
     demo = build_app(common.make_pipeline(s))
-    typer.echo(f"Serving {s.corpus} (index {s.index_location}) on http://{host}:{port}")
+    typer.echo(f"Serving {s.corpus} (index {s.vector_store().location}) on http://{host}:{port}")
     demo.launch(server_name=host, server_port=port, auth=creds, show_error=True,
                 **launch_options())
 

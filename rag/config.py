@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from index.embed.embedders import DEFAULT_EMBEDDING_MODEL
+from index.embed.base import DEFAULT_EMBEDDING_MODEL
 from index.home import BUNDLED_CORPUS, data_home
 from index.stores.ann import FLAT_MAX
 from rag.generate.models import DEFAULT_MODEL
+
+if TYPE_CHECKING:
+    from index.stores.base import VectorStore
 
 
 def default_index_for(corpus: Path) -> Path:
@@ -115,26 +118,18 @@ class Settings(BaseSettings):
     def index_path(self) -> Path:
         return self.index or default_index_for(self.corpus)
 
-    @property
-    def uses_pgvector(self) -> bool:
-        """Whether the index is the one in PostgreSQL at ``pg_url``."""
-        return self.pg_url is not None and self.store in (None, "pgvector")
+    def vector_store(self) -> VectorStore:
+        """The store the index is kept in (``index.stores.factory.open_store``): the
+        PostgreSQL database at ``pg_url``, else the folder ``index_path`` with its vectors
+        where ``store`` says. Nothing connects until it is used."""
+        from index.stores.factory import open_store  # the stores' modules load when used
 
-    @property
-    def indexes_on_first_use(self) -> bool:
-        """Whether a shell may index the corpus itself when the index is missing (see
-        ``Pipeline.index_exists``): a folder index is built on first use; an index in
-        PostgreSQL only by ``rag index --store pgvector``."""
-        return not self.uses_pgvector
-
-    @property
-    def index_location(self) -> str:
-        """The index folder, or the PostgreSQL server and schema (no password)."""
-        if not self.uses_pgvector:
-            return str(self.index_path)
-        from index.stores.pgvector import redact
-
-        return f"{redact(self.pg_url.get_secret_value())} (schema {self.pg_schema})"
+        return open_store(
+            self.index_path, store=self.store,
+            pg_url=self.pg_url.get_secret_value() if self.pg_url is not None else None,
+            pg_schema=self.pg_schema, pg_pool_size=self.pg_pool_size,
+            qdrant_url=self.qdrant_url, qdrant_path=self.qdrant_path,
+            dense_index=self.dense_index, dense_flat_max=self.dense_flat_max)
 
     def secrets(self) -> dict[str, str]:
         """The secret settings that are set, by name, in clear: for the worker's socket

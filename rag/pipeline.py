@@ -9,12 +9,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from index.builder import BuildReport, build_index
+from index.builder import BuildReport
 from index.chunking import ChunkerConfig
 from index.embed.embedders import Embedder, make_embedder
 from index.normalize import normalize_text
-from index.stores import disk
-from index.stores.ann import FLAT_MAX, DenseSpec
 from rag.answer.conversation import (
     SEARCHING,
     condense_samples,
@@ -23,7 +21,7 @@ from rag.answer.conversation import (
     rewrite_question,
 )
 from rag.config import Settings
-from rag.errors import QuestionError, RagError
+from rag.errors import QuestionError
 from rag.generate.backends import generator_for, served_generator
 from rag.generate.base import Generator, Probe
 from rag.generate.prompts import (
@@ -57,6 +55,7 @@ from rag.retrieve.evidence import (
     score_sentences,
     select_evidence,
 )
+from rag.retrieve.live_index import LiveIndex
 from rag.retrieve.retrievers import HybridRetriever, PgRetriever
 from rag.types import Answer, Citation, Evidence, Passage, SentenceSupport, SetAside
 
@@ -131,8 +130,8 @@ class Pipeline:
         self._decision = decision
         self.rules = rules or DraftRules()
         self.verify_config = VerifyConfig()
-        self._retriever: HybridRetriever | PgRetriever | None = None
-        self._version: str | None = None  # the index version the retriever holds
+        self.store = self.settings.vector_store()
+        self.live = LiveIndex(self.store, self.embedder, self.settings.retrieval)
         self._lock = threading.RLock()
         self._gen_lock = threading.Lock()
         self._screen = screen
@@ -208,57 +207,11 @@ class Pipeline:
 
     @property
     def retriever(self) -> HybridRetriever | PgRetriever:
-        with self._lock:
-            if self._retriever is None:
-                if self.settings.uses_pgvector:
-                    self._retriever = PgRetriever(self.pg_index, self.embedder,
-                                                  mode=self.settings.retrieval)
-                    return self._retriever
-                version = disk.current_version(self.index_path).name
-                data = disk.load(self.index_path, embedding_model=self.embedder.name,
-                                  mmap=True)
-                self._retriever = HybridRetriever(data, self.embedder,
-                                                  mode=self.settings.retrieval)
-                self._version = version
-            return self._retriever
-
-    @property
-    def pg_index(self):
-        """The index in PostgreSQL (``settings.pg_url``), shared by the pipelines of this
-        process."""
-        from index.stores.postgres import shared_index
-
-        s = self.settings
-        return shared_index(s.pg_url.get_secret_value(), s.pg_schema, s.pg_pool_size)
+        return self.live.retriever
 
     def index_exists(self) -> bool:
-        """Whether the index is there (False too while its PostgreSQL is unreachable)."""
-        if not self.settings.uses_pgvector:
-            return disk.exists(self.index_path)
-        try:
-            return self.pg_index.exists()
-        except RagError:
-            return False
-
-    @property
-    def index_location(self) -> str:
-        """The index folder, or the PostgreSQL server and schema (no password)."""
-        return self.settings.index_location
-
-    def refresh(self) -> bool:
-        """Drop the loaded index if another process has replaced it since (``rag index``
-        while a server or the worker runs); the next question loads the new one."""
-        with self._lock:
-            if self._retriever is None or self.settings.uses_pgvector:
-                return False  # PostgreSQL answers from its committed index
-            try:
-                now = disk.current_version(self.index_path).name
-            except RagError:
-                now = None  # gone or damaged: the next load says so
-            if now == self._version:
-                return False
-            self._retriever = None
-            return True
+        """Whether the index is there (False too while its server is unreachable)."""
+        return self.store.exists()
 
     def warm_up(self) -> None:
         """Load the embedder, the index and the generator, the generator in a second
@@ -321,40 +274,12 @@ class Pipeline:
     # ---- indexing ---------------------------------------------------------------
     def index(self, corpus: Path | None = None, rebuild: bool = False,
               progress: Callable[[str, int, int], None] | None = None) -> BuildReport:
-        with self._lock:
-            if self.settings.uses_pgvector:
-                from index.stores.pg_builder import build_pg_index
-
-                report = build_pg_index(corpus or self.settings.corpus, self.pg_index,
-                                        self.embedder, self.chunker, rebuild=rebuild,
-                                        progress=progress)
-            else:
-                report = build_index(corpus or self.settings.corpus, self.index_path,
-                                     self.embedder, self.chunker, rebuild=rebuild,
-                                     progress=progress, dense=self.dense_spec())
-            if report.written:
-                self._retriever = None
-            return report
-
-    def dense_spec(self) -> DenseSpec | None:
-        """The FAISS index type asked for, if any (else the index keeps its own)."""
-        s = self.settings
-        if s.dense_index is None and s.dense_flat_max == FLAT_MAX:
-            return None
-        return DenseSpec(s.dense_index or "auto", flat_max=s.dense_flat_max)
-
-    def documents(self) -> list[dict]:
-        if self.settings.uses_pgvector:
-            return self.pg_index.documents()
-        manifest = disk.read_manifest(self.index_path)
-        return [{"id": doc_id, **meta} for doc_id, meta in manifest["documents"].items()]
-
-    def document_text(self, doc_id: str) -> str:
-        return self.retriever.data.documents[doc_id].text
+        return self.live.build(corpus or self.settings.corpus, self.chunker, rebuild=rebuild,
+                               progress=progress)
 
     def document_texts(self) -> dict[str, str]:
         """Every indexed document's text (the one its spans index), by id."""
-        return {d: doc.text for d, doc in self.retriever.data.documents.items()}
+        return self.live.document_texts()
 
     # ---- answering --------------------------------------------------------------
     def check_question(self, question: str) -> str:

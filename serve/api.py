@@ -98,7 +98,7 @@ def create_app(pipeline, token: str | None = None) -> FastAPI:
     @app.get("/v1/health", response_model=HealthOut, tags=["meta"])
     def health() -> HealthOut:
         q = pipeline.queue
-        return HealthOut(index=pipeline.index_location, index_ready=pipeline.index_exists(),
+        return HealthOut(index=pipeline.store.location, index_ready=pipeline.index_exists(),
                          model=_model_name(pipeline),
                          queue=QueueOut(waiting=q.waiting, limit=q.limit, slots=q.slots))
 

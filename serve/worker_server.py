@@ -106,7 +106,7 @@ class Worker:
             pipe._worker_warm_lock = self._warm_locks[key]
         if warm:
             self.warm(pipe)
-        pipe.refresh()
+        pipe.live.refresh()
         return pipe
 
     @staticmethod
@@ -143,9 +143,9 @@ class Worker:
             "rss_mb": _rss_mb(),
             "generators": [{"model": g.name, "loaded": getattr(g, "_llm", None) is not None
                             or getattr(g, "_model", None) is not None} for g in generators],
-            "pipelines": [{"index": p.index_location, "model": p.settings.model,
+            "pipelines": [{"index": p.store.location, "model": p.settings.model,
                            "embedding_model": p.settings.embedding_model,
-                           "index_loaded": p._retriever is not None,
+                           "index_loaded": p.live.loaded,
                            "queue": p.queue.stats()} for p in pipes],
         }
 

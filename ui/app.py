@@ -47,7 +47,7 @@ class Loader:
     def _run(self) -> None:
         p = self.pipeline
         try:
-            if p.settings.indexes_on_first_use and not p.index_exists():
+            if p.store.builds_on_first_use and not p.index_exists():
                 self.status = f"Indexing {p.settings.corpus} (first start)…"
                 p.index(p.settings.corpus, progress=self._progress)
             self.status = "Loading the embedding model, the index and the generator…"
@@ -91,7 +91,7 @@ def queue_status(position: int) -> str:
 
 def _doc_rows(pipeline: Pipeline) -> list[list]:
     try:
-        docs = pipeline.documents()
+        docs = pipeline.store.documents()
     except RagError:
         return []
     return [[d.get("title", ""), d["id"], d.get("chunks", 0),
@@ -103,7 +103,7 @@ def _info(pipeline: Pipeline, loader: Loader) -> str:
     s = pipeline.settings
     rows = _doc_rows(pipeline)
     chunks = sum(int(r[2] or 0) for r in rows)
-    return (f"**Index**: `{pipeline.index_location}` — {len(rows)} documents, {chunks} chunks  \n"
+    return (f"**Index**: `{pipeline.store.location}` — {len(rows)} documents, {chunks} chunks  \n"
             f"**Corpus**: `{s.corpus}`  \n**Model**: `{s.model}` (backend {s.backend}), "
             f"k={s.k}, temperature={s.temperature}  \n**Status**: {loader.status}")
 
@@ -173,7 +173,7 @@ def build_app(pipeline: Pipeline, loader: Loader | None = None) -> gr.Blocks:
                 p = turn["answer"]["retrieved"][n]
             else:
                 p = next(c for c in turn["answer"]["citations"] if int(c["n"]) == n)
-            text = pipeline.document_text(p["doc"])
+            text = pipeline.live.document_text(p["doc"])
         except (KeyError, IndexError, TypeError, ValueError, StopIteration, RagError):
             return '<div class="msg error">That passage is no longer available.</div>'
         return document_html(text, int(p["start"]), int(p["end"]), p.get("title", ""),

@@ -1,5 +1,6 @@
 """Retrievers: dense (FAISS, cosine), BM25 (bm25s), and their reciprocal-rank fusion, over
-a folder index (``HybridRetriever``) or in PostgreSQL (``PgRetriever``)."""
+a folder index (``HybridRetriever``) or in PostgreSQL (``PgRetriever``); ``open_retriever``
+picks the one for an index's store."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 
 from index.embed.base import Embedder
 from index.normalize import normalize_text
+from index.stores.base import VectorStore
 from index.stores.disk import IndexData
 from index.stores.postgres import PgDocuments
 from index.text import bm25_query_tokens
@@ -165,3 +167,14 @@ class PgRetriever:
                         sentences=h.chunk.sentences, page=h.page)
                 for rank, h in enumerate(hits, start=1)]
 
+
+# the retriever of each kind of store (``VectorStore.kind``)
+RETRIEVERS: dict[str, type[HybridRetriever] | type[PgRetriever]] = {
+    "folder": HybridRetriever, "pgvector": PgRetriever}
+
+
+def open_retriever(store: VectorStore, embedder: Embedder, mode: str = "hybrid"
+                   ) -> HybridRetriever | PgRetriever:
+    """The retriever over the index in ``store``, loaded now: a missing index, or one built
+    with another embedding model, raises the error that names the fix."""
+    return RETRIEVERS[store.kind](store.load(embedder.name), embedder, mode=mode)

@@ -109,7 +109,7 @@ def pipe(tmp_path_factory):
 
 
 def test_every_format_is_indexed_with_its_page_count(pipe):
-    docs = {d["id"]: d for d in pipe.documents()}
+    docs = {d["id"]: d for d in pipe.store.documents()}
     assert {d: docs[d]["kind"] for d in docs} == {
         "orchard.docx": "docx", "glassworks.pptx": "pptx", "lights.xlsx": "xlsx",
         "clock.epub": "epub", "choir.eml": "eml", "bakery.odt": "odt", "ferry.rtf": "rtf",
@@ -126,7 +126,7 @@ def test_the_answer_cites_the_right_file_and_page(pipe, question, key, reply, do
     assert [c.doc for c in ans.citations] == [doc]
     c = ans.citations[0]
     assert c.page == page
-    assert pipe.document_text(doc)[c.start:c.end] == c.text
+    assert pipe.live.document_text(doc)[c.start:c.end] == c.text
     top = next(p for p in ans.retrieved if p.doc == doc)  # its page: where it starts
     assert top.page == (None if page is None else 1 + sum(
         s <= top.start for s in pipe.retriever.data.documents[doc].pages[1:]))
@@ -155,7 +155,7 @@ def test_real_embedder_retrieves_each_fact_from_its_file_first(real_pipe):
     for question, _, _, doc, page in CASES:
         top = real_pipe.retriever.retrieve(question, k=5)[0]
         assert top.doc == doc, question
-        text = real_pipe.document_text(doc)
+        text = real_pipe.live.document_text(doc)
         fact = next(s for s in (top.text.split("\n")) if s and s.split()[0] in
                     {"The", "Name:", "Ansel"} and _key(question) in s)
         if page is not None:
@@ -173,4 +173,4 @@ def test_real_model_cites_the_slide_that_holds_the_fact(real_pipe):
     assert not ans.refused and "1,320" in ans.answer
     assert [(c.doc, c.page) for c in ans.citations] == [("glassworks.pptx", 2)]
     c = ans.citations[0]
-    assert real_pipe.document_text(c.doc)[c.start:c.end] == c.text
+    assert real_pipe.live.document_text(c.doc)[c.start:c.end] == c.text

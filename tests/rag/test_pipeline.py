@@ -26,7 +26,7 @@ def make(tmp_path, corpus, embedder, reply, decision=ALWAYS, p_refusal=None, **k
 
 def assert_citations_exact(pipe, answer):
     for c in answer.citations:
-        assert pipe.document_text(c.doc)[c.start:c.end] == c.text
+        assert pipe.live.document_text(c.doc)[c.start:c.end] == c.text
 
 
 def test_a_supported_answer_keeps_exact_citations(tmp_path, karrow_corpus, fake_embedder):

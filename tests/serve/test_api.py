@@ -120,7 +120,7 @@ def test_chat_without_a_user_message_or_with_an_empty_one_is_400(client):
 
 def test_health_and_openapi(client, pipe):
     h = client.get("/v1/health").json()
-    assert h == {"status": "ok", "index": str(pipe.index_path), "index_ready": True,
+    assert h == {"status": "ok", "index": str(pipe.settings.index_path), "index_ready": True,
                  "model": "test/scripted", "version": "1",
                  "queue": {"waiting": 0, "limit": 32, "slots": 1}}
     schema = client.get("/openapi.json").json()

@@ -80,8 +80,9 @@ def test_secrets_travel_in_clear_to_the_worker_and_nowhere_else():
     back = Settings.model_validate(json.loads(json.dumps(data)))
     assert back.pg_url.get_secret_value() == url
     assert back.llm_api_key.get_secret_value() == "key-s3cret"
-    assert back.uses_pgvector and back.index_location.startswith("postgresql://rag@127.0.0.1")
-    for shown in (repr(back), str(back.model_dump(mode="json")), back.index_location,
+    store = back.vector_store()
+    assert store.kind == "pgvector" and store.location.startswith("postgresql://rag@127.0.0.1")
+    for shown in (repr(back), str(back.model_dump(mode="json")), store.location,
                   pipeline_key(back)):
         assert "s3cret" not in shown
     other = Settings.model_validate(dict(data, pg_url=url.replace("/rag", "/other")))

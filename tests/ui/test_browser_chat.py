@@ -47,7 +47,7 @@ def test_a_follow_up_cites_the_right_passage_and_shows_what_was_searched(chat_ui
     assert FIRST in gen.rewrites[-1][1]["content"]  # the session's conversation was sent
     second.locator("a.cite").first.click()
     text = opened(page)
-    assert "31 metres" in text and text in pipe.document_text("lighthouse.txt")
+    assert "31 metres" in text and text in pipe.live.document_text("lighthouse.txt")
     first.locator("a.cite").first.click()  # the earlier turn's citation still opens
     page.wait_for_function("document.querySelector('#doc-view mark')?.textContent"
                            ".includes('Alice Brennan')")

@@ -62,7 +62,7 @@ def test_script_in_documents_renders_as_text(fake_ui, page, artifacts):
     mark = page.locator("#doc-view mark")
     doc, start, end = (mark.get_attribute(a) for a in ("data-doc", "data-start", "data-end"))
     assert doc == "evil.txt"
-    assert mark.evaluate("m => m.textContent") == pipe.document_text(doc)[int(start):int(end)]
+    assert mark.evaluate("m => m.textContent") == pipe.live.document_text(doc)[int(start):int(end)]
     page.screenshot(path=str(artifacts / "escaping.png"))
 
 
@@ -76,7 +76,7 @@ def test_refusal_is_styled_and_lists_closest_passages(fake_ui, page, artifacts):
     turn.locator(".source").first.click()
     page.wait_for_selector("#doc-view mark")
     text = page.locator("#doc-view mark").evaluate("m => m.textContent")
-    assert text and text in pipe.document_text("evil.txt")
+    assert text and text in pipe.live.document_text("evil.txt")
     page.screenshot(path=str(artifacts / "refusal.png"))
 
 
@@ -103,12 +103,12 @@ def test_upload_rejects_escape_and_remove_reindexes(fake_ui, page, tmp_path):
     page.get_by_role("tab", name="Documents").click()
     page.locator("#upload input[type=file]").set_input_files(str(src))
     page.wait_for_function("document.querySelector('#doc-msg')?.innerText.includes('Indexed')")
-    new = [d["id"] for d in pipe.documents() if d["id"].startswith("notes_")]
+    new = [d["id"] for d in pipe.store.documents() if d["id"].startswith("notes_")]
     assert len(new) == 1 and (corpus / new[0]).is_file()
     page.locator("#remove-choice input").click()
     page.get_by_role("option", name=new[0]).click()
     page.click("#remove")
     page.wait_for_function("document.querySelector('#doc-msg')?.innerText.includes('Removed')")
     assert not (corpus / new[0]).exists()
-    assert [d["id"] for d in pipe.documents()] == ["evil.txt"]
+    assert [d["id"] for d in pipe.store.documents()] == ["evil.txt"]
     assert new[0] not in page.inner_text("#doc-table")

@@ -60,7 +60,7 @@ def test_docx_citation_opens_at_its_exact_span(office_ui, page, artifacts):
     mark = page.locator("#doc-view mark")
     doc, start, end = (mark.get_attribute(a) for a in ("data-doc", "data-start", "data-end"))
     assert doc == "orchard.docx"
-    text = pipe.document_text(doc)
+    text = pipe.live.document_text(doc)
     assert mark.evaluate("m => m.textContent") == text[int(start):int(end)] == \
         "The Tarrow Valley orchard planted 318 quince trees in 2019."
     # the whole extracted text is shown (escaped), the table as header: value rows
@@ -93,6 +93,6 @@ def test_docx_upload_is_indexed(office_ui, page, tmp_path):
     page.get_by_role("tab", name="Documents").click()
     page.locator("#upload input[type=file]").set_input_files(str(src))
     page.wait_for_function("document.querySelector('#doc-msg')?.innerText.includes('Indexed')")
-    new = [d for d in pipe.documents() if d["id"].startswith("pier_notes_")]
+    new = [d for d in pipe.store.documents() if d["id"].startswith("pier_notes_")]
     assert len(new) == 1 and new[0]["id"].endswith(".docx") and new[0]["kind"] == "docx"
     assert "Skipped" not in page.inner_text("#doc-msg")

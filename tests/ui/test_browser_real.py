@@ -38,7 +38,7 @@ def _check_mark(page, pipe) -> str:
     mark = page.locator("#doc-view mark")
     doc, start, end = (mark.get_attribute(a) for a in ("data-doc", "data-start", "data-end"))
     shown = mark.evaluate("m => m.textContent")
-    assert shown and shown == pipe.document_text(doc)[int(start):int(end)]
+    assert shown and shown == pipe.live.document_text(doc)[int(start):int(end)]
     visible = mark.evaluate("""m => { const r = m.getBoundingClientRect();
         const c = m.closest('.doc-text').getBoundingClientRect();
         return r.top >= c.top - 1 && r.top < c.bottom; }""")
@@ -87,7 +87,7 @@ def test_api_returns_the_cli_json(real_ui):
     assert follow["question"] == "Where did he work before that?"
     assert "rewrite_s" in follow["timings"] and "rewrite_s" not in out["timings"]
     for c in follow["citations"]:
-        assert pipe.document_text(c["doc"])[c["start"]:c["end"]] == c["text"]
+        assert pipe.live.document_text(c["doc"])[c["start"]:c["end"]] == c["text"]
 
 
 @pytest.mark.browser
@@ -102,7 +102,7 @@ def test_upload_then_ask_cites_the_new_file(real_ui, page, artifacts, tmp_path):
                            timeout=120_000)
     page.wait_for_function("document.querySelector('#doc-table')?.innerText.includes('zorblax')",
                            timeout=30_000)
-    new = [d["id"] for d in pipe.documents() if d["id"].startswith("zorblax_festival_")]
+    new = [d["id"] for d in pipe.store.documents() if d["id"].startswith("zorblax_festival_")]
     assert len(new) == 1 and "/" not in new[0]
     page.screenshot(path=str(artifacts / "documents.png"))
     page.get_by_role("tab", name="Chat").click()

@@ -324,8 +324,8 @@ def test_api_health_names_the_database_without_the_password(pg_server, pg_url, t
     assert health["index_ready"] is True
     assert health["index"].startswith("postgresql://postgres@127.0.0.1:")
     assert health["index"].endswith("(schema cited_rag)")
-    assert {d["id"] for d in pipe.documents()} >= {"d0.txt", f"extra_{GENERATIONS[0]}.txt"}
-    assert pipe.document_text("d0.txt").startswith("Ledger 0")
+    assert {d["id"] for d in pipe.store.documents()} >= {"d0.txt", f"extra_{GENERATIONS[0]}.txt"}
+    assert pipe.live.document_text("d0.txt").startswith("Ledger 0")
 
 
 def test_pages_are_stored_and_an_older_index_gains_them(tmp_path, pg_url):

@@ -140,7 +140,7 @@ def test_earlier_turns_are_never_evidence(tmp_path, karrow_corpus, fake_embedder
     ans = pipe.ask("What does he keep in the tower?", history=history)
     assert "Juniper" not in gen.messages[-1][1]["content"]
     for c in ans.citations:
-        assert pipe.document_text(c.doc)[c.start:c.end] == c.text
+        assert pipe.live.document_text(c.doc)[c.start:c.end] == c.text
         assert "Juniper" not in c.text
     assert all("Juniper" not in e.text for e in ans.evidence)
     # the reply's sentence has no support in what it cites: flagged, and the sentence it

@@ -39,5 +39,5 @@ def test_a_follow_up_goes_through_the_model_rewrite(tmp_path, karrow_corpus, rea
     searching = [e.text for e in events if e.kind == "status" and "Searching" in e.text]
     assert searching == [f"Searching for: {rewrite or fallback_search(follow, history)}"]
     for c in ans.citations:  # only documents are evidence
-        assert pipe.document_text(c.doc)[c.start:c.end] == c.text
+        assert pipe.live.document_text(c.doc)[c.start:c.end] == c.text
     assert {p.doc for p in ans.retrieved} <= {"lighthouse.txt", "council.txt"}
