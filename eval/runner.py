@@ -201,7 +201,7 @@ def run_eval(pipeline, items: Sequence[GoldItem], out_dir: Path, modes: Sequence
             group = group_of(item) if group_of else ""
             pipe = pipeline
             if decisions and group in decisions:
-                pipe = pipeline.with_decision(decisions[group])
+                pipe = pipeline.variant(decision=decisions[group])
             for mode in modes:
                 answer = ask(pipe, item.question, k, mode).to_dict()
                 answer["mode"] = mode

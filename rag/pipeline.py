@@ -1,4 +1,7 @@
-"""The one pipeline object that the CLI, the UI, the API and the eval all drive."""
+"""The one pipeline object that the CLI, the UI, the API and the eval all drive: the order
+of an answer's steps. Each step lives in its room: the models in ``rag.answer.models``,
+the index in ``rag.retrieve.live_index``, the screen in ``rag.grounding.set_aside``, what
+the user sees in ``rag.answer.compose``."""
 
 from __future__ import annotations
 
@@ -6,110 +9,33 @@ import copy
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 from index.builder import BuildReport
 from index.chunking import ChunkerConfig
 from index.embed.embedders import Embedder, make_embedder
-from index.normalize import normalize_text
-from rag.answer.conversation import (
-    SEARCHING,
-    condense_samples,
-    fallback_search,
-    needs_rewrite,
-    rewrite_question,
-)
+from rag.answer import compose, conversation
+from rag.answer.models import Models
 from rag.config import Settings
-from rag.errors import QuestionError
-from rag.generate.backends import generator_for, served_generator
+from rag.generate import prompts
 from rag.generate.base import Generator, Probe
-from rag.generate.prompts import (
-    CAUTION_MESSAGE,
-    REFUSAL_MESSAGE,
-    REFUSAL_TOKEN,
-    fit_budget,
-    naive_messages,
-    verified_messages,
-)
-from rag.generate.queue import GenerationQueue, Ticket
+from rag.generate.queue import GenerationQueue, Ticket, generate_in_line, generation_slots
 from rag.generate.threads import passive_waiting
-from rag.grounding.conflicts import Conflict, find_conflict
-from rag.grounding.decision import DecisionModel, decision_for, decision_note
-from rag.grounding.draft import IDK, DraftRules, settle
-from rag.grounding.provenance import modified_date, with_provenance
-from rag.grounding.screen import (
-    CAUTION,
-    REASON,
-    WARNING,
-    PhraseScreen,
-    Screen,
-    screen_for,
-    screen_text,
-)
-from rag.grounding.verify import VerifyConfig, render, split_answer
+from rag.grounding.decision import DecisionModel, decision_note
+from rag.grounding.draft import DraftRules, settle
+from rag.grounding.screen import Screen
+from rag.grounding.set_aside import Screened, screen_passages
+from rag.grounding.verify import VerifyConfig
 from rag.retrieve.evidence import (
     ScoredSentence,
     SentenceVectors,
     passages_as_evidence,
-    score_sentences,
     select_evidence,
 )
 from rag.retrieve.live_index import LiveIndex
 from rag.retrieve.retrievers import HybridRetriever, PgRetriever
-from rag.types import Answer, Citation, Evidence, Passage, SentenceSupport, SetAside
-
-# the system prompt (with its examples), the question and the chat template, in tokens
-PROMPT_OVERHEAD_TOKENS = 700
-# sentences shorter than this are not screened (headings, captions)
-SCREEN_MIN_WORDS = 4
-# a verified answer is one or two short sentences; more tokens only cost time
-VERIFIED_MAX_TOKENS = 64
-
-
-@dataclass
-class Screened:
-    """The scored sentences of the documents kept as evidence (``trusted``), of all the
-    passages (``all``), the documents set aside, and each document's highest screen
-    score among its sentences in the passages."""
-
-    trusted: list[ScoredSentence]
-    all: list[ScoredSentence]
-    set_aside: list[SetAside]
-    doc_scores: dict[str, float]
-
-
-@dataclass
-class StreamEvent:
-    """One step of an answer as it happens, in this order: ``status`` (text), ``sources``
-    (the retrieved passages, as soon as retrieval ends), ``queued`` (``position`` in the
-    line for the model: 1 = next; repeated while it waits), ``token`` (raw model text),
-    and last ``answer`` (the verified ``Answer``)."""
-
-    kind: str
-    text: str = ""
-    answer: Answer | None = None
-    passages: list[Passage] | None = None
-    position: int = 0
-
-    def to_dict(self) -> dict:
-        """A JSON-ready form (the worker's and the API's wire format)."""
-        out: dict = {"kind": self.kind}
-        if self.text:
-            out["text"] = self.text
-        if self.kind == "queued":
-            out["position"] = self.position
-        if self.passages is not None:
-            out["sources"] = [p.brief() for p in self.passages]
-        if self.answer is not None:
-            out["answer"] = self.answer.to_dict()
-        return out
-
-
-def generation_slots(settings: Settings) -> int:
-    """Answers generated at once: ``generation_slots`` for a served model, else one (a
-    model in this process generates one answer at a time)."""
-    return settings.generation_slots if settings.backend == "openai" else 1
+from rag.types import Answer, Evidence, Passage, StreamEvent
 
 
 class Pipeline:
@@ -120,191 +46,77 @@ class Pipeline:
                  rules: DraftRules | None = None, screen: Screen | None = None,
                  queue: GenerationQueue | None = None) -> None:
         passive_waiting()  # before torch or llama.cpp loads (rag.generate.threads)
-        self.settings = settings or Settings()
-        self.chunker = ChunkerConfig(self.settings.chunk_words, self.settings.overlap_words)
-        self.embedder = embedder or make_embedder(
-            self.settings.embedding_model, self.settings.embedding_backend)
-        self._generator = generator
-        if generator is None and self.settings.backend == "openai":
-            self._generator = served_generator(self.settings)  # checks the URL up front
+        self.settings = s = settings or Settings()
+        self.chunker = ChunkerConfig(s.chunk_words, s.overlap_words)
+        self.embedder = embedder or make_embedder(s.embedding_model, s.embedding_backend)
+        self.models = Models(s, self.embedder, generator, screen)
         self._decision = decision
         self.rules = rules or DraftRules()
         self.verify_config = VerifyConfig()
-        self.store = self.settings.vector_store()
-        self.live = LiveIndex(self.store, self.embedder, self.settings.retrieval)
+        self.store = s.vector_store()
+        self.live = LiveIndex(self.store, self.embedder, s.retrieval)
         self._lock = threading.RLock()
-        self._gen_lock = threading.Lock()
-        self._screen = screen
         self.sentence_vectors = SentenceVectors(self.embedder)
         # pipelines that share a generator share its queue (the worker passes one)
-        self.queue = queue or GenerationQueue(self.settings.queue_limit,
-                                              slots=generation_slots(self.settings))
-        self._primed: set[tuple[int, str]] = set()
+        self.queue = queue or GenerationQueue(s.queue_limit, slots=generation_slots(s))
 
-    # ---- components -------------------------------------------------------------
-    @property
-    def index_path(self) -> Path:
-        return self.settings.index_path
-
+    # ---- what it answers with, and from -------------------------------------------
     @property
     def generator(self) -> Generator:
-        with self._gen_lock:
-            if self._generator is None:
-                self._generator = generator_for(self.settings)
-            return self._generator
+        return self.models.generator(self.settings)
 
     @property
     def decision(self) -> DecisionModel:
-        """The graded decision fitted for this generator on its backend (rag.grounding.decision),
-        at the ``answer_threshold`` and ``caution_threshold`` settings when they are set."""
-        model = self._decision or decision_for(self.generator.name, self.backend)
-        s = self.settings
-        if s.answer_threshold is None and s.caution_threshold is None:
-            return model
-        high = model.threshold if s.answer_threshold is None else s.answer_threshold
-        low = model.caution_at if s.caution_threshold is None else s.caution_threshold
-        return replace(model, threshold=high,
-                       low=low if model.coverage is not None else min(low, high))
-
-    @property
-    def backend(self) -> str:
-        """How the generator runs: "llama", "transformers" or "openai" (a decision is
-        fitted for one); "" for a generator that does not say."""
-        return getattr(self.generator, "backend", "")
-
-    @property
-    def screen(self) -> Screen | None:
-        """The screen for passages that address the assistant (rag.grounding.screen): the one given,
-        else the one fitted for this embedding model, else the phrase screen (an embedder
-        the learned screen was not fitted for)."""
-        if self.settings.screen == "off":
-            return None
-        if self.settings.screen == "phrases":
-            return PhraseScreen()
-        if self._screen is not None:
-            return self._screen
-        return screen_for(self.embedder.name) or PhraseScreen()
-
-    def with_decision(self, decision: DecisionModel) -> Pipeline:
-        """A pipeline that shares this one's models and index but decides with
-        ``decision`` (the eval's out-of-fold runs)."""
-        other = copy.copy(self)
-        other._decision = decision
-        return other
-
-    def variant(self, **overrides) -> Pipeline:
-        """A pipeline that shares this one's models and index, with some settings changed
-        (the eval's side-by-side runs, e.g. ``conflicts=False``)."""
-        other = copy.copy(self)
-        other.settings = self.settings.with_overrides(**overrides)
-        return other
-
-    def set_model(self, model: str, backend: str = "auto") -> None:
-        """Switch the generator (UI settings); the new model loads on next use."""
-        with self._lock, self._gen_lock:
-            self.settings = self.settings.with_overrides(model=model, backend=backend)
-            self._generator = None
+        return self.models.decision(self.settings, self._decision)
 
     @property
     def retriever(self) -> HybridRetriever | PgRetriever:
         return self.live.retriever
 
-    def index_exists(self) -> bool:
-        """Whether the index is there (False too while its server is unreachable)."""
-        return self.store.exists()
+    def variant(self, decision: DecisionModel | None = None,
+                generator: Generator | None = None, **overrides) -> Pipeline:
+        """A pipeline that shares this one's models and index, with some settings changed
+        (the eval's side-by-side runs, e.g. ``conflicts=False``), or another decision (its
+        out-of-fold runs) or generator (rag bench)."""
+        other = copy.copy(self)
+        other.settings = self.settings.with_overrides(**overrides)
+        other._decision = decision or self._decision
+        if generator is not None:
+            other.models = self.models.with_generator(generator)
+        return other
+
+    def update(self, **overrides) -> None:
+        """Change settings (the UI's); another model or backend loads on next use."""
+        with self._lock:
+            old = self.settings
+            self.settings = old.with_overrides(**overrides)
+            if (self.settings.model, self.settings.backend) != (old.model, old.backend):
+                self.models.drop_generator()
 
     def warm_up(self) -> None:
-        """Load the embedder, the index and the generator, the generator in a second
-        thread meanwhile (its file is mostly read from disk), then prime its prompt
-        cache."""
-        loader = self.warm_generator_in_background()
-        if hasattr(self.embedder, "warm_up"):
-            self.embedder.warm_up()
-        _ = self.retriever
-        loader.join()
-        self.generator.warm_up()  # raises what the background load hit
-        self.prime(self.generator, self.settings.answer_mode)
+        """Load the embedder, the index and the generator (rag.answer.models)."""
+        self.models.warm_up(self.settings, lambda: self.retriever)
 
-    def warm_generator_in_background(self) -> threading.Thread:
-        """Start loading the generator (and priming its prompt cache) in a daemon
-        thread; errors are left for the next use of the generator to raise."""
-        def load() -> None:
-            try:
-                gen = self.generator
-                gen.warm_up()
-                self.prime(gen, self.settings.answer_mode)
-            except Exception:  # noqa: BLE001 - raised again where the generator is used
-                pass
+    def start_warming(self) -> None:
+        """Once per pipeline: load the embedder while the generator loads in the
+        background (the worker's first question for these settings)."""
+        self.models.start_warming(self.settings)
 
-        thread = threading.Thread(target=load, daemon=True, name="rag-generator-load")
-        thread.start()
-        return thread
-
-    # ---- the generator's prompt cache ---------------------------------------------
-    @staticmethod
-    def prompt_samples(mode: str) -> list[list[dict[str, str]]]:
-        """Two prompts of ``mode`` on made-up evidence: what they share is the fixed part
-        of every prompt of that mode (instructions, template, evidence header)."""
-        def ev(n: int, text: str) -> Evidence:
-            return Evidence(n, "sample.txt", "", 0, len(text), text, 1.0)
-
-        a = [ev(1, "The ferry leaves the harbour at noon."), ev(2, "Tickets cost four pounds.")]
-        b = [ev(1, "Night buses stopped running in May."), ev(2, "Drivers asked for staff.")]
-        if mode == "condense":  # the rewrite of a follow-up question (rag.answer.conversation)
-            return condense_samples()
-        make = naive_messages if mode == "naive" else verified_messages
-        return [make("When does the ferry leave?", a), make("Who stopped the buses?", b)]
-
-    def prime(self, generator: Generator, mode: str) -> None:
-        """Have the generator keep the fixed part of ``mode``'s prompts in its prompt
-        cache (loaded from disk when saved before), so a question only pays for its own
-        tokens. Generators without a prompt cache are left alone."""
-        warm = getattr(generator, "warm_prefix", None)
-        key = (id(generator), mode)
-        if warm is None or key in self._primed:
-            return
-        warm(self.prompt_samples(mode))
-        self._primed.add(key)
-
-    def _prime_for(self, generator: Generator, messages: list[dict[str, str]]) -> None:
-        for mode in ("verified", "naive", "condense"):
-            if messages[:1] == self.prompt_samples(mode)[0][:1]:
-                self.prime(generator, mode)
-
-    # ---- indexing ---------------------------------------------------------------
+    # ---- the index (rag.retrieve.live_index, index.stores) ------------------------
     def index(self, corpus: Path | None = None, rebuild: bool = False,
               progress: Callable[[str, int, int], None] | None = None) -> BuildReport:
         return self.live.build(corpus or self.settings.corpus, self.chunker, rebuild=rebuild,
                                progress=progress)
 
+    def index_exists(self) -> bool:
+        """Whether the index is there (False too while its server is unreachable)."""
+        return self.store.exists()
+
     def document_texts(self) -> dict[str, str]:
         """Every indexed document's text (the one its spans index), by id."""
         return self.live.document_texts()
 
-    # ---- answering --------------------------------------------------------------
-    def check_question(self, question: str) -> str:
-        q = (question or "").strip()
-        if not q:
-            raise QuestionError("the question is empty; type a question about your documents")
-        if len(q) > self.settings.max_question_chars:
-            raise QuestionError(
-                f"the question has {len(q)} characters; the limit is "
-                f"{self.settings.max_question_chars} (set RAG_MAX_QUESTION_CHARS to change it)")
-        return q
-
-    def check_history(self, history: Sequence[dict] | None) -> list[dict[str, str]]:
-        """Earlier turns of a conversation, oldest first: ``{"role": "user" or
-        "assistant", "content": text}`` each."""
-        turns = []
-        for i, turn in enumerate(history or []):
-            role = turn.get("role") if isinstance(turn, dict) else None
-            content = turn.get("content") if isinstance(turn, dict) else None
-            if role not in ("user", "assistant") or not isinstance(content, str):
-                raise QuestionError(f"history turn {i + 1} must be {{'role': 'user' or "
-                                    f"'assistant', 'content': text}}")
-            turns.append({"role": role, "content": content})
-        return turns
-
+    # ---- answering ------------------------------------------------------------------
     def ask(self, question: str, k: int | None = None, mode: str | None = None,
             history: Sequence[dict] | None = None) -> Answer:
         answer = None
@@ -316,19 +128,13 @@ class Pipeline:
 
     def ask_stream(self, question: str, k: int | None = None, mode: str | None = None,
                    history: Sequence[dict] | None = None) -> Iterator[StreamEvent]:
-        """Stream the answer's steps (``StreamEvent``): status, the retrieved sources as
-        soon as retrieval ends, the place in the line while the model is busy, raw model
-        tokens, then the verified ``Answer``.
-
-        ``history`` holds a conversation's earlier turns (a chat shell sends them; they
-        are checked here). A follow-up that leans on them is first rewritten into a
-        standalone question (rag.answer.conversation), announced by a status event
-        "Searching for: …";
-        retrieval and the answer use that question, and the answer is verified against
-        the documents alone, whatever the history says. A full line raises
-        ``BusyError`` at the first step."""
-        q = self.check_question(question)
-        turns = self.check_history(history)
+        """The answer's steps as they happen (``StreamEvent``: status, sources, queued,
+        token, answer). The question and ``history`` (earlier turns) are checked here, the
+        one check; a follow-up is first rewritten into a standalone question
+        (rag.answer.conversation), which retrieval and the answer use. A full line raises
+        ``BusyError``."""
+        q = conversation.check_question(question, self.settings.max_question_chars)
+        turns = conversation.check_history(history)
         k = k or self.settings.k
         mode = mode or self.settings.answer_mode
         if mode not in ("verified", "naive"):
@@ -338,14 +144,14 @@ class Pipeline:
             timings: dict[str, float] = {}
             t0 = time.perf_counter()
             standalone = search = q
-            if needs_rewrite(q, turns):
+            if conversation.needs_rewrite(q, turns):
                 yield StreamEvent("status", "reading the question in the conversation")
                 rewrite = yield from self._condense(q, turns, timings, ticket)
                 # no usable rewrite: answer the question as asked, retrieve with the
                 # conversation's last question beside it
                 standalone, search = ((rewrite, rewrite) if rewrite is not None else
-                                      (q, fallback_search(q, turns)))
-                yield StreamEvent("status", SEARCHING + search)
+                                      (q, conversation.fallback_search(q, turns)))
+                yield StreamEvent("status", conversation.SEARCHING + search)
             yield StreamEvent("status", "retrieving")
             t = time.perf_counter()
             pool = self.retriever.retrieve(search,
@@ -364,237 +170,102 @@ class Pipeline:
 
     def _condense(self, q: str, turns: list[dict[str, str]], timings: dict,
                   ticket: Ticket) -> Iterator[StreamEvent | str]:
-        """Rewrite the follow-up ``q`` into a standalone question with the generator
-        (its place in the line first, given back after); returns the question, or None
-        when the model's reply is no usable rewrite (``rag.answer.conversation.parse_rewrite``)."""
+        """Rewrite the follow-up ``q`` with the generator (its place in the line first);
+        returns the question, or None when the reply is no usable rewrite."""
         for position in ticket.wait():
             yield StreamEvent("queued", position=position)
         t = time.perf_counter()
         try:
             generator = self.generator
-            self.prime(generator, "condense")
-            rewrite = rewrite_question(generator, q, turns)
+            self.models.prime(generator, "condense")
+            rewrite = conversation.rewrite_question(generator, q, turns)
         finally:
             ticket.release_model()
         timings["rewrite_s"] = time.perf_counter() - t
         return rewrite
 
-    def pool_size(self, k: int) -> int:
-        """Passages whose sentences compete to be evidence: ``evidence_pool``, at least k."""
-        return max(k, self.settings.evidence_pool)
+    def _in_line(self, request: dict, timings: dict, t0: float, ticket: Ticket,
+                 probe: Probe | None = None) -> Iterator[StreamEvent | str]:
+        """The generation step (rag.generate.queue): the model loads when its turn comes."""
+        ready = partial(self.models.primed, self.settings, request["messages"])
+        return generate_in_line(ticket, ready, request, timings, t0, probe)
 
-    def verified_request(self, q: str, evidence: list[Evidence]) -> dict:
-        """The generator arguments of a verified answer (the eval replays them)."""
-        return {"messages": verified_messages(q, evidence),
-                "max_tokens": min(self.settings.max_tokens, VERIFIED_MAX_TOKENS),
-                "temperature": self.settings.temperature}
-
-    def _generate(self, request: dict, timings: dict, t0: float, ticket: Ticket,
-                  probe: Probe | None = None) -> Iterator[StreamEvent | str]:
-        for position in ticket.wait():
-            yield StreamEvent("queued", position=position)
-        if ticket.waited_s:
-            timings["queue_s"] = ticket.waited_s
-        t = time.perf_counter()
-        text, n = "", 0
-        kwargs = {"probe": probe} if probe is not None else {}
-        try:
-            generator = self.generator
-            self._prime_for(generator, request["messages"])
-            for piece in generator.stream(**request, **kwargs):
-                if n == 0:
-                    timings["first_token_s"] = time.perf_counter() - t0
-                n += 1
-                text += piece
-                yield StreamEvent("token", piece)
-        finally:
-            ticket.release_model()
-        timings["generate_s"] = time.perf_counter() - t
-        timings["tokens"] = n
-        yield text
-
-    def _finish(self, answer: Answer, timings: dict, t0: float,
-                notes: Sequence[str] = ()) -> StreamEvent:
-        timings["total_s"] = time.perf_counter() - t0
-        answer.notes = list(notes)
-        answer.tokens_generated = int(timings.pop("tokens", 0))
-        answer.timings = timings
-        answer.model = self.settings.model
-        return StreamEvent("answer", answer=answer)
+    def _answer(self, ans: Answer, timings: dict, t0: float, notes: Sequence[str] = ()
+                ) -> StreamEvent:
+        return StreamEvent("answer", answer=compose.finish(ans, timings, t0,
+                                                           self.settings.model, notes))
 
     def _naive(self, q: str, passages: list[Passage], timings: dict, t0: float,
-               ticket: Ticket):
-        sources = fit_budget(passages_as_evidence(passages), self.evidence_budget(),
-                             self.token_counter())
+               ticket: Ticket) -> Iterator[StreamEvent]:
+        sources = prompts.fit_evidence(passages_as_evidence(passages), self.settings,
+                                       self.models.token_counter(self.settings))
         text = ""
-        request = {"messages": naive_messages(q, sources),
-                   "max_tokens": self.settings.max_tokens,
-                   "temperature": self.settings.temperature}
-        for ev in self._generate(request, timings, t0, ticket):
+        request = prompts.naive_request(q, sources, self.settings)
+        for ev in self._in_line(request, timings, t0, ticket):
             if isinstance(ev, str):
                 text = ev
             else:
                 yield ev
-        refused = bool(IDK.search(text)) or not passages
-        by_n = {e.n: e for e in sources}
-        used = sorted({n for _, ns in split_answer(text) for n in ns if n in by_n})
-        citations = [Citation(n, by_n[n].doc, by_n[n].start, by_n[n].end, by_n[n].text,
-                              by_n[n].title) for n in used]
-        sentences = [SentenceSupport(s, [n for n in ns if n in by_n], True, 1.0)
-                     for s, ns in split_answer(text)]
-        ans = Answer(q, text.strip(), refused, [] if refused else citations, passages,
-                     sentences, mode="naive", raw_answer=text,
-                     refusal_reason="model" if refused else "")
-        yield self._finish(ans, timings, t0)
-
-    def evidence_for(self, q: str, passages: list[Passage]
-                     ) -> tuple[list[ScoredSentence], list[Evidence]]:
-        """The scored sentences of the passages, best first, and the numbered evidence
-        the verified prompt shows. Documents that address the assistant are set aside
-        (``screened``): shown to the user, never given to the model as evidence."""
-        trusted = self.screened(q, passages).trusted
-        return trusted, self.select(trusted)
-
-    def select(self, scored: list[ScoredSentence]) -> list[Evidence]:
-        return fit_budget(select_evidence(scored, self.settings.evidence_sentences),
-                          self.evidence_budget(), self.token_counter())
-
-    def screened(self, q: str, passages: list[Passage]) -> Screened:
-        """Score the passages' sentences and screen their documents. A document is set
-        aside when one of its sentences in the passages reads as addressed to the
-        assistant (rag.grounding.screen)."""
-        scored = score_sentences(q, passages, self.embedder, cache=self.sentence_vectors)
-        screen = self.screen
-        if screen is None or not scored:
-            return Screened(scored, scored, [], {})
-        # every sentence of the passages, also those too short to be evidence
-        spans = [(p, a, b) for p in passages for a, b in (p.sentences or ((p.start, p.end),))]
-        texts = [screen_text(normalize_text(p.text[a - p.start:b - p.start]))
-                 for p, a, b in spans]
-        keep = [i for i, t in enumerate(texts) if len(t.split()) >= SCREEN_MIN_WORDS]
-        if not keep:
-            return Screened(scored, scored, [], {})
-        probs = screen.scores([texts[i] for i in keep],
-                              self.sentence_vectors.embed([texts[i] for i in keep]))
-        flagged: dict[str, SetAside] = {}
-        doc_scores: dict[str, float] = {}
-        docs = self.retriever.data.documents
-        for i, prob in zip(keep, probs, strict=True):
-            p, a, b = spans[i]
-            doc_scores[p.doc] = max(doc_scores.get(p.doc, 0.0), float(prob))
-            if prob < screen.threshold or (p.doc in flagged and flagged[p.doc].score >= prob):
-                continue
-            doc = docs.get(p.doc)
-            flagged[p.doc] = SetAside(p.doc, p.title, modified_date(getattr(doc, "mtime", 0)),
-                                      REASON, a, b, p.text[a - p.start:b - p.start],
-                                      float(prob))
-        trusted = [s for s in scored if s.doc not in flagged]
-        return Screened(trusted, scored, list(flagged.values()), doc_scores)
+        yield self._answer(compose.naive_answer(q, text, passages, sources), timings, t0)
 
     def _verified(self, q: str, pool: list[Passage], k: int, timings: dict, t0: float,
-                  ticket: Ticket):
+                  ticket: Ticket) -> Iterator[StreamEvent]:
         t = time.perf_counter()
         screened = self.screened(q, pool)
-        scored, everything, set_aside = screened.trusted, screened.all, screened.set_aside
-        evidence = self.select(scored)
+        evidence = self.select(screened.trusted)
         passages = pool[:k]
         timings["evidence_s"] = time.perf_counter() - t
         if not evidence:
-            ans = self._refusal(q, passages, "retrieval")
-            ans.set_aside = set_aside
-            yield self._finish(ans, timings, t0)
+            ans = compose.refusal(q, passages, "retrieval")
+            ans.set_aside = screened.set_aside
+            yield self._answer(ans, timings, t0)
             return
         text = ""
-        probe = Probe(REFUSAL_TOKEN)
-        for ev in self._generate(self.verified_request(q, evidence), timings, t0, ticket,
-                                 probe):
+        probe = Probe(prompts.REFUSAL_TOKEN)
+        request = prompts.verified_request(q, evidence, self.settings)
+        for ev in self._in_line(request, timings, t0, ticket, probe):
             if isinstance(ev, str):
                 text = ev
             else:
                 yield ev
         t = time.perf_counter()
         decision = self.decision
-        out = settle(q, scored, evidence, text, probe, decision, self.verify_config,
-                     self.rules)
-        notes = [n for n in (decision_note(decision, self.generator.name, self.backend,
+        out = settle(q, screened.trusted, evidence, text, probe, decision,
+                     self.verify_config, self.rules)
+        notes = [n for n in (decision_note(decision, self.generator.name,
+                                           self.models.backend(self.generator),
                                            out.features), probe.note) if n]
-        answer_text, citations, kept = render(out.draft.sentences, evidence)
-        flagged = [s for s in out.draft.sentences if not s.supported]
-        if not out.answered or not citations:
-            timings["verify_s"] = time.perf_counter() - t
-            why = ("unsupported" if not out.draft.shown else
-                   f"not covered (coverage {out.coverage:.2f} < {decision.caution_at:.2f})"
-                   if out.coverage is not None else
-                   f"decision (confidence {out.confidence:.2f} < {decision.caution_at:.2f})")
-            ans = self._refusal(q, passages, why, text)
-            ans.confidence, ans.evidence, ans.withheld = out.confidence, evidence, answer_text
-            ans.coverage = out.coverage
-            ans.set_aside = set_aside
-            yield self._finish(ans, timings, t0, notes)
-            return
-        ans = Answer(q, answer_text, False, self._provenance(citations), passages,
-                     kept + flagged, mode="verified", raw_answer=text, set_aside=set_aside)
-        # a disagreement is shown on what the decision lets through, never instead of it
-        conflict = self._conflict(q, answer_text, scored, everything, citations)
-        if conflict is not None:
-            self._show_conflict(ans, conflict, screened)
+        documents = self.retriever.data.documents
+        ans = compose.verified_answer(q, out, evidence, passages, text, decision, screened,
+                                      documents)
+        if not ans.refused:
+            # a disagreement is shown on what the decision lets through, never instead
+            conflict = (compose.rival(q, ans, screened, self.sentence_vectors.embed)
+                        if self.settings.conflicts else None)
+            if conflict is not None:
+                compose.add_conflict(ans, conflict, screened, documents)
+            ans = compose.graded(ans, out, evidence)
         timings["verify_s"] = time.perf_counter() - t
-        ans.confidence, ans.evidence, ans.grade = out.confidence, evidence, out.grade
-        ans.coverage = out.coverage
-        if out.grade == "caution":
-            ans.note = CAUTION_MESSAGE
-        yield self._finish(ans, timings, t0, notes)
+        yield self._answer(ans, timings, t0, notes)
 
-    def token_counter(self):
-        """The generator's own token count (llama.cpp's tokenizer), when it has one."""
-        count = getattr(self.generator, "count_tokens", None)
-        return count if callable(count) else None
+    # ---- the evidence step's parts (the eval calls them too) -------------------------
+    def pool_size(self, k: int) -> int:
+        """Passages whose sentences compete to be evidence: ``evidence_pool``, at least k."""
+        return max(k, self.settings.evidence_pool)
 
-    def _conflict(self, q: str, answer: str, scored: list[ScoredSentence],
-                  everything: list[ScoredSentence], citations: list[Citation]
-                  ) -> Conflict | None:
-        """Another document that answers ``q`` otherwise than ``answer``, which rests on
-        the sentences it cites (rag.grounding.conflicts)."""
-        if not self.settings.conflicts or not scored:
-            return None
-        by_span = {(s.doc, s.start): s for s in everything}
-        anchors = [by_span[(c.doc, c.start)] for c in citations if (c.doc, c.start) in by_span]
-        return find_conflict(q, answer, anchors, everything, self.sentence_vectors.embed)
+    def screened(self, q: str, passages: list[Passage]) -> Screened:
+        """The passages' sentences scored, their documents screened (set aside)."""
+        return screen_passages(q, passages, self.embedder, self.sentence_vectors,
+                               self.models.screen(self.settings),
+                               self.retriever.data.documents)
 
-    def _show_conflict(self, ans: Answer, c: Conflict, screened: Screened) -> None:
-        """Add the rival side to ``ans``: "… The sources disagree: “B” [n]." with B cited.
-        A side from a document set aside carries its warning; a side whose document the
-        screen finds more likely than not addressed to the assistant (below the set-aside
-        threshold) carries a caution."""
-        aside = {d.doc for d in screened.set_aside}
-        n = len(ans.citations) + 1
-        body = " ".join(c.b.text.split()).strip("\"\u201c\u201d").rstrip(".!?;:,")
-        warn = (WARNING if c.b.doc in aside else
-                CAUTION if screened.doc_scores.get(c.b.doc, 0.0) >= 0.5 else "")
-        rival = Citation(n, c.b.doc, c.b.start, c.b.end, c.b.text, c.b.title, warning=warn)
-        ans.answer += f" The sources disagree: \u201c{body}\u201d [{n}]."
-        ans.citations = ans.citations + self._provenance([rival])
-        ans.sentences = ans.sentences + [SentenceSupport(" ".join(c.b.text.split()), [n],
-                                                         True, 1.0, quote=True)]
-        a_n = next((x.n for x in ans.citations if (x.doc, x.start) == (c.a.doc, c.a.start)), 1)
-        ans.conflict = True
-        ans.sides = [{"n": m, "doc": s.doc, "start": s.start, "end": s.end,
-                      "set_aside": s.doc in aside, "differs": c.kind, "detail": c.detail}
-                     for m, s in ((a_n, c.a), (n, c.b))]
+    def select(self, scored: list[ScoredSentence]) -> list[Evidence]:
+        return prompts.fit_evidence(select_evidence(scored, self.settings.evidence_sentences),
+                                    self.settings, self.models.token_counter(self.settings))
 
-    def _provenance(self, citations: list[Citation]) -> list[Citation]:
-        return with_provenance(citations, self.retriever.data.documents)
-
-    def evidence_budget(self) -> int:
-        """Tokens of evidence a prompt may hold: ``context_tokens``, and never more than
-        the context window leaves after the answer, instructions and question."""
-        s = self.settings
-        return max(64, min(s.context_tokens, s.n_ctx - s.max_tokens - PROMPT_OVERHEAD_TOKENS))
-
-    def _refusal(self, q: str, passages: list[Passage], reason: str, raw: str = ""
-                 ) -> Answer:
-        docs = list(dict.fromkeys((p.title, p.doc) for p in passages[:3]))  # distinct
-        closest = "; ".join(f"{title} ({doc})" for title, doc in docs)
-        msg = REFUSAL_MESSAGE + (f" Closest passages: {closest}." if closest else "")
-        return Answer(q, msg, True, [], passages, [], mode="verified",
-                      raw_answer=raw, refusal_reason=reason)
+    def evidence_for(self, q: str, passages: list[Passage]
+                     ) -> tuple[list[ScoredSentence], list[Evidence]]:
+        """The trusted scored sentences, best first, and the numbered evidence the
+        verified prompt shows."""
+        trusted = self.screened(q, passages).trusted
+        return trusted, self.select(trusted)

@@ -1,4 +1,5 @@
-"""Dataclasses at the seams of answering: passages, evidence, citations, the answer."""
+"""Dataclasses at the seams of answering: passages, evidence, citations, the answer, and
+the events of an answer as it streams."""
 
 from __future__ import annotations
 
@@ -249,3 +250,30 @@ class Answer:
             "raw_answer": self.raw_answer,
             "notes": list(self.notes),
         }
+
+
+@dataclass
+class StreamEvent:
+    """One step of an answer as it happens, in this order: ``status`` (text), ``sources``
+    (the retrieved passages, as soon as retrieval ends), ``queued`` (``position`` in the
+    line for the model: 1 = next; repeated while it waits), ``token`` (raw model text),
+    and last ``answer`` (the verified ``Answer``)."""
+
+    kind: str
+    text: str = ""
+    answer: Answer | None = None
+    passages: list[Passage] | None = None
+    position: int = 0
+
+    def to_dict(self) -> dict:
+        """A JSON-ready form (the worker's and the API's wire format)."""
+        out: dict = {"kind": self.kind}
+        if self.text:
+            out["text"] = self.text
+        if self.kind == "queued":
+            out["position"] = self.position
+        if self.passages is not None:
+            out["sources"] = [p.brief() for p in self.passages]
+        if self.answer is not None:
+            out["answer"] = self.answer.to_dict()
+        return out

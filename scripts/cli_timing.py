@@ -60,7 +60,7 @@ t = mark("import_llama_cpp_s", t)
 gen = pipe.generator
 gen.warm_up()
 t = mark("llama_load_s", t)
-pipe.prime(gen, "verified")
+pipe.models.prime(gen, "verified")
 t = mark("prompt_prefix_s", t)
 out["prompt_prefix_tokens"] = len(gen._prefixes[0]) if getattr(gen, "_prefixes", None) else 0
 ans = pipe.ask(question)

@@ -63,9 +63,9 @@ def build_prompts(n: int, model: str) -> list[list[dict]]:
 
 def child(config: dict, prompts_file: Path, decode_tokens: int) -> dict:
     """One setting, in this process: first-token seconds and tokens/s per prompt."""
+    from rag.answer.models import prompt_samples
     from rag.generate.local import LlamaCppGenerator
     from rag.generate.models import resolve_model
-    from rag.pipeline import Pipeline
 
     prompts = json.loads(prompts_file.read_text())
     if config.get("torch_first", True):  # as in the pipeline: the embedder loads first
@@ -81,7 +81,7 @@ def child(config: dict, prompts_file: Path, decode_tokens: int) -> dict:
     gen.warm_up()
     load_s = time.perf_counter() - t
     t = time.perf_counter()
-    prefix = gen.warm_prefix(Pipeline.prompt_samples("verified"))
+    prefix = gen.warm_prefix(prompt_samples("verified"))
     prefix_s = time.perf_counter() - t
     first, rate, new_tokens = [], [], []
     for messages in prompts:

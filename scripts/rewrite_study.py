@@ -76,7 +76,7 @@ def main() -> None:
         pool_n = pipe.pool_size(pipe.settings.k)
         turns = load_chat_gold(gold)
         for g in generators.values():  # load, and keep the prompt's fixed part cached
-            pipe.prime(g, "condense")
+            pipe.models.prime(g, "condense")
         for t in turns:
             if t.turn == 1 or not t.follow_up:
                 continue

@@ -256,7 +256,7 @@ def _pieces(text: str) -> list[str]:
 
 
 def _model_name(pipeline) -> str:
-    gen = getattr(pipeline, "_generator", None)
+    gen = pipeline.models.loaded_generator
     return getattr(gen, "name", None) or pipeline.settings.model
 
 

@@ -61,7 +61,6 @@ class Worker:
         self._pipelines: OrderedDict[str, object] = OrderedDict()
         self._embedders: dict[tuple, object] = {}
         self._generators: OrderedDict[tuple, tuple[object, object]] = OrderedDict()
-        self._warm_locks: dict[str, threading.Lock] = {}
 
     # ---- components -----------------------------------------------------------------
     def pipeline(self, payload: dict, warm: bool = True):
@@ -98,27 +97,13 @@ class Worker:
                 pipe = Pipeline(s, embedder=self._embedders[ekey], generator=generator,
                                 queue=queue)
                 self._pipelines[key] = pipe
-                self._warm_locks[key] = threading.Lock()
                 while len(self._pipelines) > MAX_PIPELINES:
-                    old, _ = self._pipelines.popitem(last=False)
-                    self._warm_locks.pop(old, None)
+                    self._pipelines.popitem(last=False)
                 self._drop_unused()
-            pipe._worker_warm_lock = self._warm_locks[key]
         if warm:
-            self.warm(pipe)
+            pipe.start_warming()
         pipe.live.refresh()
         return pipe
-
-    @staticmethod
-    def warm(pipe) -> None:
-        """Load what a question needs first (the embedder) while the generator loads in
-        a second thread; the first request for these settings loads, the rest wait."""
-        with pipe._worker_warm_lock:
-            if not getattr(pipe, "_worker_ready", False):
-                pipe.warm_generator_in_background()
-                if hasattr(pipe.embedder, "warm_up"):
-                    pipe.embedder.warm_up()
-                pipe._worker_ready = True
 
     def _drop_unused(self) -> None:
         """Forget embedders no kept pipeline uses (caller holds the lock)."""
@@ -187,9 +172,9 @@ class Worker:
             # check, in the pipeline): user errors come before any loading
             first = next(events)
             _ = pipe.retriever  # a missing or damaged index says so before any model loads
-            if not getattr(pipe, "_worker_ready", False):
+            if not pipe.models.warming:
                 send({"kind": "status", "text": "loading"})
-                self.warm(pipe)
+                pipe.start_warming()
             send(first.to_dict())
             for event in events:
                 send(event.to_dict())

@@ -218,12 +218,7 @@ def build_app(pipeline: Pipeline, loader: Loader | None = None) -> gr.Blocks:
         return esc(msg), *refresh()
 
     def apply_settings(k: float, model: str, backend: str, temperature: float) -> str:
-        with pipeline._lock:
-            s = pipeline.settings
-            if model != s.model or backend != s.backend:
-                pipeline.set_model(model, backend)
-            pipeline.settings = pipeline.settings.with_overrides(
-                k=int(k), temperature=float(temperature))
+        pipeline.update(model=model, backend=backend, k=int(k), temperature=float(temperature))
         return _info(pipeline, loader)
 
     def ask_api(question: str, history: list[dict] | None = None) -> dict:

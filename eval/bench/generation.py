@@ -41,11 +41,7 @@ def bench_generation(pipe, question: str, max_tokens: int = 64, rounds: int = 3)
     with peak_rss(res):
         gen = pipe.generator
         rec = _Recorder(gen)
-        pipe._generator = rec
-        try:
-            pipe.ask(question)
-        finally:
-            pipe._generator = gen
+        pipe.variant(generator=rec).ask(question)
         messages = rec.messages
         llm = getattr(gen, "_llm", None)
         if messages is None or llm is None:
@@ -110,13 +106,14 @@ def bench_prompt_cache(pipe, rounds: int = 3) -> dict:
     """The fixed prompt prefix put in the KV cache by llama.cpp processing it (the raw
     component: ``Llama.eval`` of the same tokens) against loading its saved state from
     the prompt cache, taking turns."""
+    from rag.answer.models import prompt_samples
     from rag.generate.prompt_cache import PromptCache, common_prefix
 
     gen = pipe.generator
     llm = getattr(gen, "_llm", None)
     if llm is None or not hasattr(gen, "prompt_tokens"):
         return {"skipped": "the generator is not llama.cpp"}
-    prefix = common_prefix([gen.prompt_tokens(m) for m in pipe.prompt_samples("verified")])
+    prefix = common_prefix([gen.prompt_tokens(m) for m in prompt_samples("verified")])
     res: dict = {"prefix_tokens": len(prefix)}
     with tempfile.TemporaryDirectory(prefix="rag-bench-") as tmp:
         cache = PromptCache(Path(tmp), "bench")

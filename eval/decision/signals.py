@@ -26,7 +26,7 @@ from pathlib import Path
 
 from eval.gold import GoldItem
 from rag.generate.base import Probe
-from rag.generate.prompts import REFUSAL_TOKEN, VERIFIED_SYSTEM
+from rag.generate.prompts import REFUSAL_TOKEN, VERIFIED_SYSTEM, verified_request
 from rag.grounding.decision import POOL
 from rag.retrieve.evidence import ScoredSentence
 from rag.types import Evidence
@@ -129,8 +129,8 @@ def collect(pipeline, items: Iterable[GoldItem], cache: Path, group_of: Callable
             probe = Probe(REFUSAL_TOKEN)
             reply, first = "", None
             if evidence:
-                for piece in pipeline.generator.stream(
-                        **pipeline.verified_request(it.question, evidence), probe=probe):
+                request = verified_request(it.question, evidence, pipeline.settings)
+                for piece in pipeline.generator.stream(**request, probe=probe):
                     first = first or time.perf_counter() - t0
                     reply += piece
             row = {

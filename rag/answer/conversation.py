@@ -19,6 +19,7 @@ import re
 from collections.abc import Sequence
 
 from index.text import content_tokens
+from rag.errors import QuestionError
 from rag.grounding.relevance import names
 from rag.grounding.verify import CITE
 
@@ -167,3 +168,30 @@ def history_turns(answer: dict) -> list[dict[str, str]]:
     question = answer.get("standalone_question") or answer["question"]
     return [{"role": "user", "content": question},
             {"role": "assistant", "content": answer["answer"]}]
+
+
+def check_question(question: str, max_chars: int) -> str:
+    """The question, stripped: ``QuestionError`` when it is empty or longer than
+    ``max_chars``."""
+    q = (question or "").strip()
+    if not q:
+        raise QuestionError("the question is empty; type a question about your documents")
+    if len(q) > max_chars:
+        raise QuestionError(
+            f"the question has {len(q)} characters; the limit is "
+            f"{max_chars} (set RAG_MAX_QUESTION_CHARS to change it)")
+    return q
+
+
+def check_history(history: Sequence[dict] | None) -> list[dict[str, str]]:
+    """Earlier turns of a conversation, oldest first: ``{"role": "user" or
+    "assistant", "content": text}`` each; ``QuestionError`` names the first that is not."""
+    turns = []
+    for i, turn in enumerate(history or []):
+        role = turn.get("role") if isinstance(turn, dict) else None
+        content = turn.get("content") if isinstance(turn, dict) else None
+        if role not in ("user", "assistant") or not isinstance(content, str):
+            raise QuestionError(f"history turn {i + 1} must be {{'role': 'user' or "
+                                f"'assistant', 'content': text}}")
+        turns.append({"role": role, "content": content})
+    return turns

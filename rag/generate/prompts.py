@@ -1,10 +1,20 @@
-"""Prompts. Document text is always wrapped as data and never read as instructions."""
+"""Prompts, and how much of the context window they may take. Document text is always
+wrapped as data and never read as instructions."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from rag.types import Evidence
+
+if TYPE_CHECKING:
+    from rag.config import Settings
+
+# the system prompt (with its examples), the question and the chat template, in tokens
+PROMPT_OVERHEAD_TOKENS = 700
+# a verified answer is one or two short sentences; more tokens only cost time
+VERIFIED_MAX_TOKENS = 64
 
 REFUSAL_TOKEN = "NOT IN DOCUMENTS"
 REFUSAL_MESSAGE = "The documents do not answer this question."
@@ -73,3 +83,29 @@ def verified_messages(question: str, evidence: list[Evidence]) -> list[dict[str,
 def naive_messages(question: str, sources: list[Evidence]) -> list[dict[str, str]]:
     user = f"Sources:\n{format_evidence(sources)}\n\nQuestion: {question.strip()}"
     return [{"role": "system", "content": NAIVE_SYSTEM}, {"role": "user", "content": user}]
+
+
+def evidence_budget(settings: Settings) -> int:
+    """Tokens of evidence a prompt may hold: ``context_tokens``, and never more than the
+    context window leaves after the answer, instructions and question."""
+    s = settings
+    return max(64, min(s.context_tokens, s.n_ctx - s.max_tokens - PROMPT_OVERHEAD_TOKENS))
+
+
+def fit_evidence(items: list[Evidence], settings: Settings,
+                 count: Callable[[str], int] | None = None) -> list[Evidence]:
+    """The leading items that fit in the prompt's ``evidence_budget``."""
+    return fit_budget(items, evidence_budget(settings), count)
+
+
+def verified_request(q: str, evidence: list[Evidence], settings: Settings) -> dict:
+    """The generator arguments of a verified answer (the eval replays them)."""
+    return {"messages": verified_messages(q, evidence),
+            "max_tokens": min(settings.max_tokens, VERIFIED_MAX_TOKENS),
+            "temperature": settings.temperature}
+
+
+def naive_request(q: str, sources: list[Evidence], settings: Settings) -> dict:
+    """The generator arguments of a naive answer."""
+    return {"messages": naive_messages(q, sources), "max_tokens": settings.max_tokens,
+            "temperature": settings.temperature}

@@ -14,13 +14,22 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
+from rag.config import Settings
 from rag.errors import BusyError
+from rag.generate.base import Generator, Probe
+from rag.types import StreamEvent
 
 # a turn's length is estimated from the recent ones (exponential moving average)
 _SMOOTHING = 0.3
 _FIRST_GUESS_S = 3.0
+
+
+def generation_slots(settings: Settings) -> int:
+    """Answers generated at once: ``generation_slots`` for a served model, else one (a
+    model in this process generates one answer at a time)."""
+    return settings.generation_slots if settings.backend == "openai" else 1
 
 
 class GenerationQueue:
@@ -164,3 +173,31 @@ class Ticket:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def generate_in_line(ticket: Ticket, ready: Callable[[], Generator], request: dict,
+                     timings: dict, t0: float, probe: Probe | None = None
+                     ) -> Iterator[StreamEvent | str]:
+    """One generation through the line: ``queued`` events while ``ticket`` waits for the
+    model, then ``ready()`` (the generator, loaded and primed) streams the reply as
+    ``token`` events, and the model is given back; the whole reply comes last. Fills
+    ``timings``: queue_s, first_token_s (from ``t0``), generate_s and tokens."""
+    for position in ticket.wait():
+        yield StreamEvent("queued", position=position)
+    if ticket.waited_s:
+        timings["queue_s"] = ticket.waited_s
+    t = time.perf_counter()
+    text, n = "", 0
+    kwargs = {"probe": probe} if probe is not None else {}
+    try:
+        for piece in ready().stream(**request, **kwargs):
+            if n == 0:
+                timings["first_token_s"] = time.perf_counter() - t0
+            n += 1
+            text += piece
+            yield StreamEvent("token", piece)
+    finally:
+        ticket.release_model()
+    timings["generate_s"] = time.perf_counter() - t
+    timings["tokens"] = n
+    yield text

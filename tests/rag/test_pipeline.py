@@ -5,6 +5,7 @@ import pytest
 
 from rag.config import Settings
 from rag.errors import QuestionError
+from rag.generate.prompts import evidence_budget
 from rag.grounding.decision import DecisionModel
 from rag.pipeline import Pipeline
 from tests.fakes import ScriptedGenerator
@@ -172,10 +173,10 @@ def test_prompts_keep_to_the_evidence_budget(tmp_path, karrow_corpus, fake_embed
     pipe.ask("Who leads the heritage trust?", mode="naive")
     prompt = pipe.generator.messages[-1][-1]["content"]
     assert "[1]" in prompt and "[3]" not in prompt  # 40-word passages: one or two fit
-    assert pipe.evidence_budget() == 64
+    assert evidence_budget(pipe.settings) == 64
     small = Pipeline(pipe.settings.with_overrides(n_ctx=1024, context_tokens=4096),
                      embedder=fake_embedder, generator=pipe.generator)
-    assert small.evidence_budget() == 1024 - pipe.settings.max_tokens - 700
+    assert evidence_budget(small.settings) == 1024 - pipe.settings.max_tokens - 700
     passages = pipe.retriever.retrieve("Who leads the heritage trust?", 8)
     assert len(fit_budget(passages_as_evidence(passages), 1)) == 1
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from rag.answer.models import prompt_samples
 from rag.generate.local import LlamaCppGenerator
 from rag.generate.prompt_cache import PromptCache, common_prefix
 from rag.generate.prompts import naive_messages, verified_messages
-from rag.pipeline import Pipeline
 from rag.types import Evidence
 
 pytestmark = pytest.mark.model
@@ -49,7 +49,7 @@ def test_prompt_tokens_are_what_llama_cpp_evaluates():
 
 
 def test_a_new_process_loads_the_prefix_instead_of_processing_it(tmp_path):
-    samples = Pipeline.prompt_samples("verified")
+    samples = prompt_samples("verified")
     first = _gen(tmp_path)
     n = first.warm_prefix(samples)
     assert n > 100  # instructions, examples, template and the evidence header
@@ -65,8 +65,8 @@ def test_a_new_process_loads_the_prefix_instead_of_processing_it(tmp_path):
 
 def test_a_prefix_lost_to_another_kind_of_prompt_comes_back_from_disk(tmp_path):
     gen = _gen(tmp_path)
-    verified = gen.warm_prefix(Pipeline.prompt_samples("verified"))
-    gen.warm_prefix(Pipeline.prompt_samples("naive"))  # now the KV cache holds this one
+    verified = gen.warm_prefix(prompt_samples("verified"))
+    gen.warm_prefix(prompt_samples("naive"))  # now the KV cache holds this one
     naive = naive_messages("When does the museum open on Sundays?", EVIDENCE)
     "".join(gen.stream(naive, max_tokens=2))
     evals = _count_evals(gen)
@@ -77,7 +77,7 @@ def test_a_prefix_lost_to_another_kind_of_prompt_comes_back_from_disk(tmp_path):
 
 
 def test_a_damaged_or_foreign_file_is_ignored_and_written_again(tmp_path):
-    samples = Pipeline.prompt_samples("verified")
+    samples = prompt_samples("verified")
     gen = _gen(tmp_path)
     gen.warm_prefix(samples)
     (path,) = tmp_path.glob("*.llstate")

@@ -199,7 +199,7 @@ def test_slots_answer_several_at_once():
 
 
 def test_only_a_served_model_takes_several_slots(tmp_path, fake_embedder):
-    from rag.pipeline import generation_slots
+    from rag.generate.queue import generation_slots
 
     assert generation_slots(Settings(generation_slots=4)) == 1
     assert generation_slots(Settings(generation_slots=4, backend="openai",
