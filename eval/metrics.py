@@ -20,6 +20,11 @@ F1_CORRECT = 0.5  # token F1 at or above which an answer counts as correct
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = set(string.punctuation) | set("‘’“”–—…")
 _NUM = re.compile(r"\d+(?:[.,]\d+)*")
+# The judge's own negation cues, kept apart from the product's (rag.grounding.verify
+# NEGATION_CUES) on purpose: the judge scores the product, so a word added to the
+# product's list to change what it answers ("unable" was) must not move the yardstick it
+# is measured by; a change to this list is a change to the metric, made and reported
+# as one.
 NEGATION_CUES = frozenset(
     "no not never none neither nor denied denies deny denying rejected rejects reject "
     "refused refuses dismissed false untrue without cannot can't won't didn't doesn't "

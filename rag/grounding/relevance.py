@@ -20,6 +20,13 @@ from index.normalize import normalize_text
 from index.text import STOPWORDS, words
 
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’&-]*")
+# Where a capital may start a clause and so says nothing about a name: after a full stop,
+# ?, !, a colon, a semicolon or a quotation mark. This is a name scan, not sentence
+# splitting (that is index.chunking.split_sentences, pysbd): pysbd keeps 'The plan:
+# Trusts merge in May.' in one sentence, which would make "Trusts" a name; and names()
+# runs on every sentence of the pool for each question, where pysbd costs about half a
+# millisecond a call.
+_CLAUSE_START = re.compile(r"(?<=[.!?:;\"“”])\s+")
 _MONTHS = ("january february march april may june july august september october november "
            "december jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday "
            "wednesday thursday friday saturday sunday").split()
@@ -67,7 +74,7 @@ def names(text: str, known: set[str] | None = None) -> list[str]:
     """Capitalised tokens (lower-cased) that are names: not first in a sentence, unless
     the token is all capitals, mixes letters and digits, or is in ``known``."""
     out = []
-    for sent in re.split(r"(?<=[.!?:;\"“”])\s+", normalize_text(text)):
+    for sent in _CLAUSE_START.split(normalize_text(text)):
         toks = _tokens(sent)
         for i, tok in enumerate(toks):
             low = tok.lower()
