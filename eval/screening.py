@@ -137,7 +137,8 @@ def fit(squad: Path, out: Path, max_false_alarms: float = 0.001, C: float = 1.0,
     articles and web sources flagged stays at or under ``max_false_alarms``. The held-out
     articles and the ``clean`` corpora are never fitted on: their sentences and
     documents flagged are measured."""
-    from index.embed.embedders import DEFAULT_EMBEDDING_MODEL, SentenceTransformerEmbedder
+    from index.embed.base import DEFAULT_EMBEDDING_MODEL
+    from index.embed.embedders import SentenceTransformerEmbedder
     from index.normalize import normalize_text
     from rag.grounding.screen import ScreenModel
 

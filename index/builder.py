@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from index.chunking import ChunkerConfig, chunk_document
-from index.embed.embedders import Embedder
+from index.embed.base import Embedder
 from index.errors import CorpusError, DocumentError
 from index.load.loaders import (
     SUPPORTED,

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from index.builder import BuildReport
 from index.chunking import ChunkerConfig
-from index.embed.embedders import Embedder, make_embedder
+from index.embed.base import Embedder
+from index.embed.embedders import make_embedder
 from rag.answer import compose, conversation
 from rag.answer.models import Models
 from rag.config import Settings

@@ -33,15 +33,13 @@ import numpy as np
 from eval.gold import GoldItem, load_gold
 from eval.metrics import locate, retrieval_scores
 from index.builder import build_index
-from index.embed.embedders import (
+from index.embed.base import (
     DEFAULT_EMBEDDING_MODEL,
-    EMBEDDING_BACKENDS,
     CachedQueryEmbedder,
     Embedder,
-    encode_throughput,
-    make_embedder,
     resolve_embedding_model,
 )
+from index.embed.embedders import EMBEDDING_BACKENDS, encode_throughput, make_embedder
 from index.home import data_home
 from index.stores import disk
 from rag.config import BUNDLED_CORPUS

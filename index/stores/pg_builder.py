@@ -13,7 +13,7 @@ from pathlib import Path
 
 from index.builder import BuildReport, Progress, _embed, plan_update, search_text
 from index.chunking import ChunkerConfig, chunk_document
-from index.embed.embedders import Embedder
+from index.embed.base import Embedder
 from index.errors import IndexMismatchError
 from index.stores.pg_writer import NewDocument, open_writer
 from index.stores.pgvector import PgIndex

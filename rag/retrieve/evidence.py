@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from cachetools import LRUCache
 
-from index.embed.embedders import Embedder
+from index.embed.base import Embedder
 from index.normalize import normalize_text
 from index.text import content_tokens, words
 from rag.types import Evidence, Passage

@@ -17,13 +17,8 @@ import pytest
 
 from index.embed import onnx_embedder as ox
 from index.embed import onnx_export as ex
-from index.embed.embedders import (
-    DEFAULT_EMBEDDING_MODEL,
-    EMBEDDING_BACKENDS,
-    CachedQueryEmbedder,
-    SentenceTransformerEmbedder,
-    make_embedder,
-)
+from index.embed.base import DEFAULT_EMBEDDING_MODEL, CachedQueryEmbedder
+from index.embed.embedders import EMBEDDING_BACKENDS, SentenceTransformerEmbedder, make_embedder
 from index.errors import ModelError
 from tests.conftest import DHSC_DOC, NHS_CORPUS
 
