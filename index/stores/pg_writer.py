@@ -62,7 +62,7 @@ class NewDocument:
 
 
 class PgWriter:
-    """Applies one update in one transaction (see ``PgIndex.writer``)."""
+    """Applies one update in one transaction (see ``open_writer``)."""
 
     def __init__(self, index: PgIndex, conn) -> None:
         self.index, self.conn = index, conn

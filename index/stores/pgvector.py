@@ -2,7 +2,8 @@
 their vectors under an HNSW index and an inverted full-text index with BM25 statistics, in
 one schema per index (default ``cited_rag``). Several processes read it while one updates
 it: an update is one transaction, so readers see the previous version until it commits,
-and a crash (even SIGKILL) rolls it back on the server.
+and a crash (even SIGKILL) rolls it back on the server. ``PgIndex`` here connects and
+reads; ``index.stores.pg_writer`` writes.
 
 Layout of a schema ``S``::
 
