@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from index.builder import BuildReport
-from index.chunking import ChunkerConfig
-from index.embed.base import Embedder
+if TYPE_CHECKING:
+    from index.builder import BuildReport
+    from index.chunking import ChunkerConfig
+    from index.embed.base import Embedder
 
 
 class VectorStore(Protocol):

@@ -11,7 +11,6 @@ from index.stores.base import VectorStore
 from index.stores.folder import FolderStore
 from index.stores.pgvector import DEFAULT_SCHEMA
 from index.stores.postgres import PgStore
-from index.stores.vectors import StoreSpec, qdrant_spec
 
 STORES = ("faiss", "qdrant", "pgvector")
 
@@ -32,8 +31,12 @@ def open_store(index_path: Path, *, store: str | None = None, pg_url: str | None
         return PgStore(pg_url, pg_schema, pg_pool_size)
     if store == "pgvector":
         raise ValueError("the pgvector store needs the database's URL (pg_url, RAG_PG_URL)")
-    vectors = (qdrant_spec(index_path, url=qdrant_url, path=qdrant_path) if store == "qdrant"
-               else StoreSpec() if store == "faiss" else None)
+    vectors = None  # where the index has them
+    if store is not None:  # a build that moves them: the vector stores' module loads
+        from index.stores.vectors import StoreSpec, qdrant_spec
+
+        vectors = (qdrant_spec(index_path, url=qdrant_url, path=qdrant_path)
+                   if store == "qdrant" else StoreSpec())
     dense = (None if dense_index is None and dense_flat_max == FLAT_MAX else
              DenseSpec(dense_index or "auto", flat_max=dense_flat_max))
     return FolderStore(index_path, vectors, dense)

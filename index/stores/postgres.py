@@ -7,14 +7,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from index.builder import BuildReport
-from index.chunking import ChunkerConfig
-from index.embed.base import Embedder
 from index.errors import RagError
-from index.stores.pg_builder import build_pg_index
 from index.stores.pgvector import DEFAULT_SCHEMA, PgIndex, redact
 from index.types import Document
+
+if TYPE_CHECKING:
+    from index.builder import BuildReport
+    from index.chunking import ChunkerConfig
+    from index.embed.base import Embedder
 
 _SHARED: dict[tuple[str, str], PgIndex] = {}
 _SHARED_LOCK = threading.Lock()
@@ -68,6 +70,8 @@ class PgStore:
     def build(self, corpus: Path, embedder: Embedder, chunker: ChunkerConfig, *,
               rebuild: bool = False,
               progress: Callable[[str, int, int], None] | None = None) -> BuildReport:
+        from index.stores.pg_builder import build_pg_index  # loads when it builds
+
         return build_pg_index(corpus, self.index, embedder, chunker, rebuild=rebuild,
                               progress=progress)
 
