@@ -21,7 +21,7 @@ _NUM = re.compile(r"\d+(?:[.,]\d+)*")
 NEGATION_CUES = frozenset(
     "no not never none neither nor denied denies deny denying rejected rejects reject "
     "refused refuses dismissed false untrue without cannot can't won't didn't doesn't isn't "
-    "wasn't aren't weren't hasn't haven't unable".split())
+    "wasn't aren't weren't hasn't haven't unable unsuccessful failure".split())
 POLARITY_WORDS = {"yes", "no"}
 
 
@@ -59,8 +59,17 @@ def polarity(sentence: str) -> str | None:
     return w[0] if w and w[0] in POLARITY_WORDS else None
 
 
+_ASIDE = re.compile(r"\([^()]*\)")  # a parenthesis: its "not" negates only itself
+_FAIL_TO = re.compile(r"\bfail(?:s|ed|ing)? to\b", re.I)
+
+
 def has_negation(text: str) -> bool:
-    return any(w in NEGATION_CUES for w in words(text)) or "n't" in normalize_text(text)
+    """Whether the text's main clauses hold a negation cue or "fail to"; a cue inside
+    parentheses ("... exempt from member state taxes (but not EU taxes)") negates only
+    the aside."""
+    text = _ASIDE.sub(" ", normalize_text(text))
+    return any(w in NEGATION_CUES for w in words(text)) or "n't" in text \
+        or bool(_FAIL_TO.search(text))
 
 
 def support(sentence: str, evidence_texts: list[str]) -> float:
@@ -89,8 +98,8 @@ def stance(evidence_texts: list[str], question: str) -> str:
     """What the evidence answers a yes/no question, read from negation alone: "yes" when
     it is negated as the question is ("Did the mill fail to open?" and "the mill never
     opened"), else "no"."""
-    return "yes" if any(has_negation(t) for t in evidence_texts) == has_negation(question) \
-        else "no"
+    negated = any(has_negation(t) for t in evidence_texts)
+    return "yes" if negated == has_negation(question) else "no"
 
 
 def polarity_conflict(sentence: str, question: str, evidence_texts: list[str]) -> bool:

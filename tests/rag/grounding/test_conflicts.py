@@ -41,7 +41,25 @@ def test_a_rival_that_answers_otherwise_disagrees():
     a = "The Karrow bridge was designed by Nora Vale."
     assert rival("Who designed the Karrow bridge?", "Nora Vale", a,
                  "The Karrow bridge was designed by Tomas Reed.") == \
-        ("name", "nora, vale / reed, tomas")
+        ("name", "nora, vale / tomas, reed")
+
+
+def test_a_rival_is_read_in_its_own_forms():
+    # a surname alone names the question's person; a count may be written in words
+    assert rival("When did Nora Vale join the Karrow board?", "In March 2021",
+                 "Nora Vale joined the Karrow board in March 2021.",
+                 "Vale joined the Karrow board in June 2020.")[0] == "date"
+    assert rival("How many ferries does the Karrow line run?", "eight ferries",
+                 "The Karrow line runs eight ferries.",
+                 "The Karrow line runs eleven ferries.") == ("number", "8 / 11")
+    # the same year, another month
+    assert rival("When did the Karrow board meet?", "On 1 July 2021",
+                 "The Karrow board met on 1 July 2021.",
+                 "The Karrow board met on 12 May 2021.")[0] == "date"
+    # a rival that names the answer too agrees, whatever else it names
+    assert rival("Who leads the Karrow review?", "Nora Vale",
+                 "The Karrow review is led by Nora Vale.",
+                 "The Karrow review, led by Nora Vale, met on Tuesday with Tomas Reed.") is None
 
 
 def test_agreement_in_other_words_is_no_disagreement():
@@ -66,7 +84,7 @@ def test_no_disagreement_with_what_does_not_answer_the_question():
     # another subject: the question's name is missing
     assert rival(q, "In 2018", a, "The Tarn ferry was launched in 2017.") is None
     # the same subject, but most of the question's words are missing
-    assert rival(q, "In 2018", a, "The Karrow ferry was repainted in 2017.", 0.3) is None
+    assert rival(q, "In 2018", a, "The Karrow ferry was repainted in 2017.", 0.2) is None
     # a question whose answer is no number, date, name or yes/no
     assert rival("What did the Karrow report recommend?", "more buses",
                  "The Karrow report recommended more buses.",

@@ -44,6 +44,12 @@ def test_polarity_is_read_against_the_question_s_own():
                                  ["The ministry never set up the flood agency."])
     assert polarity_conflict("Yes, the ministry set it up.", q,
                              ["The ministry set up the flood agency in May."])
+    q = "Did the ministry fail to open the flood agency?"
+    assert not polarity_conflict("Yes, it never opened.", q, ["The agency never opened."])
+    # a negation inside parentheses negates only the aside
+    q = "Do board members get free parking?"
+    assert not polarity_conflict("Yes, they park free.", q,
+                                 ["Board members park free (but not at weekends)."])
     # a "No" over a wrong premise (another name in the same words) stands
     q = "Does Oskar Lind lead the Water Board?"
     out = verify_answer("No. Hana Ruiz leads the Water Board [3].", q, EV, yes_no=True)
