@@ -7,9 +7,9 @@ import html
 import re
 from typing import Any
 
+from rag.grounding.verify import CITE
 from rag.types import page_label
 
-_MARK = re.compile(r"\[(\d+)\]")
 MARK_ID = "cite-mark"
 
 
@@ -20,16 +20,19 @@ def esc(text: Any) -> str:
 
 
 def answer_html(text: str, turn: int, valid: set[int] | None = None) -> str:
-    """The answer, escaped, with each ``[n]`` turned into a clickable citation link."""
+    """The answer, escaped, with each ``[n]`` turned into a clickable citation link (a
+    marker of several numbers, "[1, 2]", stays text)."""
 
     def link(m: re.Match) -> str:
+        if not m.group(1).isdigit():
+            return m.group(0)
         n = int(m.group(1))
         if valid is not None and n not in valid:
             return m.group(0)
         return (f'<a href="#" class="cite" role="button" data-turn="{turn}" data-kind="c" '
                 f'data-n="{n}" title="Open passage [{n}]">[{n}]</a>')
 
-    return _MARK.sub(link, esc(text))
+    return CITE.sub(link, esc(text))
 
 
 def where_text(doc: Any, page: Any) -> str:

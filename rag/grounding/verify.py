@@ -16,7 +16,10 @@ from index.normalize import normalize_text
 from index.text import STOPWORDS, content_tokens, words
 from rag.types import Citation, Evidence, SentenceSupport
 
+# the one citation marker: "[1]", "[1, 2]", "[1;3]"; its group holds the numbers
 CITE = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+# a sentence's closing punctuation followed by its markers: "unit. [1] [2]"
+_MARKERS_AFTER_PUNCT = re.compile(r"([.!?])\s*((?:" + CITE.pattern + r"\s*)+)")
 _NUM = re.compile(r"\d+(?:[.,]\d+)*")
 NEGATION_CUES = frozenset(
     "no not never none neither nor denied denies deny denying rejected rejects reject "
@@ -35,8 +38,8 @@ class VerifyConfig:
 
 def move_markers_before_punct(text: str) -> str:
     """'... unit. [1] Next' -> '... unit [1]. Next' so sentences keep their markers."""
-    return re.sub(r"([.!?])\s*((?:\[\d+(?:\s*[,;]\s*\d+)*\]\s*)+)",
-                  lambda m: " " + m.group(2).strip() + m.group(1) + " ", text).strip()
+    return _MARKERS_AFTER_PUNCT.sub(lambda m: " " + m.group(2).strip() + m.group(1) + " ",
+                                   text).strip()
 
 
 def split_answer(text: str) -> list[tuple[str, list[int]]]:
