@@ -14,29 +14,28 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from index.chunking import ChunkerConfig
+from index.chunking import ChunkerConfig, split_sentences
 from index.load.loaders import file_hash
 from index.stores import disk
 from index.stores.ann import DenseSpec
 from index.stores.vectors import FaissVectors, StoreSpec, vector_key
 from index.types import Chunk, Document
 
-_SENTENCE = re.compile(r"[^.!?]+[.!?]+")
-
 
 def nhs_documents(corpus: Path, n_docs: int, words_per_doc: int = 600,
                   seed: int = 0) -> list[str]:
-    """``n_docs`` texts made of the corpus's sentences in a seeded random order."""
+    """``n_docs`` texts made of the corpus's sentences (index.chunking.split_sentences) in
+    a seeded random order."""
     sentences = []
     for path in sorted(Path(corpus).glob("*.txt")):
         text = " ".join(path.read_text(encoding="utf-8").split())
-        sentences += [s.strip() for s in _SENTENCE.findall(text) if len(s.split()) >= 4]
+        spans = split_sentences(text, max_words=10_000)
+        sentences += [text[a:b] for a, b in spans if len(text[a:b].split()) >= 4]
     rng = np.random.default_rng(seed)
     docs = []
     for _ in range(n_docs):
