@@ -1,4 +1,5 @@
-"""Shared helpers for the robustness tests: the real ``rag`` command in a subprocess."""
+"""Shared helpers for the robustness tests: the real ``rag`` command in a subprocess, and
+large text files written in blocks."""
 
 from __future__ import annotations
 
@@ -29,3 +30,13 @@ def assert_clean_error(out: subprocess.CompletedProcess, *needles: str, code: in
     for n in needles:
         assert n in lines[0], (n, lines[0])
     return lines[0]
+
+
+def write_big(path: Path, mb: float) -> None:
+    """A text file of ``mb`` megabytes of ordinary sentences, written in blocks."""
+    para = ("The harbour master said the ferry would run again in spring. "
+            "Passengers were told to check the timetable before travelling.\n\n")
+    block = para * (2**20 // len(para))
+    with open(path, "w", encoding="ascii") as f:
+        for _ in range(int(mb)):
+            f.write(block)
