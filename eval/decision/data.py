@@ -11,7 +11,7 @@ Every question is tagged with its article, the group for cross-validation, and i
   (``eval/yesno_gold_squad.jsonl``), answered by one sentence;
 - ``nhs``: the bundled NHS gold set, a check set: scored, never used for a choice.
 
-The signals of each question (eval.signals) are cached, so a re-fit replays them in
+The signals of each question (eval.decision.signals) are cached, so a re-fit replays them in
 seconds; a cached reply whose evidence has changed since is answered again.
 """
 

@@ -1,11 +1,11 @@
-"""Fit the graded decision (rag/decision.json): answer, caution or refuse.
+"""Fit the graded decision (rag/grounding/decision.json): answer, caution or refuse.
 
     rag fit-decision --squad ../shared/datasets/squad_v2_dev12.json
 
-1. Signals: one model pass per question of the fitting sets (eval.decision_data: SQuAD
+1. Signals: one model pass per question of the fitting sets (eval.decision.data: SQuAD
    answerable and adversarial unanswerable questions, out-of-corpus questions, yes/no
    questions; every one tagged with its article) and of the NHS check set; cached.
-2. Replay: rag.draft.settle turns each stored reply into a draft and its signals, with the
+2. Replay: rag.grounding.draft.settle turns each stored reply into a draft and its signals, with the
    hand-written rules on or off, without the model.
 3. Two logistic regressions (scikit-learn) on standardised signals: P(right), whether
    the draft is right (an answerable question's draft judged correct by eval.metrics),
@@ -24,14 +24,14 @@
    t_low, shown as a caution otherwise.
 5. Choices made on the out-of-fold figures of all articles: each model's regularisation
    (the lowest out-of-fold log loss), and each rule (kept when it adds at least one point
-   of right answers shown). The signals are ``rag.decision.FEATURES`` (the coverage model
+   of right answers shown). The signals are ``rag.grounding.decision.FEATURES`` (the coverage model
    leaves out whether the question is yes/no: coverage does not depend on a question's
    form). The NHS set is never used for a choice: it is only scored.
 6. The shipped models: fitted on every fitting row, the thresholds chosen the same way on
    their own out-of-fold probabilities. Then scored on the NHS check set.
 
-Writes rag/decision.json (model, data, metrics, fold models for ``rag eval
---out-of-fold``) and a report folder (eval.decision_report).
+Writes rag/grounding/decision.json (model, data, metrics, fold models for ``rag eval
+--out-of-fold``) and a report folder (eval.decision.report).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Collect, fit and write the graded decision: rag/decision.json and a report folder
+"""Collect, fit and write the graded decision: rag/grounding/decision.json and a report folder
 (report.md, curve.png, rows.jsonl, summary.json). ``rag fit-decision`` runs ``run``."""
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ A disagreement is decided from the question and the answer each source gives to 
 from any two similar sentences:
 
 1. What the question asks for: yes or no (``is_yes_no``), or a number, a date, a
-   duration or a name (``rag.relevance.answer_kind``); for a "what"/"which" question, the
+   duration or a name (``rag.grounding.relevance.answer_kind``); for a "what"/"which" question, the
    kind of value the answer gives. A question whose answer is none of these is never
    called disputed.
 2. The answer's value: the values of that kind in the answer shown (its own words or

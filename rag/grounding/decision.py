@@ -2,9 +2,9 @@
 
 The signals (``features``) come from the first generation step (the probability that the
 model's reply begins "not in the documents"), the reply's token log-probabilities, the
-draft answer (rag.draft) and the evidence scores. A logistic regression over them gives
+draft answer (rag.grounding.draft) and the evidence scores. A logistic regression over them gives
 the probability that the draft answer is right; below ``threshold`` the question is
-refused. ``rag/decision.json`` holds the fitted model, the data it was fitted on, its
+refused. ``rag/grounding/decision.json`` holds the fitted model, the data it was fitted on, its
 cross-validated metrics and the operating point; ``rag fit-decision`` (eval.decision)
 fits it again. A fit holds for one generator on one backend (the same weights give other
 probabilities through llama.cpp, transformers or a server). Any other generator is
@@ -180,7 +180,7 @@ def premise_missing(question: str, shown: list, cited_text: str) -> float:
 
 def stance_agreement(question: str, shown: list, evidence: list[Evidence]) -> float:
     """For a yes/no question: the share of the evidence sentences that answer as the draft
-    does, by negation (rag.verify.stance): "No" with three sentences that deny and one
+    does, by negation (rag.grounding.verify.stance): "No" with three sentences that deny and one
     that does not is 0.75. 0 for other questions and empty drafts."""
     if not evidence:
         return 0.0

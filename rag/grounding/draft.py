@@ -1,13 +1,13 @@
 """From the model's reply to a draft answer: its own verified words, or the sentence it
 points to, quoted exactly.
 
-The reply is generated with the refusal's first token taken away (rag.generators.Probe),
+The reply is generated with the refusal's first token taken away (rag.generate.base.Probe),
 so it is the model's best attempt even when it would rather decline; whether to show the
-draft at all is decided afterwards (rag.decision). Here:
+draft at all is decided afterwards (rag.grounding.decision). Here:
 
 - a reply that is only a citation ("[2]") points to the sentence that answers: it is
   quoted;
-- the model's sentences are verified against the evidence they cite (rag.verify); the
+- the model's sentences are verified against the evidence they cite (rag.grounding.verify); the
   supported ones are the draft;
 - when none is supported, the sentence the reply cites is quoted (else the best-scored
   evidence sentence); so is the best evidence when the reply still declines in words.
@@ -92,7 +92,7 @@ def make_draft(question: str, evidence: list[Evidence], reply: str,
 class Settled:
     """A draft with its decision: ``confidence`` is P(the draft is right), ``coverage``
     P(the documents cover the question), ``grade`` "answer", "caution" or "refused"
-    (rag.decision)."""
+    (rag.grounding.decision)."""
 
     draft: Draft
     features: dict[str, float]
