@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -45,6 +46,7 @@ from rag.prompts import (
 )
 from rag.provenance import modified_date, with_provenance
 from rag.queue import GenerationQueue, Ticket
+from rag.reading import cited_texts, needs_reading, read_yes_no
 from rag.retrieval import HybridRetriever, PgRetriever
 from rag.screen import (
     CAUTION,
@@ -176,7 +178,8 @@ class Pipeline:
             return model
         high = model.threshold if s.answer_threshold is None else s.answer_threshold
         low = model.caution_at if s.caution_threshold is None else s.caution_threshold
-        return replace(model, threshold=high,
+        return replace(model, threshold=high, yes_no_threshold=model.yes_no_threshold
+                       if s.answer_threshold is None else s.answer_threshold,
                        low=low if model.coverage is not None else min(low, high))
 
     @property
@@ -499,6 +502,20 @@ class Pipeline:
         timings["tokens"] = n
         yield text
 
+    def _read(self, q: str, texts: list[str], timings: dict, ticket: Ticket
+              ) -> Iterator[StreamEvent | float | None]:
+        """The model's reading of a yes/no draft's sentences (rag.reading), in line for
+        the model like a generation; the last item is P(Yes) or None."""
+        for position in ticket.wait():
+            yield StreamEvent("queued", position=position)
+        t = time.perf_counter()
+        try:
+            p_yes = read_yes_no(self.generator, q, texts)
+        finally:
+            ticket.release_model()
+        timings["reading_s"] = time.perf_counter() - t
+        yield p_yes
+
     def _finish(self, answer: Answer, timings: dict, t0: float,
                 notes: Sequence[str] = ()) -> StreamEvent:
         timings["total_s"] = time.perf_counter() - t0
@@ -600,8 +617,18 @@ class Pipeline:
                 yield ev
         t = time.perf_counter()
         decision = self.decision
+        dense = [p.dense_score for p in passages]
         out = settle(q, scored, evidence, text, probe, decision, self.verify_config,
-                     self.rules)
+                     self.rules, dense)
+        if needs_reading(q, out.draft, evidence):  # a yes/no draft: the model's reading
+            p_yes = None
+            for ev in self._read(q, cited_texts(out.draft, evidence), timings, ticket):
+                if isinstance(ev, StreamEvent):
+                    yield ev
+                else:
+                    p_yes = ev
+            out = settle(q, scored, evidence, text, probe, decision, self.verify_config,
+                         self.rules, dense, math.nan if p_yes is None else p_yes)
         notes = [n for n in (decision_note(decision, self.generator.name, self.backend,
                                            out.features), probe.note) if n]
         answer_text, citations, kept = render(out.draft.sentences, evidence)
