@@ -33,7 +33,7 @@ from rag.draft import DraftRules, make_draft
 from rag.evidence import ScoredSentence
 from rag.generators import Probe
 from rag.prompts import REFUSAL_TOKEN, VERIFIED_SYSTEM
-from rag.reading import cited_texts, needs_reading, read_yes_no
+from rag.reading import cited_texts, needs_reading, read_yes_no, reading_version
 from rag.types import Evidence
 
 
@@ -178,6 +178,8 @@ def row_reading(row: dict, draft, evidence: list[Evidence]) -> float | None:
     none, NaN when the row has none stored (the decision then treats it as missing)."""
     if not needs_reading(row["question"], draft, evidence):
         return None
+    if row.get("reading_version") != reading_version():  # read with another prompt
+        return math.nan
     p = row.get("readings", {}).get(reading_key(cited_texts(draft, evidence)), math.nan)
     return math.nan if p is None else p
 
@@ -189,6 +191,8 @@ def add_readings(generator, rows: list[dict], progress: bool = True) -> int:
 
     todo = []
     for r in rows:
+        if r.get("reading_version") != reading_version():  # read with another prompt
+            r["readings"], r["reading_version"] = {}, reading_version()
         evidence = row_evidence(r)
         for rules in draft_variants():
             draft = make_draft(r["question"], evidence, r["reply"], rules=rules)

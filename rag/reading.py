@@ -10,6 +10,7 @@ are not read.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 from rag.evidence import is_yes_no
@@ -17,7 +18,13 @@ from rag.generator_base import Generator, Messages, Probe
 from rag.types import Draft, Evidence
 
 READING_SYSTEM = ("You read one piece of evidence and answer a yes/no question about it "
-                  "with Yes or No only.")
+                  "with Yes or No only. Answer No when the evidence denies or contradicts "
+                  "what the question asks about.")
+
+
+def reading_version() -> str:
+    """A hash of the reading's prompt: a stored reading holds for this prompt only."""
+    return hashlib.sha256(READING_SYSTEM.encode()).hexdigest()[:12]
 
 
 def reading_messages(question: str, texts: Sequence[str]) -> Messages:
