@@ -56,7 +56,8 @@ def fit_decision(
     typer.echo(f"out of fold: right answers shown {p['right_shown']:.3f}, right and "
                f"confident {p['right_confident']:.3f}, confident precision "
                f"{p['confident_precision'] or 0:.3f}; thresholds answer "
-               f"at P(right) {result.model.threshold:.3f}, refuse under P(covered) "
+               f"at P(right) {result.model.threshold:.3f} (yes/no "
+               f"{result.model.answer_at(True):.3f}), refuse under P(covered) "
                f"{result.model.caution_at:.3f}")
     typer.echo(f"Wrote {out}/report.md, curve.png and the decision file")
 

@@ -55,8 +55,8 @@ class Settings(BaseSettings):
     evidence_pool: int = Field(8, ge=1, le=100)
     # the graded decision's operating points (rag.grounding.decision) [default: the fitted ones,
     # eval/baselines/decision]: a draft whose P(right) reaches answer_threshold is
-    # answered with confidence, one that reaches caution_threshold is shown as a caution,
-    # below that the question is refused
+    # answered with confidence; a question whose P(covered) is below caution_threshold
+    # is refused (on P(right) for a decision without a coverage model); between, a caution
     answer_threshold: float | None = Field(None, ge=0.0, le=1.0)
     caution_threshold: float | None = Field(None, ge=0.0, le=1.0)
     # most tokens of evidence (naive: passages) in one prompt; also capped by n_ctx

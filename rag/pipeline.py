@@ -6,6 +6,7 @@ the user sees in ``rag.answer.compose``."""
 from __future__ import annotations
 
 import copy
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -21,10 +22,17 @@ from rag.answer.models import Models
 from rag.config import Settings
 from rag.generate import prompts
 from rag.generate.base import Generator, Probe
-from rag.generate.queue import GenerationQueue, Ticket, generate_in_line, generation_slots
+from rag.generate.queue import (
+    GenerationQueue,
+    Ticket,
+    call_in_line,
+    generate_in_line,
+    generation_slots,
+)
 from rag.generate.threads import passive_waiting
 from rag.grounding.decision import DecisionModel, decision_note
 from rag.grounding.draft import DraftRules, settle
+from rag.grounding.reading import cited_texts, needs_reading, read_yes_no
 from rag.grounding.screen import Screen
 from rag.grounding.set_aside import Screened, screen_passages
 from rag.grounding.verify import VerifyConfig
@@ -231,8 +239,21 @@ class Pipeline:
                 yield ev
         t = time.perf_counter()
         decision = self.decision
+        dense = [p.dense_score for p in passages]
         out = settle(q, screened.trusted, evidence, text, probe, decision,
-                     self.verify_config, self.rules)
+                     self.verify_config, self.rules, dense)
+        if needs_reading(q, out.draft, evidence):  # a yes/no draft: the model's reading
+            p_yes = None
+            texts = cited_texts(out.draft, evidence)
+            for ev in call_in_line(ticket, lambda: read_yes_no(self.generator, q, texts),
+                                   timings, "reading_s"):
+                if isinstance(ev, StreamEvent):
+                    yield ev
+                else:
+                    p_yes = ev
+            out = settle(q, screened.trusted, evidence, text, probe, decision,
+                         self.verify_config, self.rules, dense,
+                         math.nan if p_yes is None else p_yes)
         notes = [n for n in (decision_note(decision, self.generator.name,
                                            self.models.backend(self.generator),
                                            out.features), probe.note) if n]

@@ -16,7 +16,10 @@
    (an inner leave-one-article-out), so no article's figures come from a choice it
    took part in:
    - ``threshold`` (t_high, on P(right)): the lowest at which confident answers are right
-     at least ``precision`` of the time;
+     at least ``precision`` of the time, over the drafts t_low lets through; chosen for
+     yes/no questions and for the others apart (``yes_no_threshold``), since the
+     signals of a yes/no draft (its reading, its stance) are not those of a name or a
+     number, and one threshold for both would hold neither form to the target;
    - ``low`` (t_low, on P(covered)): the lowest at which at least ``ooc`` of the
      out-of-corpus questions are refused, so that right drafts are refused as little as
      that allows.
@@ -24,9 +27,10 @@
    t_low, shown as a caution otherwise.
 5. Choices made on the out-of-fold figures of all articles: each model's regularisation
    (the lowest out-of-fold log loss), and each rule (kept when it adds at least one point
-   of right answers shown). The signals are ``rag.grounding.decision.FEATURES`` (the coverage model
-   leaves out whether the question is yes/no: coverage does not depend on a question's
-   form). The NHS set is never used for a choice: it is only scored.
+   of right answers shown). P(right) reads every signal of ``rag.grounding.decision.FEATURES``;
+   P(covered) the retrieval signals and the model's own (``COVERAGE_FEATURES``), not the
+   draft's form or the question's. The NHS set is never used for a choice: it is only
+   scored.
 6. The shipped models: fitted on every fitting row, the thresholds chosen the same way on
    their own out-of-fold probabilities. Then scored on the NHS check set.
 
@@ -36,25 +40,32 @@ Writes rag/grounding/decision.json (model, data, metrics, fold models for ``rag 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
 from eval import metrics as M
-from eval.decision.signals import row_evidence, row_probe, row_scored
+from eval.decision.signals import row_evidence, row_probe, row_reading, row_scored
 from rag.grounding.decision import FALLBACK, FEATURES, Coverage, DecisionModel
 from rag.grounding.draft import DraftRules, settle
 from rag.grounding.verify import render
 
-TARGET_PRECISION = 0.85  # confident answers that are right
+TARGET_PRECISION = 0.80  # confident answers that are right
 TARGET_OOC = 0.97  # out-of-corpus questions refused
 C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0)
 RULE_GAIN = 0.01  # a rule stays only if it adds this much to the right answers shown
 MIN_CONFIDENT = 10  # the precision of fewer confident answers is not trusted
 GRID = np.round(np.arange(0.0, 1.0001, 0.005), 3)
-# whether the documents cover a question does not depend on its form
-COVERAGE_FEATURES = tuple(f for f in FEATURES if f != "yes_no")
+# whether the documents cover a question: how well the retrieved sentences and passages
+# meet it, and the model's own first step and reply; not the draft's form or the
+# question's (chosen on out-of-fold log loss against all signals, and against the
+# retrieval signals with and without the model's)
+COVERAGE_FEATURES = ("best_score", "best_dense", "best_lexical", "cited_dense",
+                     "cited_lexical", "names_missing", "pool_names_missing",
+                     "pool_words_missing", "best_gap", "passage_dense", "refusal_logit",
+                     "mean_logprob", "min_logprob", "declined", "pointer")
 
 
 @dataclass
@@ -82,8 +93,15 @@ def replay(rows: Sequence[dict], rules: DraftRules) -> list[Replayed]:
     out = []
     for r in rows:
         evidence = row_evidence(r)
-        s = settle(r["question"], row_scored(r), evidence, r["reply"], row_probe(r),
-                   FALLBACK, rules=rules)
+        args = (r["question"], row_scored(r), evidence, r["reply"], row_probe(r), FALLBACK)
+        dense = [p["dense_score"] for p in r.get("passages", [])]
+        s = settle(*args, rules=rules, passage_dense=dense)
+        reading = row_reading(r, s.draft, evidence)
+        if reading is not None:  # a yes/no draft, settled with the model's reading
+            if math.isnan(reading):
+                raise ValueError(f"row {r['id']} has no reading of its yes/no draft: "
+                                 "collect the signals again (rag fit-decision)")
+            s = settle(*args, rules=rules, passage_dense=dense, reading=reading)
         text, cites, _ = render(s.draft.sentences, evidence)
         cdicts = [c.to_dict() for c in cites]
         ok = bool(r["answerable"] and s.draft.shown and cdicts
@@ -124,34 +142,45 @@ def fit_coverage(rep: Sequence[Replayed], feats: Sequence[str], c: float) -> Cov
     return Coverage(*_logistic(rep, feats, c, np.array([covered(x) for x in rep], int)))
 
 
-def grade_of(p: float, cover: float, shown: bool, high: float, low: float) -> str:
-    if not shown or cover < low:
-        return "refused"
-    return "answer" if p >= high else "caution"
+def yes_no(x: Replayed) -> bool:
+    return bool(x.features["yes_no"])
+
+
+def grade_of(x: Replayed, p: float, cover: float, model: DecisionModel) -> str:
+    return model.grade(p, x.shown, cover, yes_no(x))
+
+
+def _high(probs: np.ndarray, right: np.ndarray, kept: np.ndarray, precision: float
+          ) -> float:
+    """The lowest t at which the ``kept`` drafts with P(right) ≥ t are right at least
+    ``precision`` of the time (at least ``MIN_CONFIDENT`` of them); above 1 if none."""
+    for t in GRID:
+        conf = kept & (probs >= t)
+        if conf.sum() >= MIN_CONFIDENT and right[conf].mean() >= precision:
+            return float(t)
+    return 1.0 + 1e-9
 
 
 def thresholds(probs: np.ndarray, covers: np.ndarray, rep: Sequence[Replayed],
                precision: float = TARGET_PRECISION, ooc: float = TARGET_OOC
-               ) -> tuple[float, float]:
-    """(t_high, t_low) (see the module's text): t_high on P(right), t_low on P(covered).
-    With no t at which ``precision`` holds for at least ``MIN_CONFIDENT`` answers,
-    nothing is confident."""
+               ) -> tuple[float, float, float]:
+    """(t_high, t_high for yes/no questions, t_low) (see the module's text): t_low on
+    P(covered) first, then each t_high on P(right) over the drafts t_low lets through,
+    for each form of question apart. With no t at which ``precision`` holds for at least
+    ``MIN_CONFIDENT`` answers, nothing of that form is confident."""
     shown = np.array([x.shown for x in rep])
     right = np.array([x.correct for x in rep])
-    high = 1.0 + 1e-9
-    for t in GRID:
-        conf = shown & (probs >= t)
-        if conf.sum() >= MIN_CONFIDENT and right[conf].mean() >= precision:
-            high = float(t)
-            break
     out = np.array([not covered(x) for x in rep])
+    yn = np.array([yes_no(x) for x in rep])
     low = 0.0
     if out.any():
         for t in GRID:
             if np.mean(~shown[out] | (covers[out] < t)) >= ooc:
                 low = float(t)
                 break
-    return high, low
+    kept = shown & (covers >= low)  # what t_low lets through
+    return (_high(probs, right, kept & ~yn, precision),
+            _high(probs, right, kept & yn, precision), low)
 
 
 def _groups(rep: Sequence[Replayed]) -> list[str]:
@@ -198,10 +227,12 @@ class Spec:
 def fitted(rep: Sequence[Replayed], spec: Spec) -> DecisionModel:
     """Both models fitted on ``rep``, at thresholds chosen on their own out-of-fold
     probabilities."""
-    high, low = thresholds(oof_probs(rep, spec.feats, spec.c),
-                           oof_probs(rep, spec.cover_feats, spec.cover_c, coverage=True),
-                           rep, spec.precision, spec.ooc)
-    return replace(fit_model(rep, spec.feats, spec.c), threshold=min(high, 1.0), low=low,
+    high, high_yn, low = thresholds(
+        oof_probs(rep, spec.feats, spec.c),
+        oof_probs(rep, spec.cover_feats, spec.cover_c, coverage=True), rep,
+        spec.precision, spec.ooc)
+    return replace(fit_model(rep, spec.feats, spec.c), threshold=min(high, 1.0),
+                   yes_no_threshold=min(high_yn, 1.0), low=low,
                    coverage=fit_coverage(rep, spec.cover_feats, spec.cover_c))
 
 
@@ -229,7 +260,7 @@ def outcomes(rep: Sequence[Replayed], probs: np.ndarray, covers: np.ndarray,
              model: DecisionModel) -> list[dict]:
     rows = []
     for x, p, cov in zip(rep, probs, covers, strict=True):
-        grade = grade_of(float(p), float(cov), x.shown, model.threshold, model.caution_at)
+        grade = grade_of(x, float(p), float(cov), model)
         ans = bool(x.row["answerable"])
         shown = grade != "refused"
         cj = M.citation_judge(x.citations, [tuple(g) for g in x.row["gold_spans"]]) \
@@ -336,17 +367,18 @@ def fit(rows: Sequence[dict], check_rows: Sequence[dict] = (), spec: Spec | None
                      cover_scores, gains, changes)
 
 
-def curve(rep: Sequence[Replayed], probs: np.ndarray, covers: np.ndarray) -> list[dict]:
+def curve(rep: Sequence[Replayed], probs: np.ndarray, covers: np.ndarray, low: float
+          ) -> list[dict]:
     """At every threshold t: confident precision and right confident answers with t as
-    t_high on P(right); out-of-corpus questions and right drafts refused with t as t_low
-    on P(covered)."""
+    t_high on P(right) (over the drafts ``low`` lets through); out-of-corpus questions
+    and right drafts refused with t as t_low on P(covered)."""
     shown = np.array([x.shown for x in rep])
     right = np.array([x.correct for x in rep])
     ans = np.array([bool(x.row["answerable"]) for x in rep])
     out = np.array([not covered(x) for x in rep])
     pts = []
     for t in GRID[::2]:
-        conf = shown & (probs >= t)
+        conf = shown & (probs >= t) & (covers >= low)
         refused = ~shown | (covers < t)
         pts.append({"t": float(t),
                     "confident_precision": float(right[conf].mean()) if conf.any() else None,

@@ -126,8 +126,9 @@ def report_md(result: FitResult, summ: dict, meta: dict) -> str:
         f"{len(result.folds)} articles ({sets}); "
         f"NHS check set {meta.get('n_check')} (never used for a choice). Commit "
         f"{meta.get('commit', '?')}; command `{meta.get('command', '')}`.", "",
-        f"Shipped thresholds: answer at P(right) ≥ {m.threshold:.3f} (t_high, for "
-        f"confident precision ≥ {TARGET_PRECISION}), refuse at P(covered) < "
+        f"Shipped thresholds: answer at P(right) ≥ {m.threshold:.3f}, a yes/no question "
+        f"at ≥ {m.answer_at(True):.3f} (t_high, each for confident precision ≥ "
+        f"{TARGET_PRECISION} on its own form of question), refuse at P(covered) < "
         f"{m.caution_at:.3f} (t_low, for ≥ {TARGET_OOC} of out-of-corpus questions "
         "refused), a caution between; chosen on the shipped models' own out-of-fold "
         f"probabilities. Regularisation C = {result.spec.c} for P(right), "
@@ -179,7 +180,8 @@ def write(result: FitResult, out_dir: Path, decision_path: Path, meta: dict) -> 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     summ = summary(result)
-    plot_curve(curve(result.replayed, result.oof_probs, result.oof_covers),
+    plot_curve(curve(result.replayed, result.oof_probs, result.oof_covers,
+                     result.model.caution_at),
                result.model.threshold, result.model.caution_at, out_dir / "curve.png")
     model = replace(result.model, meta={
         **meta, "fitted": date.today().isoformat(), "c": result.spec.c,

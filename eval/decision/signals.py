@@ -7,7 +7,9 @@ replayed on the cache in seconds, without the model:
 
     question, gold answers and evidence spans, the article (the group for
     cross-validation), the scored evidence sentences, the numbered evidence, the reply,
-    P(refusal) at the first step and the reply's token log-probabilities.
+    P(refusal) at the first step and the reply's token log-probabilities; for a yes/no
+    question, the model's reading (P(Yes)) of the sentences each draft of it cites
+    (rag.grounding.reading), added to rows cached before it was read.
 
 The cache is one JSONL file per set, named by a hash of everything that changes a reply
 (model, prompt, evidence settings); an interrupted run resumes where it stopped.
@@ -17,17 +19,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import asdict
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 from eval.gold import GoldItem
 from rag.generate.base import Probe
 from rag.generate.prompts import REFUSAL_TOKEN, VERIFIED_SYSTEM, verified_request
 from rag.grounding.decision import POOL
+from rag.grounding.draft import DraftRules, make_draft
+from rag.grounding.reading import cited_texts, needs_reading, read_yes_no, reading_version
 from rag.retrieve.evidence import ScoredSentence
 from rag.types import Evidence
 
@@ -149,4 +154,53 @@ def collect(pipeline, items: Iterable[GoldItem], cache: Path, group_of: Callable
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
             f.flush()
             have[it.id] = row
-    return [have[it.id] for it in items]
+    rows = [have[it.id] for it in items]
+    if add_readings(pipeline.generator, rows, progress):
+        tmp = cache.with_suffix(".tmp")
+        tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n"
+                               for r in have.values()), encoding="utf-8")
+        tmp.replace(cache)  # the whole file or the old one, never half
+    return rows
+
+
+def draft_variants() -> list[DraftRules]:
+    """The draft rules a fit replays: all on, and each one off (eval.decision)."""
+    on = DraftRules()
+    return [on, *(replace(on, **{f.name: False}) for f in fields(DraftRules))]
+
+
+def reading_key(texts: list[str]) -> str:
+    return "\x1f".join(texts)
+
+
+def row_reading(row: dict, draft, evidence: list[Evidence]) -> float | None:
+    """The stored reading (P(Yes)) of ``draft``'s cited sentences; None when it needs
+    none, NaN when the row has none stored (the decision then treats it as missing)."""
+    if not needs_reading(row["question"], draft, evidence):
+        return None
+    if row.get("reading_version") != reading_version():  # read with another prompt
+        return math.nan
+    p = row.get("readings", {}).get(reading_key(cited_texts(draft, evidence)), math.nan)
+    return math.nan if p is None else p
+
+
+def add_readings(generator, rows: list[dict], progress: bool = True) -> int:
+    """Read each yes/no draft any ``draft_variants`` rule set makes of a row (rag.grounding.reading)
+    that the row has not stored yet, into ``row["readings"]``; how many were read."""
+    from tqdm import tqdm
+
+    todo = []
+    for r in rows:
+        if r.get("reading_version") != reading_version():  # read with another prompt
+            r["readings"], r["reading_version"] = {}, reading_version()
+        evidence = row_evidence(r)
+        for rules in draft_variants():
+            draft = make_draft(r["question"], evidence, r["reply"], rules=rules)
+            if needs_reading(r["question"], draft, evidence):
+                key = reading_key(cited_texts(draft, evidence))
+                if key not in r.get("readings", {}) and (r, key) not in todo:
+                    todo.append((r, key))
+    for r, key in tqdm(todo, desc="readings", unit="q", disable=not progress or not todo):
+        r.setdefault("readings", {})[key] = read_yes_no(generator, r["question"],
+                                                        key.split("\x1f"))
+    return len(todo)

@@ -102,7 +102,8 @@ class Models:
             return model
         high = model.threshold if s.answer_threshold is None else s.answer_threshold
         low = model.caution_at if s.caution_threshold is None else s.caution_threshold
-        return replace(model, threshold=high,
+        return replace(model, threshold=high, yes_no_threshold=model.yes_no_threshold
+                       if s.answer_threshold is None else s.answer_threshold,
                        low=low if model.coverage is not None else min(low, high))
 
     def screen(self, settings: Settings) -> Screen | None:

@@ -15,6 +15,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 from rag.config import Settings
 from rag.errors import BusyError
@@ -24,6 +25,8 @@ from rag.types import StreamEvent
 # a turn's length is estimated from the recent ones (exponential moving average)
 _SMOOTHING = 0.3
 _FIRST_GUESS_S = 3.0
+
+T = TypeVar("T")
 
 
 def generation_slots(settings: Settings) -> int:
@@ -201,3 +204,20 @@ def generate_in_line(ticket: Ticket, ready: Callable[[], Generator], request: di
     timings["generate_s"] = time.perf_counter() - t
     timings["tokens"] = n
     yield text
+
+
+def call_in_line(ticket: Ticket, call: Callable[[], T], timings: dict, key: str
+                 ) -> Iterator[StreamEvent | T]:
+    """One use of the model that is no streamed reply (the reading of a yes/no draft,
+    rag.grounding.reading), in line like a generation: ``queued`` events while ``ticket``
+    waits, then ``call()``, and the model is given back; its result comes last and its
+    seconds go to ``timings[key]``."""
+    for position in ticket.wait():
+        yield StreamEvent("queued", position=position)
+    t = time.perf_counter()
+    try:
+        result = call()
+    finally:
+        ticket.release_model()
+    timings[key] = time.perf_counter() - t
+    yield result

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -61,6 +62,9 @@ FEATURES = (
     "stance_agreement",  # yes/no: share of the evidence whose negation agrees with the answer
     "stance_mismatch",  # yes/no: the answer's yes or no disagrees with its own sentence
     "premise_missing",  # a "Yes": share of the question's words and numbers its evidence lacks
+    "passage_dense",  # best cosine between the question and a retrieved passage
+    "flipped",  # a yes/no reply against its evidence, turned around (verify.flip_conflict)
+    "reading",  # yes/no: log-odds that the model reads the cited sentences as the draft says
 )
 # the best-scored sentences whose words the pool signals read (a replay keeps as many)
 POOL = 12
@@ -78,7 +82,7 @@ def _named(name: str, have: set[str]) -> bool:
 
 
 # the signals a generator's probabilities give; NaN when it gave none
-PROBABILITY_FEATURES = ("refusal_logit", "mean_logprob", "min_logprob")
+PROBABILITY_FEATURES = ("refusal_logit", "mean_logprob", "min_logprob", "reading")
 
 
 def _logit(p: float | None) -> float:
@@ -95,9 +99,14 @@ def missing_signals(feats: dict[str, float]) -> list[str]:
 
 
 def features(question: str, scored: list[ScoredSentence], evidence: list[Evidence],
-             reply_kind: str, probe: Probe | None, draft: Draft) -> dict[str, float]:
+             reply_kind: str, probe: Probe | None, draft: Draft,
+             passage_dense: Sequence[float | None] = (), reading: float | None = None
+             ) -> dict[str, float]:
     """Every signal of ``FEATURES`` for one question. ``reply_kind``: "declined",
-    "pointer" or "answer"."""
+    "pointer" or "answer"; ``passage_dense``: the retrieved passages' cosines with the
+    question (None for a passage only the lexical search found); ``reading``: P(Yes) of
+    the model's reading of the cited sentences (rag.grounding.reading), NaN when the generator gave
+    no probabilities, None when the draft was not read."""
     by_n = {e.n: e for e in evidence}
     shown = draft.shown
     cited = [by_n[n] for s in shown for n in s.citations if n in by_n]
@@ -146,6 +155,9 @@ def features(question: str, scored: list[ScoredSentence], evidence: list[Evidenc
         "stance_agreement": stance_agreement(question, shown, evidence),
         "stance_mismatch": stance_mismatch(question, shown),
         "premise_missing": premise_missing(question, shown, cited_text),
+        "passage_dense": max((d for d in passage_dense if d is not None), default=0.0),
+        "flipped": float(draft.source == "quote" and bool(shown) and bool(shown[0].prefix)),
+        "reading": reading_signal(question, shown, reading),
     }
 
 
@@ -156,6 +168,30 @@ def _said(question: str, shown: list) -> str | None:
         return None
     first = shown[0]
     return (first.prefix.rstrip(":,").lower() if first.prefix else polarity(first.text))
+
+
+def draft_says(question: str, shown: list) -> str | None:
+    """A yes/no draft's answer: its "Yes" or "No", else the negation of its first
+    sentence; None for other questions and empty drafts."""
+    said = _said(question, shown)
+    if said is None and shown and is_yes_no(question):
+        said = stance([shown[0].text], question)
+    return said if said in ("yes", "no") else None
+
+
+def reading_signal(question: str, shown: list, p_yes: float | None) -> float:
+    """The log-odds that the model's reading agrees with the draft's yes or no (clipped
+    to +-9.2); 0 when the draft was not read, NaN when the reading gave no
+    probability."""
+    if p_yes is None:
+        return 0.0
+    if isinstance(p_yes, float) and math.isnan(p_yes):
+        return math.nan
+    said = draft_says(question, shown)
+    if said is None:
+        return 0.0
+    lo = _logit(p_yes)
+    return lo if said == "yes" else -lo
 
 
 def stance_mismatch(question: str, shown: list) -> float:
@@ -184,10 +220,8 @@ def stance_agreement(question: str, shown: list, evidence: list[Evidence]) -> fl
     that does not is 0.75. 0 for other questions and empty drafts."""
     if not evidence:
         return 0.0
-    said = _said(question, shown)
-    if said is None and shown and is_yes_no(question):
-        said = stance([shown[0].text], question)
-    if said not in ("yes", "no"):
+    said = draft_says(question, shown)
+    if said is None:
         return 0.0
     return sum(stance([e.text], question) == said for e in evidence) / len(evidence)
 
@@ -252,6 +286,9 @@ class DecisionModel:
     low: float | None = None  # None: the same as ``threshold`` (no caution grade)
     backend: str = "llama"
     coverage: Coverage | None = None
+    # t_high for yes/no questions (chosen for the same precision on them alone); None:
+    # ``threshold``
+    yes_no_threshold: float | None = None
 
     def __post_init__(self) -> None:
         n = len(self.features)
@@ -262,8 +299,9 @@ class DecisionModel:
         if unknown:
             raise ValueError(f"unknown decision features {unknown}; known: "
                              f"{', '.join(FEATURES)}")
-        if not 0.0 <= self.threshold <= 1.0:
-            raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
+        for t in (self.threshold, self.yes_no_threshold):
+            if t is not None and not 0.0 <= t <= 1.0:
+                raise ValueError(f"threshold must be in [0, 1], got {t}")
         top = 1.0 if self.coverage is not None else self.threshold  # low's scale
         if self.low is not None and not 0.0 <= self.low <= top:
             raise ValueError(f"the refusal threshold must be in [0, {top}], got {self.low}")
@@ -278,15 +316,22 @@ class DecisionModel:
         """P(the documents cover the question), when there is a coverage model."""
         return None if self.coverage is None else self.coverage.probability(feats)
 
-    def grade(self, confidence: float, shown: bool, coverage: float | None = None) -> str:
+    def answer_at(self, yes_no: bool = False) -> float:
+        """t_high: for a yes/no question its own, when fitted, else ``threshold``."""
+        return self.yes_no_threshold if yes_no and self.yes_no_threshold is not None \
+            else self.threshold
+
+    def grade(self, confidence: float, shown: bool, coverage: float | None = None,
+              yes_no: bool = False) -> str:
         """"answer", "caution" or "refused" for a draft of this ``confidence`` (and
-        ``coverage``); a draft with nothing to show is refused. A decision not fitted for
-        its generator never answers with confidence: its drafts are cautions at best."""
+        ``coverage``; ``yes_no``: the question's form); a draft with nothing to show is
+        refused. A decision not fitted for its generator never answers with confidence:
+        its drafts are cautions at best."""
         refuse_on = coverage if self.coverage is not None and coverage is not None \
             else confidence
         if not shown or refuse_on < self.caution_at:
             return "refused"
-        if confidence < self.threshold or not self.fitted:
+        if confidence < self.answer_at(yes_no) or not self.fitted:
             return "caution"
         return "answer"
 
@@ -318,7 +363,8 @@ class DecisionModel:
         return {"generator": self.generator, "backend": self.backend,
                 "features": list(self.features),
                 "mean": list(self.mean), "scale": list(self.scale), "coef": list(self.coef),
-                "intercept": self.intercept, "threshold": self.threshold, "low": self.low,
+                "intercept": self.intercept, "threshold": self.threshold,
+                "yes_no_threshold": self.yes_no_threshold, "low": self.low,
                 "coverage": None if self.coverage is None else self.coverage.to_dict(),
                 "meta": self.meta}
 
@@ -328,7 +374,8 @@ class DecisionModel:
                    tuple(d["coef"]), float(d["intercept"]), float(d["threshold"]),
                    d.get("generator", ""), d.get("meta", {}), d.get("low"),
                    d.get("backend", "llama"),
-                   Coverage.from_dict(d["coverage"]) if d.get("coverage") else None)
+                   Coverage.from_dict(d["coverage"]) if d.get("coverage") else None,
+                   d.get("yes_no_threshold"))
 
 
 FALLBACK = DecisionModel()

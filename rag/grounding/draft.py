@@ -16,6 +16,7 @@ draft at all is decided afterwards (rag.grounding.decision). Here:
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.generate.base import Probe
@@ -108,11 +109,17 @@ class Settled:
 
 def settle(question: str, scored: list[ScoredSentence], evidence: list[Evidence],
            reply: str, probe: Probe | None, decision: DecisionModel,
-           cfg: VerifyConfig | None = None, rules: DraftRules | None = None) -> Settled:
+           cfg: VerifyConfig | None = None, rules: DraftRules | None = None,
+           passage_dense: Sequence[float | None] = (), reading: float | None = None
+           ) -> Settled:
     """Everything after generation, with no model: the draft, its signals, the decision.
-    The eval replays it on stored replies (eval.decision)."""
+    ``passage_dense``: the retrieved passages' cosines with the question; ``reading``:
+    the model's P(Yes) over the sentences a yes/no draft cites (rag.grounding.reading), None
+    before it is read. The eval replays it on stored replies (eval.decision)."""
     draft = make_draft(question, evidence, reply, cfg, rules)
-    feats = features(question, scored, evidence, reply_kind(reply), probe, draft)
+    feats = features(question, scored, evidence, reply_kind(reply), probe, draft,
+                     passage_dense, reading)
     p = decision.probability(feats)
     cover = decision.covers(feats)
-    return Settled(draft, feats, p, decision.grade(p, bool(draft.shown), cover), cover)
+    grade = decision.grade(p, bool(draft.shown), cover, bool(feats["yes_no"]))
+    return Settled(draft, feats, p, grade, cover)

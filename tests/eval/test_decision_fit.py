@@ -3,7 +3,7 @@ thresholds, rules, the written model and report. Synthetic rows stand in for a m
 
 import json
 import random
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
@@ -22,7 +22,7 @@ from eval.decision.fit import (
 from eval.decision.report import write
 from eval.decision.signals import per_group_sample
 from eval.gold import GoldItem
-from rag.grounding.decision import DecisionModel
+from rag.grounding.decision import Coverage, DecisionModel
 from rag.grounding.draft import DraftRules
 from rag.types import Evidence
 
@@ -77,7 +77,8 @@ def test_thresholds_meet_the_precision_and_out_of_corpus_targets(rows):
     rep = replay(rows, DraftRules())
     probs = np.array([1 - r["p_refusal"] for r in rows])
     covers = np.array([r["evidence"][0]["lexical"] + 0.1 * (1 - r["p_refusal"]) for r in rows])
-    high, low = thresholds(probs, covers, rep, precision=0.8, ooc=0.9)
+    high, high_yn, low = thresholds(probs, covers, rep, precision=0.8, ooc=0.9)
+    assert high_yn > 1.0  # no yes/no question among these rows: none confident
     conf = [x.correct for p, x in zip(probs, rep, strict=True) if x.shown and p >= high]
     assert len(conf) >= 10 and np.mean(conf) >= 0.8
     ooc = [c for c, x in zip(covers, rep, strict=True) if x.set == "out_of_corpus"]
@@ -89,10 +90,18 @@ def test_thresholds_meet_the_precision_and_out_of_corpus_targets(rows):
     # the in-corpus questions' coverage is above the refusal line
     assert np.mean([c >= low for c, x in zip(covers, rep, strict=True)
                     if x.set == "squad"]) == 1.0
-    assert grade_of(0.99, 0.99, True, high, low) == "answer"
-    assert grade_of(0.0, 0.99, True, high, low) == "caution"
-    assert grade_of(0.99, 0.0, True, high, low) == "refused"
-    assert grade_of(0.99, 0.99, False, high, low) == "refused"
+    m = DecisionModel(FEATS, (0.0,) * 3, (1.0,) * 3, (0.0,) * 3, 0.0, threshold=high,
+                      low=low, generator="g", yes_no_threshold=0.3,
+                      coverage=Coverage(("best_lexical",), (0.0,), (1.0,), (1.0,), 0.0))
+    x = next(x for x in rep if x.shown)
+    assert grade_of(x, 0.99, 0.99, m) == "answer"
+    assert grade_of(x, 0.0, 0.99, m) == "caution"
+    assert grade_of(x, 0.99, 0.0, m) == "refused"
+    assert m.grade(0.99, False, 0.99) == "refused"
+    # a yes/no question is held to its own threshold
+    m = replace(m, threshold=0.8)
+    assert m.grade(0.4, True, 0.99, yes_no=True) == "answer"
+    assert m.grade(0.4, True, 0.99) == "caution"
 
 
 def test_each_article_is_scored_by_models_and_thresholds_that_never_saw_it(rows):
