@@ -27,7 +27,7 @@
    t_low, shown as a caution otherwise.
 5. Choices made on the out-of-fold figures of all articles: each model's regularisation
    (the lowest out-of-fold log loss), and each rule (kept when it adds at least one point
-   of right answers shown). P(right) reads every signal of ``rag.grounding.decision.FEATURES``;
+   of right answers shown). P(right) reads every signal of ``rag.grounding.signals.FEATURES``;
    P(covered) the retrieval signals and the model's own (``COVERAGE_FEATURES``), not the
    draft's form or the question's. The NHS set is never used for a choice: it is only
    scored.
@@ -48,8 +48,9 @@ import numpy as np
 
 from eval import metrics as M
 from eval.decision.signals import row_evidence, row_probe, row_reading, row_scored
-from rag.grounding.decision import FALLBACK, FEATURES, Coverage, DecisionModel
+from rag.grounding.decision import FALLBACK, Coverage, DecisionModel
 from rag.grounding.draft import DraftRules, settle
+from rag.grounding.signals import FEATURES
 from rag.grounding.verify import render
 
 TARGET_PRECISION = 0.80  # confident answers that are right

@@ -30,9 +30,9 @@ from pathlib import Path
 from eval.gold import GoldItem
 from rag.generate.base import Probe
 from rag.generate.prompts import REFUSAL_TOKEN, VERIFIED_SYSTEM, verified_request
-from rag.grounding.decision import POOL
 from rag.grounding.draft import DraftRules, make_draft
 from rag.grounding.reading import cited_texts, needs_reading, read_yes_no, reading_version
+from rag.grounding.signals import POOL
 from rag.retrieve.evidence import ScoredSentence
 from rag.types import Evidence
 

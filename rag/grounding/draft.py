@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 from rag.generate.base import Probe
 from rag.generate.prompts import REFUSAL_TOKEN
-from rag.grounding.decision import DecisionModel, features
+from rag.grounding.decision import DecisionModel
+from rag.grounding.signals import features
 from rag.grounding.verify import (
     CITE,
     VerifyConfig,

@@ -3,7 +3,7 @@ sentences the draft cites, does the evidence say yes or no?
 
 One token at temperature 0: P(the reply begins "Yes") at the first step, read from the
 logits (``Probe``). The decision reads it as the log-odds of the draft's own yes or no
-(``rag.grounding.decision.features``, signal ``reading``); a draft whose evidence the model reads
+(``rag.grounding.signals.features``, signal ``reading``); a draft whose evidence the model reads
 the other way is less likely right. Other questions, and drafts with nothing to show,
 are not read.
 """

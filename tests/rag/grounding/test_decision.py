@@ -8,15 +8,13 @@ import pytest
 from rag.generate.base import Probe
 from rag.grounding.decision import (
     FALLBACK,
-    FEATURES,
     Coverage,
     DecisionModel,
     decision_for,
     decision_note,
-    features,
-    missing_signals,
 )
 from rag.grounding.draft import make_draft, reply_kind
+from rag.grounding.signals import FEATURES, features, missing_signals
 from rag.retrieve.evidence import ScoredSentence
 from rag.types import Evidence
 

@@ -4,13 +4,14 @@ it; synthetic text and a scripted model."""
 import math
 
 from rag.config import Settings
-from rag.grounding.decision import DecisionModel, reading_signal
+from rag.grounding.decision import DecisionModel
 from rag.grounding.reading import (
     READING_SYSTEM,
     cited_texts,
     needs_reading,
     reading_messages,
 )
+from rag.grounding.signals import reading_signal
 from rag.pipeline import Pipeline
 from rag.types import Draft, Evidence, SentenceSupport
 from tests.conftest import KARROW_CORPUS
