@@ -63,7 +63,8 @@ DEFINITIONS = """\
   (`conflict: true`, rag.grounding.conflicts). A clean gold set plants no disagreement, so each is a
   false alarm. **set_aside_rate**: share of questions for which a retrieved document was
   set aside as addressed to the assistant (rag.grounding.screen); on a clean set, false alarms of
-  the screen.
+  the screen. **answer_set_aside**: answerable questions whose gold evidence document
+  was set aside (count).
 - **latency_p50_s / latency_p95_s**: percentiles of the total answer time
   (`Answer.timings["total_s"]`: retrieval, evidence selection, generation, verification).
   **first_token_p50_s**: median time from the question to the first generated token.
@@ -77,7 +78,7 @@ _KEYS = ["answer_accuracy", "right_confident", "right_caution", "caution_answera
          "refusal_accuracy", "false_refusal_rate", "yes_no_accuracy", "contradictions",
          "recall_at_k", "recall_any_at_k", "mrr", "citation_recall", "citation_precision",
          "citation_validity", "citations_correct", "evidence_has_answer", "conflict_alarms",
-         "set_aside_rate", "latency_p50_s",
+         "set_aside_rate", "answer_set_aside", "latency_p50_s",
          "latency_p95_s", "first_token_p50_s", "tokens_per_s"]
 
 

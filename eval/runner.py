@@ -56,6 +56,10 @@ def score_row(item: GoldItem, answer: dict, documents: dict[str, str], k: int,
         # the answer says the sources disagree; on a clean gold set that is a false alarm
         "conflict": bool(answer.get("conflict")),
         "set_aside": [d["doc"] for d in answer.get("set_aside", [])],
+        # a document holding the gold evidence was set aside by the screen
+        "answer_set_aside": (bool({d["doc"] for d in answer.get("set_aside", [])}
+                                  & {ev.doc for ev in item.evidence})
+                             if item.answerable else None),
         # the evidence sentences shown to the model hold a gold answer (containment)
         "evidence_has_answer": (any(M.contains(e["text"], item.answers)
                                     for e in answer.get("evidence", []))
@@ -131,6 +135,7 @@ def summarize(rows: Sequence[dict]) -> dict:
         **grade_scores(rows),
         "conflict_alarms": M.mean(bool(r.get("conflict")) for r in rows),
         "set_aside_rate": M.mean(bool(r.get("set_aside")) for r in rows),
+        "answer_set_aside": sum(bool(r.get("answer_set_aside")) for r in rows),
         "n_citations": n_cit,
         "latency_p50_s": M.percentile([r["latency_s"] for r in rows], 50),
         "latency_p95_s": M.percentile([r["latency_s"] for r in rows], 95),

@@ -180,7 +180,8 @@ def test_concurrent_requests_queue(tmp_path):
         t.start()
     for t in threads:
         t.join(30)
-    assert results == [200] * 6 and gen.overlaps == 0 and len(gen.messages) == 6
+    # six answers, each a yes/no draft read once more by the model, one call at a time
+    assert results == [200] * 6 and gen.overlaps == 0 and len(gen.messages) == 12
 
 
 class GatedGenerator(ScriptedGenerator):
