@@ -68,7 +68,7 @@ _FAIL_TO = re.compile(r"\bfail(?:s|ed|ing)? to\b", re.I)
 
 def has_negation(text: str) -> bool:
     """Whether the text's main clauses hold a negation cue or "fail to"; a cue inside
-    parentheses ("... exempt from member state taxes (but not EU taxes)") negates only
+    parentheses ("... exempt from harbour fees (but not ferry fees)") negates only
     the aside."""
     text = _ASIDE.sub(" ", normalize_text(text))
     return any(w in NEGATION_CUES for w in words(text)) or "n't" in text \
