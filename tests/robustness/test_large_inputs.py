@@ -23,12 +23,9 @@ PEAK_MB_CODE = ("def PEAK_MB():\n"
                 "            return int(line.split()[1]) // 1024\n")
 
 
-def test_large_text_is_chunked_in_bounded_time_and_memory(tmp_path):
-    """5 MB of text through the real build in a fresh process: time and peak memory."""
-    corpus = tmp_path / "c"
-    corpus.mkdir()
-    write_big(corpus / "big.txt", 5)
-    code = (
+# builds the index of argv[1] into argv[2] with the fake embedder; prints chunks,
+# seconds and peak MB
+BUILD_CODE = (
         f"{PEAK_MB_CODE}"
         "import sys, time\n"
         "from index.builder import build_index\n"
@@ -36,6 +33,14 @@ def test_large_text_is_chunked_in_bounded_time_and_memory(tmp_path):
         "t = time.perf_counter()\n"
         "r = build_index(sys.argv[1], sys.argv[2], HashEmbedder())\n"
         "print(r.total_chunks, round(time.perf_counter() - t, 1), PEAK_MB())\n")
+
+
+def test_large_text_is_chunked_in_bounded_time_and_memory(tmp_path):
+    """5 MB of text through the real build in a fresh process: time and peak memory."""
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    write_big(corpus / "big.txt", 5)
+    code = BUILD_CODE
     out = subprocess.run([sys.executable, "-c", code, str(corpus), str(tmp_path / "idx")],
                          capture_output=True, text=True, cwd=REPO, timeout=240)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -77,14 +82,7 @@ def test_fifty_megabytes_with_a_raised_limit_is_indexed_in_bounded_time(tmp_path
     corpus = tmp_path / "c"
     corpus.mkdir()
     write_big(corpus / "huge.txt", 50)
-    code = (
-        f"{PEAK_MB_CODE}"
-        "import sys, time\n"
-        "from index.builder import build_index\n"
-        "from tests.fakes import HashEmbedder\n"
-        "t = time.perf_counter()\n"
-        "r = build_index(sys.argv[1], sys.argv[2], HashEmbedder())\n"
-        "print(r.total_chunks, round(time.perf_counter() - t, 1), PEAK_MB())\n")
+    code = BUILD_CODE
     out = subprocess.run([sys.executable, "-c", code, str(corpus), str(tmp_path / "idx")],
                          capture_output=True, text=True, cwd=REPO, timeout=1200,
                          env=dict(os.environ, RAG_MAX_FILE_MB="60"))
